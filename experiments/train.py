@@ -1,0 +1,49 @@
+r"""Trains any genjax experiment from an ml_collections config file.
+
+  python experiments/train.py --config=configs/vae.py:runlocal --workdir=/tmp/genjax/vae_local
+  python experiments/train.py --config=configs/vae.py --workdir=DIR --config.train.total_steps=50000
+
+Rerunning with the same --workdir resumes from its latest checkpoint. Problems the user can fix are reported as a
+one-paragraph message with exit status 1.
+"""
+
+import logging as std_logging
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from genjax import errors
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/vae.py:runlocal.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _quiet_orbax(record: std_logging.LogRecord) -> bool:
+  """Orbax narrates every save at INFO; keep its warnings and errors, drop the narration."""
+  return "/orbax/" not in record.pathname or record.levelno >= std_logging.WARNING
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  logging.get_absl_handler().addFilter(_quiet_orbax)
+  # Imported here so that flag errors are reported before JAX and TFDS spend seconds importing.
+  from genjax import sharding
+  from genjax import train_loop
+
+  config = _CONFIG.value
+  try:
+    sharding.initialize_distributed(config.distributed)
+    train_loop.run(config, _WORKDIR.value)
+  except errors.UserError as e:
+    logging.error("%s", e)
+    print(f"genjax: error: {e}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,123 @@
+"""Orbax behind one door: saving and restoring the train state, the data iterator and the resolved config.
+
+A checkpoint step holds three items: `state` (the train-state pytree), `data` (the grain iterator's position, one
+file per process) and `config` (the resolved config as JSON). Saves are asynchronous. Restoring goes into an
+abstract state that carries the current shardings, so a checkpoint written on 8 devices restores onto 1 and the
+other way round. A checkpoint from another model is refused with a `UserError` before any array is read.
+"""
+
+import os
+
+import grain
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from genjax import errors
+
+# Config sections that must match for a checkpoint to be resumed; other sections (steps, logging, data, mesh,
+# optimiser hyperparameters) may legitimately change between runs of the same model.
+_MODEL_DEFINING_KEYS = ("family", "model")
+
+
+class Checkpointer:
+  """Saves and restores one run's checkpoints under `directory`, keeping the latest `keep` of them."""
+
+  def __init__(self, directory: str, keep: int):
+    self.directory = directory
+    self._manager = ocp.CheckpointManager(
+        directory,
+        options=ocp.CheckpointManagerOptions(
+            preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
+            enable_async_checkpointing=True,
+            create=True,
+        ),
+        item_handlers={
+            "state": ocp.StandardCheckpointHandler(),
+            "data": grain.checkpoint.CheckpointHandler(),
+            "config": ocp.JsonCheckpointHandler(),
+        },
+    )
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, step: int, state, data_iterator, config: ml_collections.ConfigDict) -> None:
+    """Starts an asynchronous save; the state's arrays are copied off the device before this returns."""
+    self._manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            data=grain.checkpoint.CheckpointSave(data_iterator),
+            config=ocp.args.JsonSave(config.to_dict()),
+        ),
+    )
+
+  def saved_config(self, step: int) -> dict:
+    return self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
+
+  def restore(self, step: int, abstract_state, data_iterator, config: ml_collections.ConfigDict):
+    """Restores the state at `step` into `abstract_state`'s shapes and shardings and moves `data_iterator` to the
+    saved position. Raises `UserError` if the checkpoint belongs to a different model."""
+    self._check_compatible(step, config)
+    try:
+      restored = self._manager.restore(
+          step,
+          args=ocp.args.Composite(
+              state=ocp.args.StandardRestore(abstract_state),
+              data=grain.checkpoint.CheckpointRestore(data_iterator),
+          ),
+      )
+    except (ValueError, KeyError, TypeError) as e:
+      raise errors.UserError(
+          f"The checkpoint at step {step} in {self.directory} does not fit this run's train state "
+          f"({str(e).splitlines()[0]}). It was probably written with a different optimiser or model; resume with "
+          "the config it was written with, or use a new --workdir."
+      ) from e
+    return restored["state"]
+
+  def _check_compatible(self, step: int, config: ml_collections.ConfigDict) -> None:
+    saved = self.saved_config(step)
+    current = config.to_dict()
+    differences = []
+    for key in _MODEL_DEFINING_KEYS:
+      differences += _differences(saved.get(key), _as_json(current.get(key)), key)
+    if differences:
+      raise errors.UserError(
+          f"The workdir {os.path.dirname(self.directory)} holds a checkpoint (step {step}) of a different model: "
+          + "; ".join(differences[:8])
+          + ". Resume it with the config it was written with (see its config.json), or use a new --workdir."
+      )
+
+  def wait_until_finished(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.close()
+
+
+def _as_json(value):
+  """The value as it reads back from JSON (tuples become lists)."""
+  if isinstance(value, dict):
+    return {k: _as_json(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_as_json(v) for v in value]
+  return value
+
+
+def _differences(saved, current, prefix: str) -> list[str]:
+  if isinstance(saved, dict) and isinstance(current, dict):
+    found = []
+    for key in sorted(set(saved) | set(current)):
+      found += _differences(saved.get(key), current.get(key), f"{prefix}.{key}")
+    return found
+  if saved != current:
+    return [f"{prefix} was {saved!r}, now {current!r}"]
+  return []
+
+
+def abstract_with_shardings(abstract_state, shardings):
+  """Attaches shardings to an abstract state from `jax.eval_shape`, as the restore target."""
+  return jax.tree.map(
+      lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding), abstract_state, shardings
+  )

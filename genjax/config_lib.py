@@ -1,0 +1,61 @@
+"""Small helpers shared by configs/ and the entry points: parsing a config's string argument.
+
+A config file's `get_config(arg)` receives whatever follows the colon in `--config=configs/vae.py:ARG`.
+`parse_arg` turns `"runlocal,dataset=grid"` into a typed `ml_collections.ConfigDict` of the options that config
+declares, refusing names it does not declare.
+"""
+
+import ml_collections
+
+from genjax import errors
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """Parses `"flag,key=value"` against declared defaults.
+
+  A bare word sets a boolean default to True (`runlocal`); `key=value` is converted to the default's type.
+  Unknown names raise `UserError` listing the declared ones.
+  """
+  parsed = ml_collections.ConfigDict(defaults)
+  for item in filter(None, (arg or "").split(",")):
+    key, has_value, value = item.partition("=")
+    key = key.strip()
+    if key not in defaults:
+      raise errors.UserError(
+          f"Unknown config argument {key!r} in {arg!r}. This config accepts: {', '.join(sorted(defaults))}."
+      )
+    parsed[key] = _convert(key, value.strip() if has_value else None, defaults[key])
+  return parsed
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _convert(key: str, value: str | None, default):
+  if isinstance(default, bool):
+    if value is None:
+      return True
+    if value.lower() not in _BOOLEANS:
+      raise errors.UserError(f"Config argument {key}={value!r} is not a boolean (use true or false).")
+    return _BOOLEANS[value.lower()]
+  if value is None:
+    raise errors.UserError(f"Config argument {key!r} needs a value, as in {key}=VALUE.")
+  try:
+    return type(default)(value)
+  except ValueError:
+    raise errors.UserError(
+        f"Config argument {key}={value!r} is not a valid {type(default).__name__}."
+    ) from None
+
+
+def mesh_and_distributed(config: ml_collections.ConfigDict) -> None:
+  """Adds the `mesh` and `distributed` sections that every experiment shares.
+
+  mesh: data parallel over all devices (`shape=(-1,)` fills in the device count).
+  distributed: `initialize=True` calls jax.distributed.initialize; on TPU pods and SLURM the other fields are
+  detected, elsewhere set them (coordinator "host:port", process count and this process's id).
+  """
+  config.mesh = ml_collections.ConfigDict(dict(shape=(-1,), axes=("data",), batch_axes=("data",)))
+  config.distributed = ml_collections.ConfigDict(
+      dict(initialize=False, coordinator_address="", num_processes=-1, process_id=-1)
+  )

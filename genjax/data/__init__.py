@@ -1,0 +1,1 @@
+"""Input data: TFDS catalogue access, the bundled offline dataset and the grain pipeline."""

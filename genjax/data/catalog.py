@@ -1,0 +1,108 @@
+"""TFDS as the dataset catalogue: name -> prepared array_record split -> random-access source for grain.
+
+Owns preparation (download and conversion to array_record, which needs TensorFlow) and every user-facing error
+about data: unknown names, missing or unprepared data, impossible downloads. Reading a prepared split goes through
+`tfds.data_source` and needs no TensorFlow.
+"""
+
+import difflib
+import os
+import socket
+
+import tensorflow_datasets as tfds
+
+from genjax import errors
+from genjax.data import mnist5k
+
+# Datasets that ship with genjax and need no network to prepare.
+BUNDLED = {"mnist5k": mnist5k.Mnist5k}
+
+_OFFLINE_HELP = (
+    "Offline alternatives: use the bundled dataset (--config.data.name=mnist5k, or a config's :runlocal), or "
+    "prepare the dataset on a machine with internet access (`tfds build {name} --file_format=array_record "
+    "--data_dir=DIR`) and copy DIR/{name} into {data_dir}."
+)
+
+
+def open_split(name: str, split: str, data_dir: str | None, download: bool):
+  """Returns the random-access TFDS data source of `name[split]`, preparing it first if needed.
+
+  Raises `UserError` for an unknown dataset or split, for data that is absent while `download` is False, and for a
+  download or preparation that fails (the message names the dataset, the data_dir and the offline alternatives).
+  """
+  builder = _builder(name, data_dir)
+  if not builder.is_prepared():
+    _prepare(builder, name, download)
+  known_splits = sorted(builder.info.splits.keys())
+  if split not in builder.info.splits:
+    raise errors.UserError(
+        f"Dataset {name!r} has no split {split!r}; it has: {', '.join(known_splits)}. TFDS slicing such as "
+        "'train[:90%]' is not accepted here: name a whole split."
+    )
+  try:
+    return builder.as_data_source(split=split)
+  except NotImplementedError as e:
+    raise errors.UserError(
+        f"Dataset {name!r} in {builder.data_dir} was prepared in a format that grain cannot read "
+        f"({e}). Prepare it again as array_record: `tfds build {name} --file_format=array_record "
+        f"--data_dir={data_dir or '~/tensorflow_datasets'}`."
+    ) from e
+
+
+def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+  try:
+    return tfds.builder(name, data_dir=data_dir, file_format="array_record")
+  except tfds.core.registered.DatasetNotFoundError:
+    catalogue = tfds.list_builders()
+    near = difflib.get_close_matches(name, list(BUNDLED) + catalogue, n=5)
+    prepared = _prepared_datasets(data_dir)
+    raise errors.UserError(
+        f"Unknown dataset {name!r}. "
+        + (f"Did you mean: {', '.join(near)}? " if near else "")
+        + f"Bundled with genjax (offline): {', '.join(BUNDLED)}. "
+        + (f"Already prepared in {data_dir}: {', '.join(prepared)}. " if prepared else "")
+        + f"Any of the {len(catalogue)} TFDS datasets can be named "
+        "(https://www.tensorflow.org/datasets/catalog/overview)."
+    ) from None
+
+
+def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool) -> None:
+  data_dir = os.path.dirname(os.path.dirname(builder.data_dir))
+  offline_help = _OFFLINE_HELP.format(name=name, data_dir=data_dir)
+  if not download and name not in BUNDLED:
+    raise errors.UserError(
+        f"Dataset {name!r} is not prepared in {data_dir} and downloads are off (config.data.download=False). "
+        + offline_help
+    )
+  if name not in BUNDLED and not _can_reach(_TFDS_MIRROR):
+    raise errors.UserError(
+        f"Dataset {name!r} is not prepared in {data_dir} and cannot be downloaded: this machine cannot reach "
+        f"{_TFDS_MIRROR[0]}. " + offline_help
+    )
+  try:
+    builder.download_and_prepare(file_format="array_record")
+  except Exception as e:  # Network, checksum and disk failures all surface here, in many exception types.
+    raise errors.UserError(
+        f"Could not download and prepare dataset {name!r} into {data_dir}: {type(e).__name__}: "
+        f"{str(e).splitlines()[0] if str(e) else ''} " + offline_help
+    ) from e
+
+
+# TFDS retries every URL ten times with backoff, which keeps an offline user waiting for many minutes before the
+# error; one short connection attempt to the host that TFDS tries first answers the same question in seconds.
+_TFDS_MIRROR = ("storage.googleapis.com", 443)
+
+
+def _can_reach(address: tuple[str, int], timeout_s: float = 10.0) -> bool:
+  try:
+    socket.create_connection(address, timeout=timeout_s).close()
+    return True
+  except OSError:
+    return False
+
+
+def _prepared_datasets(data_dir: str | None) -> list[str]:
+  root = os.path.expanduser(data_dir or tfds.core.constants.DATA_DIR)
+  if not os.path.isdir(root):
+    return []
+  return sorted(d for d in os.listdir(root) if d != "downloads" and os.path.isdir(os.path.join(root, d)))

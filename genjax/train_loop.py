@@ -1,0 +1,276 @@
+"""The one training loop that drives every model family.
+
+It owns the mesh, state initialisation or restoration, data iteration, the jitted and sharded step, periodic
+logging, evaluation with image grids, checkpointing and preemption. What a family trains lives in its trainer
+(`genjax.trainers`); where data comes from and where results go are arguments (`train_source`, `eval_source`,
+`writer`), so tests drive the loop with in-memory data and writers.
+
+Randomness is derived, never stored: one base key per run (from `config.seed`) is split into named streams, and
+the key of step s is `fold_in(train_key, s)`. A resumed run therefore draws exactly what an unbroken run draws,
+and with the data iterator restored from the checkpoint it repeats the same steps bit for bit.
+"""
+
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from jax.experimental import multihost_utils
+
+from genjax import checkpoint
+from genjax import errors
+from genjax import sharding
+from genjax import trainers
+from genjax import writers
+from genjax.data import catalog
+from genjax.data import pipeline
+
+
+def run(config: ml_collections.ConfigDict, workdir: str):
+  """Trains `config` with its TFDS data, writing everything under `workdir` (see `genjax.writers` for the layout).
+
+  Rerunning with the same workdir resumes from its latest checkpoint. Returns the final train state.
+  """
+  _check_writable(workdir)
+  data_config = config.data
+  train_source = catalog.open_split(data_config.name, data_config.train_split, data_config.data_dir, data_config.download)
+  eval_source = catalog.open_split(data_config.name, data_config.eval_split, data_config.data_dir, data_config.download)
+  writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
+  try:
+    return train_and_evaluate(config, os.path.join(workdir, "checkpoints"), train_source, eval_source, writer)
+  finally:
+    writer.close()
+
+
+def _check_writable(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.TemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise errors.UserError(
+        f"Cannot write to the workdir {workdir!r} ({e.strerror or e}). Choose a --workdir this user can create and "
+        "write."
+    ) from e
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    checkpoint_dir: str,
+    train_source: Sequence,
+    eval_source: Sequence,
+    writer: writers.Writer,
+    devices=None,
+):
+  """Trains `config` to `config.train.total_steps`, resuming from `checkpoint_dir` if it holds a checkpoint.
+
+  Args:
+    config: the resolved experiment config.
+    checkpoint_dir: where orbax checkpoints live (the run's `WORKDIR/checkpoints`).
+    train_source, eval_source: random-access sequences of `{"image": uint8 HWC, "label": int}`.
+    writer: receives metrics and image grids (see `genjax.writers`).
+    devices: the devices of the mesh; all of them by default.
+
+  Returns:
+    The final train state.
+  """
+  pipeline.check_data_config(config.data)
+  mesh = sharding.make_mesh(config.mesh, devices)
+  sharding.check_batch_size(config.train.batch_size, mesh, config.mesh, "config.train.batch_size")
+  sharding.check_batch_size(config.eval.batch_size, mesh, config.mesh, "config.eval.batch_size")
+  image_shape = pipeline.example_shapes(train_source, config.data)["image"]
+  trainer = trainers.make_trainer(config, image_shape)
+
+  init_key, train_key, eval_key, sample_key = jax.random.split(jax.random.key(config.seed), 4)
+  abstract_state = jax.eval_shape(trainer.init, init_key)
+  state_sharding = sharding.state_shardings(abstract_state, mesh)
+  batch_sharding = sharding.batch_sharding(mesh, config.mesh)
+  replicated = sharding.replicated(mesh)
+
+  train_iterator = pipeline.train_iterator(
+      train_source, config.data, config.train.batch_size, config.seed, jax.process_index(), jax.process_count()
+  )
+  checkpointer = checkpoint.Checkpointer(checkpoint_dir, keep=config.ckpt.keep)
+  start_step = checkpointer.latest_step() or 0
+  if start_step:
+    state = checkpointer.restore(
+        start_step, checkpoint.abstract_with_shardings(abstract_state, state_sharding), train_iterator, config
+    )
+    logging.info("Resumed from the checkpoint at step %d in %s.", start_step, checkpoint_dir)
+  else:
+    state = jax.jit(trainer.init, out_shardings=state_sharding)(init_key)
+  # Written only now, so that a refused resume leaves the workdir's record of its own config untouched.
+  writer.write_config(config.to_dict())
+  logging.info("%s model: %d parameters on a %s mesh.", config.family, _count_params(state), dict(mesh.shape))
+
+  train_step = jax.jit(
+      trainer.train_step,
+      in_shardings=(state_sharding, batch_sharding, replicated),
+      out_shardings=(state_sharding, replicated),
+      donate_argnums=(0,),
+  )
+  evaluate = _Evaluator(config, trainer, eval_source, state_sharding, batch_sharding, replicated, eval_key, sample_key)
+  total_steps = config.train.total_steps
+  progress = _Progress(start_step, total_steps)
+  metric_sums, num_summed = None, 0
+  preemption = _PreemptionSignal()
+  step = start_step
+  try:
+    while step < total_steps:
+      batch = sharding.to_global_batch(next(train_iterator), batch_sharding)
+      state, metrics = train_step(state, batch, jax.random.fold_in(train_key, step))
+      step += 1
+      # Device-side running sums: nothing waits on the device until a logging step fetches them.
+      metric_sums = metrics if metric_sums is None else jax.tree.map(jnp.add, metric_sums, metrics)
+      num_summed += 1
+      is_last = step == total_steps
+      if step % config.train.log_every_steps == 0 or is_last:
+        means = {name: float(value) / num_summed for name, value in jax.device_get(metric_sums).items()}
+        _check_finite(means, step, checkpointer)
+        writer.write_metrics(step, "train", means)
+        progress.report(step, means)
+        metric_sums, num_summed = None, 0
+      if step % config.eval.every_steps == 0 or is_last:
+        evaluate(state, step, writer)
+      stop_requested = preemption.requested(step)
+      if step % config.ckpt.every_steps == 0 or is_last or stop_requested:
+        checkpointer.save(step, state, train_iterator, config)
+      if stop_requested:
+        logging.warning("Stopping at step %d on a preemption signal; the run resumes from this checkpoint.", step)
+        break
+  finally:
+    checkpointer.wait_until_finished()
+    checkpointer.close()
+    preemption.restore()
+  return state
+
+
+class _Evaluator:
+  """Evaluates on the whole eval split and writes image grids; compiled once, reused at every evaluation."""
+
+  def __init__(self, config, trainer, eval_source, state_sharding, batch_sharding, replicated, eval_key, sample_key):
+    self._config = config
+    self._trainer = trainer
+    self._eval_source = eval_source
+    self._batch_sharding = batch_sharding
+    self._eval_key = eval_key
+    self._sample_key = sample_key
+    self._eval_step = jax.jit(
+        trainer.eval_step, in_shardings=(state_sharding, batch_sharding, replicated), out_shardings=replicated
+    )
+    self._reconstruct = jax.jit(
+        trainer.reconstruct, in_shardings=(state_sharding, batch_sharding), out_shardings=replicated
+    )
+    # Fully replicated outputs can be read on every process, whatever the mesh.
+    self._gather = jax.jit(lambda images: images, out_shardings=replicated)
+    self._generate = trainer.generate and jax.jit(
+        trainer.generate, static_argnums=2, in_shardings=(state_sharding, replicated), out_shardings=replicated
+    )
+
+  def __call__(self, state, step: int, writer: writers.Writer) -> None:
+    config = self._config
+    sums, first_batch = None, None
+    batches = pipeline.eval_batches(
+        self._eval_source, config.data, config.eval.batch_size, config.seed, jax.process_index(), jax.process_count()
+    )
+    for batch_index, local_batch in enumerate(batches):
+      batch = sharding.to_global_batch(local_batch, self._batch_sharding)
+      # The same keys at every evaluation, so successive evaluations differ only through the model.
+      batch_sums = self._eval_step(state, batch, jax.random.fold_in(self._eval_key, batch_index))
+      sums = batch_sums if sums is None else jax.tree.map(jnp.add, sums, batch_sums)
+      if first_batch is None:
+        first_batch = batch
+    sums = jax.device_get(sums)
+    count = sums.pop("count")
+    writer.write_metrics(step, "eval", {name: float(value / count) for name, value in sums.items()})
+
+    pixel_range = tuple(config.data.pixel_range)
+    num_images = config.eval.num_grid_images
+    originals = np.asarray(self._gather(first_batch["image"]))[:num_images]
+    reconstructions = np.asarray(self._reconstruct(state, first_batch["image"]))[:num_images]
+    columns = int(np.ceil(np.sqrt(2 * len(originals))))
+    paired = _interleave_rows(originals, reconstructions, columns)
+    writer.write_image(step, "reconstructions", writers.image_grid(paired, pixel_range, columns))
+    if self._generate is not None:
+      samples = np.asarray(self._generate(state, self._sample_key, num_images))
+      writer.write_image(step, "samples", writers.image_grid(samples, pixel_range))
+
+
+def _interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.ndarray:
+  """Strips of `columns` images from `first`, each followed by the matching strip of `second`."""
+  rows = []
+  for start in range(0, len(first), columns):
+    rows += [first[start : start + columns], second[start : start + columns]]
+  return np.concatenate(rows)
+
+
+def _count_params(state) -> int:
+  return sum(leaf.size for leaf in jax.tree.leaves(getattr(state, "params", state)))
+
+
+def _check_finite(metrics: dict[str, float], step: int, checkpointer: checkpoint.Checkpointer) -> None:
+  bad = {name: value for name, value in metrics.items() if not np.isfinite(value)}
+  if bad:
+    checkpointer.wait_until_finished()
+    last = checkpointer.latest_step()
+    raise errors.UserError(
+        f"Training diverged by step {step}: {bad}. "
+        + (f"The last checkpoint (step {last}) in {checkpointer.directory} is intact. " if last else "")
+        + "Lower config.optim.lr, set config.optim.grad_clip_norm, or change config.seed."
+    )
+
+
+class _Progress:
+  """The console progress line: step, loss, steps/s and ETA since the last report."""
+
+  def __init__(self, start_step: int, total_steps: int):
+    self._total_steps = total_steps
+    self._last_step = start_step
+    self._last_time = time.perf_counter()
+
+  def report(self, step: int, metrics: dict[str, float]) -> None:
+    now = time.perf_counter()
+    steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
+    eta_s = (self._total_steps - step) / max(steps_per_sec, 1e-9)
+    self._last_step, self._last_time = step, now
+    logging.info(
+        "step %d/%d | loss %.4f | %.2f steps/s | ETA %s",
+        step,
+        self._total_steps,
+        metrics["loss"],
+        steps_per_sec,
+        time.strftime("%H:%M:%S", time.gmtime(eta_s)),
+    )
+
+
+class _PreemptionSignal:
+  """SIGTERM (what schedulers send before preempting) asks the loop to checkpoint and stop.
+
+  In a multi-process run every process must stop at the same step, which JAX's preemption sync point agrees on.
+  """
+
+  def __init__(self):
+    self._received = False
+    self._multiprocess = jax.process_count() > 1
+    self._previous_handler = None
+    if not self._multiprocess:
+      self._previous_handler = signal.signal(signal.SIGTERM, self._on_signal)
+
+  def _on_signal(self, signum, frame):
+    del signum, frame
+    self._received = True
+
+  def requested(self, step: int) -> bool:
+    if self._multiprocess:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._received
+
+  def restore(self) -> None:
+    if self._previous_handler is not None:
+      signal.signal(signal.SIGTERM, self._previous_handler)

@@ -1,0 +1,20 @@
+"""Per-family trainers: each module builds the train state and the pure train/eval steps of one model family.
+
+`FAMILIES` maps `config.family` to the family's `make_trainer(config, image_shape)`.
+"""
+
+from genjax import errors
+from genjax.trainers import autoencoder
+from genjax.trainers import common
+from genjax.trainers import vae
+
+FAMILIES = {
+    "autoencoder": autoencoder.make_trainer,
+    "vae": vae.make_trainer,
+}
+
+
+def make_trainer(config, image_shape: tuple[int, int, int]) -> common.Trainer:
+  if config.family not in FAMILIES:
+    raise errors.UserError(f"config.family={config.family!r} is not one of {', '.join(FAMILIES)}.")
+  return FAMILIES[config.family](config, image_shape)

@@ -1,0 +1,70 @@
+"""Autoencoder family: deterministic encode/decode trained on a reconstruction loss, optionally denoising.
+
+With `config.model.input_noise_std > 0` the encoder sees images with added Gaussian noise and the loss compares
+the reconstruction with the clean image (a denoising autoencoder, Vincent et al. 2008).
+"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from genjax import errors
+from genjax import losses
+from genjax.models import autoencoders
+from genjax.trainers import common
+
+LIKELIHOODS = ("gaussian", "bernoulli")
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  common.check_encoder_decoder_config(config, LIKELIHOODS)
+  if config.model.input_noise_std < 0:
+    raise errors.UserError("config.model.input_noise_std must be >= 0.")
+
+
+def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> common.Trainer:
+  """Builds the autoencoder's pure functions for images of `image_shape` (H, W, C)."""
+  check_config(config)
+  model_config = config.model
+  likelihood = model_config.likelihood
+  encoder, decoder = autoencoders.encoder_decoder(
+      model_config.architecture,
+      model_config.widths,
+      model_config.latent_size,
+      (*image_shape[:2], common.decoder_channels(likelihood, image_shape[2])),
+  )
+  model = autoencoders.Autoencoder(encoder, decoder)
+  optimizer = common.make_optimizer(config.optim, config.train.total_steps)
+  num_dims = image_shape[0] * image_shape[1] * image_shape[2]
+
+  def init(key):
+    params = model.init(key, jnp.zeros((1, *image_shape), jnp.float32))["params"]
+    return common.TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+
+  def per_example_metrics(params, images, key):
+    noisy = images + model_config.input_noise_std * jax.random.normal(key, images.shape, images.dtype)
+    outputs = model.apply({"params": params}, noisy)
+    nll = common.reconstruction_nll(likelihood, outputs, images)
+    squared_error = losses.squared_error(common.likelihood_mean(likelihood, outputs), images)
+    # The loss per pixel for squared error (the usual MSE scale); nats per image for the Bernoulli likelihood.
+    loss = squared_error / num_dims if likelihood == "gaussian" else nll
+    return {"loss": loss, "mse": squared_error / num_dims}
+
+  def train_step(state, batch, key):
+    def loss_fn(params):
+      metrics = per_example_metrics(params, batch["image"], key)
+      metrics = jax.tree.map(jnp.mean, metrics)
+      return metrics["loss"], metrics
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return common.apply_gradients(state, grads, optimizer), metrics
+
+  def eval_step(state, batch, key):
+    return common.masked_sums(per_example_metrics(state.params, batch["image"], key), batch["mask"])
+
+  def reconstruct(state, images):
+    return common.likelihood_mean(likelihood, model.apply({"params": state.params}, images))
+
+  return common.Trainer(init, train_step, eval_step, reconstruct, generate=None)

@@ -1,0 +1,153 @@
+"""What every trainer family shares: the `Trainer` contract, the single-network train state, the optimiser and
+the pixel likelihoods that turn decoder outputs into losses and images.
+
+A trainer is a bundle of pure functions over a state pytree. The training loop jits and shards them; a trainer
+never sees meshes, files or loggers.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from genjax import errors
+from genjax import losses
+from genjax.models import autoencoders
+
+State = Any
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+  """The pure functions the training loop drives for one model family.
+
+  init:         key -> state.
+  train_step:   (state, batch, key) -> (state, metrics); metrics are batch means (scalars).
+  eval_step:    (state, batch, key) -> metrics; sums over the real examples of the batch (`batch["mask"]` is 1 for
+                real examples, 0 for padding) plus their number under "count", so that any split size averages
+                exactly.
+  reconstruct:  (state, images) -> images in the data's pixel range.
+  generate:     (state, key, num_images) -> images in the data's pixel range, or None for families that cannot
+                sample (the plain autoencoder); num_images must be static under jit.
+  """
+
+  init: Callable[[jax.Array], State]
+  train_step: Callable[[State, Batch, jax.Array], tuple[State, Metrics]]
+  eval_step: Callable[[State, Batch, jax.Array], Metrics]
+  reconstruct: Callable[[State, jax.Array], jax.Array]
+  generate: Callable[[State, jax.Array, int], jax.Array] | None
+
+
+@flax.struct.dataclass
+class TrainState:
+  """State of a family with one network and one optimiser (autoencoder, VAE)."""
+
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "cosine")
+
+
+def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+  """Adam or AdamW with linear warm-up, a constant or cosine learning rate, and optional gradient clipping."""
+  if optim_config.name not in OPTIMIZERS:
+    raise errors.UserError(f"config.optim.name={optim_config.name!r} is not one of {', '.join(OPTIMIZERS)}.")
+  if optim_config.schedule not in SCHEDULES:
+    raise errors.UserError(f"config.optim.schedule={optim_config.schedule!r} is not one of {', '.join(SCHEDULES)}.")
+  if optim_config.schedule == "cosine":
+    learning_rate = optax.warmup_cosine_decay_schedule(
+        0.0, optim_config.lr, optim_config.warmup_steps, max(total_steps, optim_config.warmup_steps + 1)
+    )
+  elif optim_config.warmup_steps:
+    learning_rate = optax.linear_schedule(0.0, optim_config.lr, optim_config.warmup_steps)
+  else:
+    learning_rate = optim_config.lr
+  if optim_config.name == "adam":
+    optimizer = optax.adam(learning_rate, b1=optim_config.b1, b2=optim_config.b2)
+  else:
+    optimizer = optax.adamw(
+        learning_rate, b1=optim_config.b1, b2=optim_config.b2, weight_decay=optim_config.weight_decay
+    )
+  if optim_config.grad_clip_norm:
+    optimizer = optax.chain(optax.clip_by_global_norm(optim_config.grad_clip_norm), optimizer)
+  return optimizer
+
+
+def apply_gradients(state: TrainState, grads, optimizer: optax.GradientTransformation) -> TrainState:
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
+
+
+# Pixel likelihoods. Each maps decoder outputs to a per-example negative log-likelihood and to the mean image.
+LIKELIHOOD_PIXEL_RANGES = {
+    "bernoulli": (0.0, 1.0),  # Targets are probabilities of a white pixel: binarised or grey-level in [0, 1].
+    "discretized_logistic": (-1.0, 1.0),  # Targets are 8-bit bin centres scaled to [-1, 1].
+    "gaussian": None,  # Unit-variance Gaussian, i.e. squared error: any pixel range.
+}
+
+
+def check_encoder_decoder_config(config: ml_collections.ConfigDict, likelihoods: tuple[str, ...]) -> None:
+  """Raises `UserError` unless the architecture exists and the likelihood is one of `likelihoods` and matches
+  the data's pixel range and binarisation."""
+  if config.model.architecture not in autoencoders.ARCHITECTURES:
+    raise errors.UserError(
+        f"config.model.architecture={config.model.architecture!r} is not one of "
+        f"{', '.join(autoencoders.ARCHITECTURES)}."
+    )
+  likelihood, data_config = config.model.likelihood, config.data
+  if likelihood not in likelihoods:
+    raise errors.UserError(f"config.model.likelihood={likelihood!r} is not one of {', '.join(likelihoods)}.")
+  required_range = LIKELIHOOD_PIXEL_RANGES[likelihood]
+  if required_range is not None and tuple(data_config.pixel_range) != required_range:
+    raise errors.UserError(
+        f"The {likelihood} likelihood needs config.data.pixel_range={required_range}, "
+        f"not {tuple(data_config.pixel_range)}."
+    )
+  if likelihood == "discretized_logistic" and data_config.binarize != "none":
+    raise errors.UserError(
+        "The discretized_logistic likelihood models 8-bit pixels; set config.data.binarize='none' "
+        "(or use likelihood='bernoulli' for binarised data)."
+    )
+
+
+def decoder_channels(likelihood: str, image_channels: int) -> int:
+  return 2 * image_channels if likelihood == "discretized_logistic" else image_channels
+
+
+def reconstruction_nll(likelihood: str, outputs: jax.Array, targets: jax.Array) -> jax.Array:
+  """Negative log-likelihood of `targets` given decoder `outputs`, per example: `[N]` nats.
+
+  For "gaussian" this is half the squared error (unit variance, constant dropped).
+  """
+  if likelihood == "bernoulli":
+    return losses.bernoulli_nll(outputs, targets)
+  if likelihood == "discretized_logistic":
+    mean, log_scale = jnp.split(outputs, 2, axis=-1)
+    return losses.discretized_logistic_nll(mean, log_scale, targets)
+  return 0.5 * losses.squared_error(outputs, targets)
+
+
+def likelihood_mean(likelihood: str, outputs: jax.Array) -> jax.Array:
+  """The image a decoder output stands for (the likelihood's mean, or its location for the logistic)."""
+  if likelihood == "bernoulli":
+    return jax.nn.sigmoid(outputs)
+  if likelihood == "discretized_logistic":
+    return jnp.clip(jnp.split(outputs, 2, axis=-1)[0], -1.0, 1.0)
+  return outputs
+
+
+def masked_sums(per_example: dict[str, jax.Array], mask: jax.Array) -> Metrics:
+  """Sums per-example metrics over the real examples of a padded batch, adding their number as "count"."""
+  sums = {name: jnp.sum(values * mask) for name, values in per_example.items()}
+  sums["count"] = jnp.sum(mask)
+  return sums

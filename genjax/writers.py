@@ -1,0 +1,120 @@
+"""What a run writes for people and tools to read: metrics.jsonl, TensorBoard events and PNG image grids.
+
+Layout under the workdir (a contract that evaluation, sweeps and users rely on):
+  config.json        the resolved config of the latest run in this workdir
+  metrics.jsonl      one JSON object per log or eval event: {"step", "split", <metric>: float, ...}
+  events.out.tfevents.*   TensorBoard scalars (`train/loss`, `eval/neg_elbo`, ...) and image grids
+  samples/<name>_<step>.png   image grids written at each evaluation
+
+Only process 0 of a multi-process run writes (`RunWriter(..., enabled=False)` elsewhere). The training loop takes
+any object with these methods, so tests pass a `MemoryWriter`.
+"""
+
+import json
+import math
+import os
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+import tensorboardX
+
+
+class Writer(Protocol):
+
+  def write_config(self, config: dict) -> None:
+    ...
+
+  def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
+    ...
+
+  def write_image(self, step: int, name: str, image: np.ndarray) -> None:
+    ...
+
+  def close(self) -> None:
+    ...
+
+
+class RunWriter:
+  """Writes metrics.jsonl, TensorBoard events and samples/*.png under `workdir`."""
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self._enabled = enabled
+    if not enabled:
+      return
+    self._samples_dir = os.path.join(workdir, "samples")
+    os.makedirs(self._samples_dir, exist_ok=True)
+    self._metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    self._tensorboard = tensorboardX.SummaryWriter(logdir=workdir)
+    self._workdir = workdir
+
+  def write_config(self, config: dict) -> None:
+    if not self._enabled:
+      return
+    # Write-then-rename, so an interrupted write never leaves a half-written config.json behind.
+    path = os.path.join(self._workdir, "config.json")
+    with open(path + ".tmp", "w") as f:
+      json.dump(config, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+  def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
+    if not self._enabled:
+      return
+    self._metrics_file.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
+    self._metrics_file.flush()
+    for name, value in metrics.items():
+      self._tensorboard.add_scalar(f"{split}/{name}", value, step)
+    self._tensorboard.flush()
+
+  def write_image(self, step: int, name: str, image: np.ndarray) -> None:
+    """Writes a uint8 HWC image as samples/<name>_<step>.png and as a TensorBoard image."""
+    if not self._enabled:
+      return
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(
+        os.path.join(self._samples_dir, f"{name}_{step:08d}.png")
+    )
+    self._tensorboard.add_image(name, image, step, dataformats="HWC")
+    self._tensorboard.flush()
+
+  def close(self) -> None:
+    if self._enabled:
+      self._metrics_file.close()
+      self._tensorboard.close()
+
+
+class MemoryWriter:
+  """Keeps everything in lists: for tests and notebooks."""
+
+  def __init__(self):
+    self.config: dict | None = None
+    self.metrics: list[dict] = []
+    self.images: list[tuple[int, str, np.ndarray]] = []
+
+  def write_config(self, config: dict) -> None:
+    self.config = config
+
+  def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
+    self.metrics.append({"step": step, "split": split, **metrics})
+
+  def write_image(self, step: int, name: str, image: np.ndarray) -> None:
+    self.images.append((step, name, image))
+
+  def close(self) -> None:
+    pass
+
+
+def image_grid(images: np.ndarray, pixel_range: tuple[float, float], num_columns: int | None = None) -> np.ndarray:
+  """Tiles `[N, H, W, C]` images in `pixel_range` into one uint8 `[rows*(H+1)+1, cols*(W+1)+1, C]` image with
+  one-pixel gaps; values outside the range are clipped."""
+  images = np.asarray(images, np.float32)
+  num_images, height, width, channels = images.shape
+  num_columns = num_columns or math.ceil(math.sqrt(num_images))
+  num_rows = math.ceil(num_images / num_columns)
+  low, high = pixel_range
+  scaled = np.clip((images - low) / (high - low), 0.0, 1.0)
+  grid = np.zeros((num_rows * (height + 1) + 1, num_columns * (width + 1) + 1, channels), np.float32)
+  for index, image in enumerate(scaled):
+    row, column = divmod(index, num_columns)
+    top, left = 1 + row * (height + 1), 1 + column * (width + 1)
+    grid[top : top + height, left : left + width] = image
+  return np.round(grid * 255).astype(np.uint8)
