@@ -54,7 +54,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 64 if options.runlocal else 128  # Global batch, over all devices and processes.
-  config.train.total_steps = 2_000 if options.runlocal else 30_000
+  config.train.total_steps = 3_000 if options.runlocal else 30_000
   config.train.log_every_steps = 100 if options.runlocal else 500
 
   config.eval = ml_collections.ConfigDict()

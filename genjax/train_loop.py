@@ -194,7 +194,7 @@ class _Evaluator:
     num_images = config.eval.num_grid_images
     originals = np.asarray(self._gather(first_batch["image"]))[:num_images]
     reconstructions = np.asarray(self._reconstruct(state, first_batch["image"]))[:num_images]
-    columns = int(np.ceil(np.sqrt(2 * len(originals))))
+    columns = int(np.ceil(np.sqrt(len(originals))))
     paired = _interleave_rows(originals, reconstructions, columns)
     writer.write_image(step, "reconstructions", writers.image_grid(paired, pixel_range, columns))
     if self._generate is not None:

@@ -63,7 +63,7 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
       return metrics["loss"], metrics
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = optax.tree.norm(grads)
     return common.apply_gradients(state, grads, optimizer), metrics
 
   def eval_step(state, batch, key):

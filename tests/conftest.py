@@ -1,0 +1,69 @@
+"""Shared fixtures: eight simulated CPU devices, the bundled dataset prepared once, tiny configs.
+
+XLA_FLAGS must be set before JAX initialises its backend, which is why it is set at import time here.
+"""
+
+import importlib.util
+import os
+
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from genjax.data import catalog  # noqa: E402
+from genjax.data import mnist5k  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_config(name: str, arg: str = "runlocal"):
+  """Loads configs/<name>.py as a module and returns get_config(arg)."""
+  spec = importlib.util.spec_from_file_location(f"configs.{name}", os.path.join(REPO_ROOT, "configs", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def tiny_config(name: str, **overrides):
+  """A runlocal config shrunk to a model and schedule that compile and run in seconds."""
+  config = load_config(name)
+  config.model.widths = (4, 8)
+  config.model.latent_size = 4
+  config.train.batch_size = 16
+  config.train.total_steps = 4
+  config.train.log_every_steps = 2
+  config.eval.every_steps = 4
+  config.eval.batch_size = 16
+  config.eval.num_grid_images = 8
+  config.ckpt.every_steps = 2
+  config.optim.warmup_steps = 0
+  for dotted_key, value in overrides.items():
+    section, key = dotted_key.split("__")
+    config[section][key] = value
+  return config
+
+
+@pytest.fixture(scope="session")
+def digits():
+  """40 real MNIST digits (4 per class) as in-memory train and eval sources."""
+  images, labels = mnist5k.load_rows(mnist5k.bundled_csv_path())
+  picked = np.concatenate([np.flatnonzero(labels == c)[:4] for c in range(10)])
+  examples = [{"image": images[i], "label": int(labels[i])} for i in picked]
+  return examples[::2] + examples[1::2][:4], examples[1::2]
+
+
+@pytest.fixture(scope="session")
+def tfds_data_dir(tmp_path_factory):
+  """A TFDS data_dir in which mnist5k has been prepared (array_record), shared by the whole session."""
+  data_dir = str(tmp_path_factory.mktemp("tensorflow_datasets"))
+  catalog.open_split("mnist5k", "train", data_dir, download=False)
+  return data_dir
+
+
+@pytest.fixture
+def devices():
+  assert jax.device_count() == 8, "tests expect 8 simulated CPU devices (XLA_FLAGS set in conftest.py)"
+  return jax.devices()

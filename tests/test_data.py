@@ -1,0 +1,116 @@
+"""Specification of genjax.data: the bundled mnist5k builder, the catalogue's errors and the grain pipeline."""
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from genjax import errors
+from genjax.data import catalog
+from genjax.data import mnist5k
+from genjax.data import pipeline
+
+
+def test_mnist5k_has_a_fixed_stratified_split(tfds_data_dir):
+  train = catalog.open_split("mnist5k", "train", tfds_data_dir, download=False)
+  test = catalog.open_split("mnist5k", "test", tfds_data_dir, download=False)
+  assert (len(train), len(test)) == (4000, 1000)
+  assert np.bincount([train[i]["label"] for i in range(len(train))]).tolist() == [400] * 10
+  assert np.bincount([test[i]["label"] for i in range(len(test))]).tolist() == [100] * 10
+  example = train[0]
+  assert example["image"].shape == (28, 28, 1) and example["image"].dtype == np.uint8
+
+
+def test_mnist5k_split_is_disjoint_and_covers_the_file():
+  _, labels = mnist5k.load_rows(mnist5k.bundled_csv_path())
+  split = mnist5k.split_indices(labels)
+  assert len(np.intersect1d(split["train"], split["test"])) == 0
+  assert len(np.union1d(split["train"], split["test"])) == 5000
+
+
+def test_unknown_dataset_names_the_bundled_one_and_close_matches(tmp_path):
+  with pytest.raises(errors.UserError, match=r"Unknown dataset 'mnistt'.*mnist.*mnist5k"):
+    catalog.open_split("mnistt", "train", str(tmp_path), download=True)
+
+
+def test_unknown_split_lists_the_splits(tfds_data_dir):
+  with pytest.raises(errors.UserError, match="has no split 'validation'; it has: test, train"):
+    catalog.open_split("mnist5k", "validation", tfds_data_dir, download=False)
+
+
+def test_missing_data_with_downloads_off_names_dataset_and_data_dir(tmp_path):
+  with pytest.raises(errors.UserError, match=rf"'mnist' is not prepared in {tmp_path}.*mnist5k"):
+    catalog.open_split("mnist", "train", str(tmp_path), download=False)
+
+
+def test_impossible_download_is_explained(tmp_path, monkeypatch):
+  monkeypatch.setattr(catalog, "_can_reach", lambda address: False)
+  with pytest.raises(errors.UserError, match=rf"'fashion_mnist' .*{tmp_path}.*cannot be downloaded.*mnist5k"):
+    catalog.open_split("fashion_mnist", "train", str(tmp_path), download=True)
+
+
+def _first_batches(iterator, count):
+  return [next(iterator) for _ in range(count)]
+
+
+def test_train_batches_are_in_the_pixel_range_with_labels(digits):
+  train, _ = digits
+  config = tiny_config("vae", data__binarize="none", data__pixel_range=(-1.0, 1.0))
+  batch = next(pipeline.train_iterator(train, config.data, 8, seed=0))
+  assert batch["image"].shape == (8, 28, 28, 1) and batch["image"].dtype == np.float32
+  assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0 and batch["image"].min() == -1.0
+  assert batch["label"].shape == (8,)
+
+
+def test_dynamic_binarisation_draws_fresh_binary_pixels_each_epoch(digits):
+  train, _ = digits
+  config = tiny_config("vae", data__binarize="dynamic")
+  iterator = pipeline.train_iterator(train[:8], config.data, 8, seed=0)
+  first_epoch, second_epoch = next(iterator), next(iterator)
+  assert set(np.unique(first_epoch["image"])) == {0.0, 1.0}
+  by_label = lambda batch: batch["image"][np.argsort(batch["label"], kind="stable")]
+  assert not np.array_equal(by_label(first_epoch), by_label(second_epoch))
+
+
+def test_processes_read_disjoint_shards_that_cover_an_epoch(digits):
+  train, _ = digits
+  config = tiny_config("vae", data__binarize="none")
+  seen = []
+  for process_index in range(2):
+    iterator = pipeline.train_iterator(train, config.data, 8, seed=0, process_index=process_index, process_count=2)
+    # A global batch of 8 over 2 processes: 4 per process; 20 examples -> 10 per process, so 2 batches stay in epoch 1.
+    seen.append(np.concatenate([batch["image"] for batch in _first_batches(iterator, 2)]))
+  flat = [image.tobytes() for images in seen for image in images]
+  assert len(set(flat)) == len(flat) == 16
+
+
+def test_restored_iterator_continues_the_same_stream(digits):
+  train, _ = digits
+  config = tiny_config("vae", data__random_flip=True, data__random_crop_padding=2)
+  iterator = pipeline.train_iterator(train, config.data, 4, seed=3)
+  _first_batches(iterator, 3)
+  state = iterator.get_state()
+  expected = _first_batches(iterator, 4)
+  resumed = pipeline.train_iterator(train, config.data, 4, seed=3)
+  resumed.set_state(state)
+  for want, got in zip(expected, _first_batches(resumed, 4)):
+    np.testing.assert_array_equal(want["image"], got["image"])
+
+
+def test_eval_batches_mask_the_padding(digits):
+  _, evaluation = digits  # 20 examples
+  config = tiny_config("vae")
+  batches = list(pipeline.eval_batches(evaluation, config.data, 8, seed=0))
+  assert len(batches) == 3
+  assert [int(b["mask"].sum()) for b in batches] == [8, 8, 4]
+  assert all(b["image"].shape == (8, 28, 28, 1) for b in batches)
+  again = list(pipeline.eval_batches(evaluation, config.data, 8, seed=0))
+  np.testing.assert_array_equal(batches[0]["image"], again[0]["image"])  # The fixed binarisation of the test set.
+  shards = [list(pipeline.eval_batches(evaluation, config.data, 8, seed=0, process_index=p, process_count=2)) for p in range(2)]
+  assert len(shards[0]) == len(shards[1]) == 3
+  assert sum(int(b["mask"].sum()) for shard in shards for b in shard) == 20
+
+
+def test_batch_that_does_not_divide_over_processes_is_refused(digits):
+  train, _ = digits
+  with pytest.raises(errors.UserError, match="does not divide evenly over 3 processes"):
+    pipeline.train_iterator(train, tiny_config("vae").data, 8, seed=0, process_count=3)
