@@ -27,6 +27,20 @@ def _quiet_orbax(record: std_logging.LogRecord) -> bool:
   return "/orbax/" not in record.pathname or record.levelno >= std_logging.WARNING
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with config mistakes (unknown keys, bad values, bad config arguments) reported as one
+  message and exit status 1 instead of a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"genjax: error: {e}")
+  except (errors.UserError, AttributeError, KeyError, TypeError, ValueError) as e:
+    # ml_collections nests a KeyError's repr inside an AttributeError; unwrap it into one readable line.
+    message = str(e).replace("\\n", " ").replace("\\'", "'").strip("'\" ")
+    overrides = " ".join(arg for arg in argv[1:] if arg.startswith("--config"))
+    sys.exit(f"genjax: error: cannot load the config from {overrides}: {message}")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -40,10 +54,8 @@ def main(argv):
     sharding.initialize_distributed(config.distributed)
     train_loop.run(config, _WORKDIR.value)
   except errors.UserError as e:
-    logging.error("%s", e)
-    print(f"genjax: error: {e}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(f"genjax: error: {e}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,106 @@
+"""Specification of experiments/train.py as users run it: the files a run writes, resuming, and bad input.
+
+Each test starts the real command in a subprocess on the bundled mnist5k (prepared once per session).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO_ROOT
+
+
+def _train(workdir, *overrides, config="configs/vae.py:runlocal", data_dir=None):
+  command = [sys.executable, "experiments/train.py", f"--config={config}", f"--workdir={workdir}", *overrides]
+  if data_dir:
+    command.append(f"--config.data.data_dir={data_dir}")
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+_SHORT = [
+    "--config.train.total_steps=4",
+    "--config.train.log_every_steps=2",
+    "--config.eval.every_steps=4",
+    "--config.ckpt.every_steps=2",
+]
+
+
+def _metric_lines(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [json.loads(line) for line in f]
+
+
+def test_runlocal_trains_writes_the_run_files_and_resumes(tmp_path, tfds_data_dir):
+  workdir = str(tmp_path / "vae")
+  first = _train(workdir, *_SHORT, data_dir=tfds_data_dir)
+  assert first.returncode == 0, first.stderr
+  assert "step 4/4 | loss" in first.stderr and "steps/s | ETA" in first.stderr
+
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["train"]["total_steps"] == 4
+  lines = _metric_lines(workdir)
+  assert [(m["step"], m["split"]) for m in lines] == [(2, "train"), (4, "train"), (4, "eval")]
+  assert {"loss", "neg_elbo_nats", "neg_elbo_bits_per_dim"} <= set(lines[-1])
+  assert all(np.isfinite(m["loss"]) for m in lines)
+  for name in ("samples", "reconstructions"):
+    image = np.asarray(Image.open(os.path.join(workdir, "samples", f"{name}_00000004.png")))
+    assert image.dtype == np.uint8 and image.shape[0] > 28 and image.std() > 0
+  assert any(name.startswith("events.out.tfevents") for name in os.listdir(workdir))
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+
+  longer = _train(workdir, *_SHORT[1:], "--config.train.total_steps=6", data_dir=tfds_data_dir)
+  assert longer.returncode == 0, longer.stderr
+  assert "Resumed from the checkpoint at step 4" in longer.stderr
+  assert [(m["step"], m["split"]) for m in _metric_lines(workdir)[3:]] == [(6, "train"), (6, "eval")]
+
+
+def test_checkpoint_of_another_model_is_refused_without_touching_the_workdir(tmp_path, tfds_data_dir):
+  workdir = str(tmp_path / "vae")
+  assert _train(workdir, *_SHORT, data_dir=tfds_data_dir).returncode == 0
+  before = {name: os.path.getmtime(os.path.join(workdir, name)) for name in ("config.json", "metrics.jsonl")}
+  refused = _train(workdir, *_SHORT, config="configs/ae.py:runlocal", data_dir=tfds_data_dir)
+  assert refused.returncode == 1
+  assert "holds a checkpoint (step 4) of a different model: family was 'vae', now 'autoencoder'" in refused.stderr
+  assert "Traceback" not in refused.stderr
+  assert before == {name: os.path.getmtime(os.path.join(workdir, name)) for name in before}
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--config.train.total_stepz=5"], 'total_stepz.*Did you mean "total_steps"'),
+        (["--config.train.total_steps=many"], "flag --config.train.total_steps=many: invalid literal"),
+        (["--config.data.name=mnistt"], "Unknown dataset 'mnistt'.*Bundled with genjax \\(offline\\): mnist5k"),
+        (["--config.data.name=fashion_mnist", "--config.data.download=false"], "'fashion_mnist' is not prepared in"),
+        (["--config.model.likelihood=poisson"], "likelihood='poisson' is not one of"),
+    ],
+)
+def test_bad_input_exits_with_one_clear_message(overrides, message, tmp_path, tfds_data_dir):
+  result = _train(str(tmp_path / "run"), *overrides, data_dir=tfds_data_dir)
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  last_line = result.stderr.strip().splitlines()[-1]
+  assert last_line.startswith("genjax: error: ")
+  assert re.search(message, last_line), last_line
+
+
+def test_unwritable_workdir_is_refused(tmp_path, tfds_data_dir):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  result = _train(str(blocker / "run"), data_dir=tfds_data_dir)
+  assert result.returncode == 1
+  assert f"genjax: error: Cannot write to the workdir '{blocker / 'run'}'" in result.stderr
+
+
+def test_unknown_config_argument_is_refused(tmp_path):
+  result = _train(str(tmp_path), config="configs/vae.py:runlocl")
+  assert result.returncode == 1
+  assert "Unknown config argument 'runlocl'" in result.stderr and "accepts: runlocal" in result.stderr
