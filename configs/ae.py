@@ -31,7 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.pixel_range = (0.0, 1.0)
   config.data.random_flip = False
   config.data.random_crop_padding = 0
-  config.data.num_workers = 0  # grain worker processes; 0 reads in the training process.
+  config.data.num_workers = 0  # grain worker processes (0: read in the training process); fixes the data order.
 
   config.model = ml_collections.ConfigDict()
   config.model.architecture = "conv"  # conv | mlp

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from absl import flags
 
 from conftest import tiny_config
 from genjax import errors
@@ -114,3 +115,18 @@ def test_batch_that_does_not_divide_over_processes_is_refused(digits):
   train, _ = digits
   with pytest.raises(errors.UserError, match="does not divide evenly over 3 processes"):
     pipeline.train_iterator(train, tiny_config("vae").data, 8, seed=0, process_count=3)
+
+
+def test_worker_processes_give_a_stream_that_resumes_exactly(digits):
+  # grain's worker processes read absl flags, which a CLI run has parsed and pytest has not.
+  flags.FLAGS.mark_as_parsed()
+  train, _ = digits
+  config = tiny_config("vae", data__num_workers=2)
+  iterator = pipeline.train_iterator(train, config.data, 4, seed=5)
+  _first_batches(iterator, 2)
+  state = iterator.get_state()
+  expected = _first_batches(iterator, 3)
+  resumed = pipeline.train_iterator(train, config.data, 4, seed=5)
+  resumed.set_state(state)
+  for want, got in zip(expected, _first_batches(resumed, 3)):
+    np.testing.assert_array_equal(want["image"], got["image"])
