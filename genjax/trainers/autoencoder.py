@@ -7,7 +7,6 @@ the reconstruction with the clean image (a denoising autoencoder, Vincent et al.
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from genjax import errors
 from genjax import losses
@@ -28,19 +27,12 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
   check_config(config)
   model_config = config.model
   likelihood = model_config.likelihood
-  encoder, decoder = autoencoders.encoder_decoder(
-      model_config.architecture,
-      model_config.widths,
-      model_config.latent_size,
-      (*image_shape[:2], common.decoder_channels(likelihood, image_shape[2])),
-  )
-  model = autoencoders.Autoencoder(encoder, decoder)
+  model = autoencoders.Autoencoder(*common.encoder_decoder(model_config, model_config.latent_size, image_shape))
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
   def init(key):
-    params = model.init(key, jnp.zeros((1, *image_shape), jnp.float32))["params"]
-    return common.TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+    return common.new_state(model.init(key, jnp.zeros((1, *image_shape), jnp.float32))["params"], optimizer)
 
   def per_example_metrics(params, images, key):
     noisy = images + model_config.input_noise_std * jax.random.normal(key, images.shape, images.dtype)
@@ -51,18 +43,7 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     loss = squared_error / num_dims if likelihood == "gaussian" else nll
     return {"loss": loss, "mse": squared_error / num_dims}
 
-  def train_step(state, batch, key):
-    def loss_fn(params):
-      metrics = per_example_metrics(params, batch["image"], key)
-      metrics = jax.tree.map(jnp.mean, metrics)
-      return metrics["loss"], metrics
-
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
-    metrics["grad_norm"] = optax.tree.norm(grads)
-    return common.apply_gradients(state, grads, optimizer), metrics
-
-  def eval_step(state, batch, key):
-    return common.masked_sums(per_example_metrics(state.params, batch["image"], key), batch["mask"])
+  train_step, eval_step = common.steps_from_per_example_metrics(per_example_metrics, optimizer)
 
   def reconstruct(state, images):
     return common.likelihood_mean(likelihood, model.apply({"params": state.params}, images))

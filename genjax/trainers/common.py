@@ -83,9 +83,36 @@ def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) ->
   return optimizer
 
 
-def apply_gradients(state: TrainState, grads, optimizer: optax.GradientTransformation) -> TrainState:
-  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-  return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates), opt_state=opt_state)
+def new_state(params, optimizer: optax.GradientTransformation) -> TrainState:
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+
+
+def steps_from_per_example_metrics(
+    per_example_metrics: Callable[[Any, jax.Array, jax.Array], dict[str, jax.Array]],
+    optimizer: optax.GradientTransformation,
+):
+  """The train and eval steps of a one-network family, from `per_example_metrics(params, images, key)`, which
+  returns `[N]` arrays and among them the "loss" to minimise.
+
+  The train step descends the batch mean of "loss" and reports the batch means of every metric plus the gradient
+  norm; the eval step returns masked sums (see `Trainer`).
+  """
+
+  def train_step(state: TrainState, batch: Batch, key: jax.Array) -> tuple[TrainState, Metrics]:
+    def loss_fn(params):
+      metrics = jax.tree.map(jnp.mean, per_example_metrics(params, batch["image"], key))
+      return metrics["loss"], metrics
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  def eval_step(state: TrainState, batch: Batch, key: jax.Array) -> Metrics:
+    return masked_sums(per_example_metrics(state.params, batch["image"], key), batch["mask"])
+
+  return train_step, eval_step
 
 
 # Pixel likelihoods. Each maps decoder outputs to a per-example negative log-likelihood and to the mean image.
@@ -120,8 +147,12 @@ def check_encoder_decoder_config(config: ml_collections.ConfigDict, likelihoods:
     )
 
 
-def decoder_channels(likelihood: str, image_channels: int) -> int:
-  return 2 * image_channels if likelihood == "discretized_logistic" else image_channels
+def encoder_decoder(model_config: ml_collections.ConfigDict, code_size: int, image_shape: tuple[int, int, int]):
+  """The configured encoder (images -> `code_size` features) and decoder (-> the likelihood's parameters)."""
+  channels = image_shape[2] * (2 if model_config.likelihood == "discretized_logistic" else 1)
+  return autoencoders.encoder_decoder(
+      model_config.architecture, model_config.widths, code_size, (*image_shape[:2], channels)
+  )
 
 
 def reconstruction_nll(likelihood: str, outputs: jax.Array, targets: jax.Array) -> jax.Array:

@@ -1,14 +1,13 @@
 """VAE family: a diagonal-Gaussian posterior, a N(0, I) prior and a pixel likelihood, trained on the beta-ELBO.
 
 The loss is E_q[-log p(x|z)] + beta * KL(q(z|x) || p(z)) with one reparameterised sample per image (Kingma &
-Welling 2014; beta-VAE, Higgins et al. 2017). Whatever beta is, the reported `neg_elbo_nats` (and `neg_elbo_bits_per_dim`) is the true bound
-(beta = 1), in nats per image and in bits per dimension, so runs with different betas compare on likelihood.
+Welling 2014; beta-VAE, Higgins et al. 2017). Whatever beta is, the reported bound is the true one (beta = 1):
+`neg_elbo_nats` per image and `neg_elbo_bits_per_dim`, so runs with different betas compare on likelihood.
 """
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from genjax import errors
 from genjax import losses
@@ -29,20 +28,14 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
   check_config(config)
   model_config = config.model
   likelihood = model_config.likelihood
-  encoder, decoder = autoencoders.encoder_decoder(
-      model_config.architecture,
-      model_config.widths,
-      2 * model_config.latent_size,
-      (*image_shape[:2], common.decoder_channels(likelihood, image_shape[2])),
-  )
-  model = autoencoders.VAE(encoder, decoder)
+  model = autoencoders.VAE(*common.encoder_decoder(model_config, 2 * model_config.latent_size, image_shape))
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
   def init(key):
     init_key, sample_key = jax.random.split(key)
     params = model.init(init_key, jnp.zeros((1, *image_shape), jnp.float32), sample_key)["params"]
-    return common.TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+    return common.new_state(params, optimizer)
 
   def per_example_metrics(params, images, key):
     outputs, mean, log_variance = model.apply({"params": params}, images, key)
@@ -57,21 +50,13 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
         "kl": kl,
     }
 
-  def train_step(state, batch, key):
-    def loss_fn(params):
-      metrics = jax.tree.map(jnp.mean, per_example_metrics(params, batch["image"], key))
-      return metrics["loss"], metrics
-
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
-    metrics["grad_norm"] = optax.tree.norm(grads)
-    return common.apply_gradients(state, grads, optimizer), metrics
-
-  def eval_step(state, batch, key):
-    return common.masked_sums(per_example_metrics(state.params, batch["image"], key), batch["mask"])
+  train_step, eval_step = common.steps_from_per_example_metrics(per_example_metrics, optimizer)
 
   def reconstruct(state, images):
+    """Decodes the posterior mean of each image."""
     mean, _ = model.apply({"params": state.params}, images, method=autoencoders.VAE.encode)
-    return common.likelihood_mean(likelihood, model.apply({"params": state.params}, mean, method=autoencoders.VAE.decode))
+    outputs = model.apply({"params": state.params}, mean, method=autoencoders.VAE.decode)
+    return common.likelihood_mean(likelihood, outputs)
 
   def generate(state, key, num_images):
     latents = jax.random.normal(key, (num_images, model_config.latent_size))
