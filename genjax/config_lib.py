@@ -43,9 +43,7 @@ def _convert(key: str, value: str | None, default):
   try:
     return type(default)(value)
   except ValueError:
-    raise errors.UserError(
-        f"Config argument {key}={value!r} is not a valid {type(default).__name__}."
-    ) from None
+    raise errors.UserError(f"Config argument {key}={value!r} is not a valid {type(default).__name__}.") from None
 
 
 def mesh_and_distributed(config: ml_collections.ConfigDict) -> None:

@@ -47,9 +47,7 @@ def make_mesh(mesh_config: ml_collections.ConfigDict, devices=None) -> jax.shard
     raise errors.UserError(f"config.mesh.batch_axes names axes not in config.mesh.axes: {sorted(unknown_batch_axes)}.")
   # Explicit axis types: jax.make_mesh and Mesh default differently across JAX versions. Auto lets XLA propagate
   # shardings inside the step from the in/out shardings we give.
-  return jax.make_mesh(
-      tuple(shape), axes, axis_types=(jax.sharding.AxisType.Auto,) * len(axes), devices=devices
-  )
+  return jax.make_mesh(tuple(shape), axes, axis_types=(jax.sharding.AxisType.Auto,) * len(axes), devices=devices)
 
 
 def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:

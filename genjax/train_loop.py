@@ -39,7 +39,9 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   """
   _check_writable(workdir)
   data_config = config.data
-  train_source = catalog.open_split(data_config.name, data_config.train_split, data_config.data_dir, data_config.download)
+  train_source = catalog.open_split(
+      data_config.name, data_config.train_split, data_config.data_dir, data_config.download
+  )
   eval_source = catalog.open_split(data_config.name, data_config.eval_split, data_config.data_dir, data_config.download)
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
   try:

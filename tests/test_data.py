@@ -106,7 +106,10 @@ def test_eval_batches_mask_the_padding(digits):
   assert all(b["image"].shape == (8, 28, 28, 1) for b in batches)
   again = list(pipeline.eval_batches(evaluation, config.data, 8, seed=0))
   np.testing.assert_array_equal(batches[0]["image"], again[0]["image"])  # The fixed binarisation of the test set.
-  shards = [list(pipeline.eval_batches(evaluation, config.data, 8, seed=0, process_index=p, process_count=2)) for p in range(2)]
+  shards = [
+      list(pipeline.eval_batches(evaluation, config.data, 8, seed=0, process_index=p, process_count=2))
+      for p in range(2)
+  ]
   assert len(shards[0]) == len(shards[1]) == 3
   assert sum(int(b["mask"].sum()) for shard in shards for b in shard) == 20
 

