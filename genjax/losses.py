@@ -74,3 +74,75 @@ def standard_normal_kl(mean: jax.Array, log_variance: jax.Array) -> jax.Array:
 def bits_per_dim(nats_per_example: jax.Array, num_dims: int) -> jax.Array:
   """Converts nats per example to bits per dimension (pixel and channel)."""
   return nats_per_example / (num_dims * math.log(2.0))
+
+
+# GAN losses. Discriminator outputs are logits (any real number), so D(x) = sigmoid(logit) for the probabilistic
+# losses and the raw output is the critic value for the Wasserstein and hinge losses. Every loss is a batch mean.
+GAN_LOSSES = ("non_saturating", "minimax", "hinge", "least_squares", "wasserstein")
+
+
+def discriminator_loss(loss: str, real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
+  """The discriminator's (critic's) loss for a batch of real and generated examples.
+
+  non_saturating, minimax: -[log D(x) + log(1 - D(G(z)))] (Goodfellow et al. 2014), as softplus of logits.
+  hinge: relu(1 - D(x)) + relu(1 + D(G(z))) (Lim & Ye 2017; Miyato et al. 2018).
+  least_squares: (D(x) - 1)^2 / 2 + D(G(z))^2 / 2 (Mao et al. 2017, a=0, b=1).
+  wasserstein: D(G(z)) - D(x), the negated Wasserstein estimate (Arjovsky et al. 2017).
+  """
+  if loss in ("non_saturating", "minimax"):
+    # -log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l), stable for any logit.
+    per_example = jax.nn.softplus(-real_logits) + jax.nn.softplus(fake_logits)
+  elif loss == "hinge":
+    per_example = jax.nn.relu(1.0 - real_logits) + jax.nn.relu(1.0 + fake_logits)
+  elif loss == "least_squares":
+    per_example = 0.5 * jnp.square(real_logits - 1.0) + 0.5 * jnp.square(fake_logits)
+  elif loss == "wasserstein":
+    per_example = fake_logits - real_logits
+  else:
+    raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES}.")
+  return jnp.mean(per_example)
+
+
+def generator_loss(loss: str, fake_logits: jax.Array) -> jax.Array:
+  """The generator's loss for a batch of generated examples.
+
+  non_saturating: -log D(G(z)), the form Goodfellow et al. train with.
+  minimax: log(1 - D(G(z))), the saturating form of the original minimax game.
+  hinge, wasserstein: -D(G(z)). least_squares: (D(G(z)) - 1)^2 / 2.
+  """
+  if loss == "non_saturating":
+    per_example = jax.nn.softplus(-fake_logits)
+  elif loss == "minimax":
+    per_example = -jax.nn.softplus(fake_logits)  # log(1 - sigmoid(l)) = -softplus(l)
+  elif loss in ("hinge", "wasserstein"):
+    per_example = -fake_logits
+  elif loss == "least_squares":
+    per_example = 0.5 * jnp.square(fake_logits - 1.0)
+  else:
+    raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES}.")
+  return jnp.mean(per_example)
+
+
+def _input_gradient_squared_norms(critic, inputs: jax.Array) -> jax.Array:
+  """Per-example squared L2 norms of d critic(x)_i / d x_i, in float32 whatever the model's dtype.
+
+  The critic must treat examples independently (no batch normalisation), so that the gradient of the sum of its
+  outputs holds every per-example gradient.
+  """
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(inputs.astype(jnp.float32))
+  return jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=-1)
+
+
+def gradient_penalty(critic, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
+  """WGAN-GP's two-sided penalty (Gulrajani et al. 2017): mean of (||grad critic(x_hat)|| - 1)^2 over random
+  interpolates x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per example. Multiply by lambda (10)."""
+  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), jnp.float32)
+  interpolates = eps * real.astype(jnp.float32) + (1.0 - eps) * fake.astype(jnp.float32)
+  # The epsilon keeps the square root differentiable where a gradient vanishes.
+  norms = jnp.sqrt(_input_gradient_squared_norms(critic, interpolates) + 1e-12)
+  return jnp.mean(jnp.square(norms - 1.0))
+
+
+def r1_penalty(critic, real: jax.Array) -> jax.Array:
+  """R1 (Mescheder et al. 2018): mean of ||grad critic(x)||^2 on real data. Multiply by gamma / 2."""
+  return jnp.mean(_input_gradient_squared_norms(critic, real))

@@ -69,3 +69,68 @@ def test_losses_are_differentiable_everywhere_on_the_pixel_grid():
       jnp.zeros((1, 256))
   )
   assert np.all(np.isfinite(grad))
+
+
+_REAL_LOGITS = np.array([2.0, -0.5, 0.3, 4.0], np.float32)
+_FAKE_LOGITS = np.array([-1.0, 0.7, -3.0, 0.0], np.float32)
+_sigmoid = lambda x: 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+def test_gan_discriminator_loss_is_the_reference_texts_formula():
+  # L_D = -[log D(x) + log(1 - D(G(z)))], D = sigmoid(logits), averaged over the batch.
+  expected = -np.mean(np.log(_sigmoid(_REAL_LOGITS)) + np.log(1.0 - _sigmoid(_FAKE_LOGITS)))
+  for loss in ("non_saturating", "minimax"):
+    np.testing.assert_allclose(losses.discriminator_loss(loss, _REAL_LOGITS, _FAKE_LOGITS), expected, rtol=1e-6)
+
+
+def test_non_saturating_generator_loss_is_minus_log_d_of_fakes():
+  expected = -np.mean(np.log(_sigmoid(_FAKE_LOGITS)))
+  np.testing.assert_allclose(losses.generator_loss("non_saturating", _FAKE_LOGITS), expected, rtol=1e-6)
+
+
+def test_minimax_generator_loss_is_log_one_minus_d_of_fakes():
+  expected = np.mean(np.log(1.0 - _sigmoid(_FAKE_LOGITS)))
+  np.testing.assert_allclose(losses.generator_loss("minimax", _FAKE_LOGITS), expected, rtol=1e-6)
+
+
+def test_hinge_least_squares_and_wasserstein_losses_match_their_formulas():
+  r, f = _REAL_LOGITS, _FAKE_LOGITS
+  cases = {
+      "hinge": (np.mean(np.maximum(0, 1 - r) + np.maximum(0, 1 + f)), -np.mean(f)),
+      "least_squares": (np.mean(0.5 * (r - 1) ** 2 + 0.5 * f**2), np.mean(0.5 * (f - 1) ** 2)),
+      "wasserstein": (np.mean(f) - np.mean(r), -np.mean(f)),
+  }
+  for loss, (d_expected, g_expected) in cases.items():
+    np.testing.assert_allclose(losses.discriminator_loss(loss, r, f), d_expected, rtol=1e-6)
+    np.testing.assert_allclose(losses.generator_loss(loss, f), g_expected, rtol=1e-6)
+
+
+def test_probabilistic_gan_losses_stay_finite_for_confident_discriminators():
+  huge = jnp.array([80.0, -80.0])
+  for loss in ("non_saturating", "minimax"):
+    assert np.isfinite(losses.discriminator_loss(loss, huge, -huge))
+    assert np.isfinite(losses.generator_loss(loss, huge))
+
+
+def test_gradient_penalty_of_a_linear_critic_is_analytic():
+  # critic(x) = <w, x> has gradient w everywhere, so the penalty is (||w|| - 1)^2 for every interpolate.
+  w = jnp.array([[0.5], [2.0], [-1.0], [0.25]]).reshape(1, 2, 2, 1)
+  critic = lambda x: jnp.sum(x * w, axis=(1, 2, 3))
+  real = jax.random.normal(jax.random.key(0), (6, 2, 2, 1))
+  fake = jax.random.normal(jax.random.key(1), (6, 2, 2, 1))
+  penalty = losses.gradient_penalty(critic, real, fake, jax.random.key(2))
+  np.testing.assert_allclose(penalty, (np.linalg.norm(w) - 1.0) ** 2, rtol=1e-5)
+
+
+def test_r1_penalty_of_a_linear_critic_is_the_squared_weight_norm():
+  w = jnp.array([3.0, -4.0])
+  critic = lambda x: x @ w
+  np.testing.assert_allclose(losses.r1_penalty(critic, jnp.ones((5, 2))), 25.0, rtol=1e-6)
+
+
+def test_gradient_penalty_is_computed_in_float32_for_bfloat16_inputs():
+  critic = lambda x: jnp.sum(x.astype(jnp.float32) * 3.0, axis=-1)
+  real = jnp.ones((4, 3), jnp.bfloat16)
+  penalty = losses.gradient_penalty(critic, real, real * 0, jax.random.key(0))
+  assert penalty.dtype == jnp.float32
+  np.testing.assert_allclose(penalty, (np.sqrt(27.0) - 1.0) ** 2, rtol=1e-5)
