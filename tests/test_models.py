@@ -56,3 +56,24 @@ def test_upsample2x_doubles_height_and_width():
   x = jnp.ones((2, 7, 7, 3))
   params = layer.init(jax.random.key(0), x)
   assert layer.apply(params, x).shape == (2, 14, 14, 5)
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding, size", [(4, 2, 1, 7), (4, 2, 1, 14), (3, 1, 1, 5), (5, 2, 2, 4)])
+def test_fast_conv_transpose_vjp_matches_autodiff_of_the_plain_layer(kernel_size, stride, padding, size):
+  x = jax.random.normal(jax.random.key(0), (3, size, size, 5))
+  kernel = jax.random.normal(jax.random.key(1), (kernel_size, kernel_size, 5, 4))
+  plain = lambda x, k: layers._conv_transpose(x, k, stride, padding)
+  fast = lambda x, k: layers.conv_transpose(x, k, stride, padding)
+  y_plain, vjp_plain = jax.vjp(plain, x, kernel)
+  y_fast, vjp_fast = jax.vjp(fast, x, kernel)
+  np.testing.assert_allclose(y_fast, y_plain, rtol=1e-5, atol=1e-5)
+  dy = jax.random.normal(jax.random.key(2), y_plain.shape)
+  for fast_grad, plain_grad in zip(vjp_fast(dy), vjp_plain(dy)):
+    np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_transpose_has_pytorch_geometry():
+  layer = layers.ConvTranspose(features=64, kernel_size=4, stride=2, padding=1)
+  x = jnp.ones((2, 7, 7, 128))
+  params = layer.init(jax.random.key(0), x)
+  assert layer.apply(params, x).shape == (2, 14, 14, 64)  # (7 - 1) * 2 - 2 * 1 + 4 = 14

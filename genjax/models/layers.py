@@ -1,13 +1,80 @@
-"""Layers shared by model families.
+"""Layers shared by model families, chosen for gradients that take XLA's fast paths.
 
-`Upsample2x` doubles the spatial size with a convolution followed by depth-to-space (sub-pixel convolution, Shi et
-al. 2016) instead of a transposed convolution: on CPU, XLA's kernel gradient of a transposed convolution is about
-20x slower than PyTorch's, while a plain convolution's gradients take XLA's fast paths.
+On CPU, XLA differentiates a transposed convolution with respect to its kernel as a convolution over the
+zero-dilated input, about 20x slower than PyTorch (measured: 128x7x7x128 -> 64 channels, 4x4 kernel, stride 2).
+Two ways round it live here:
+- `ConvTranspose`: the usual transposed convolution (PyTorch's ConvTranspose2d geometry), with a custom VJP that
+  computes the kernel gradient as the kernel gradient of the equivalent strided convolution;
+- `Upsample2x`: a convolution followed by depth-to-space (sub-pixel convolution, Shi et al. 2016).
 """
+
+import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """PyTorch's ConvTranspose2d geometry: output size (n - 1) * stride - 2 * padding + kernel size."""
+  pad = kernel.shape[0] - 1 - padding  # The padding of the zero-dilated input that gives that size.
+  return lax.conv_transpose(x, kernel, (stride, stride), [(pad, pad), (pad, pad)], dimension_numbers=_NHWC)
+
+
+def _strided_correlation(dy: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """z[j] = sum_k dy[stride * j - padding + k] kernel[k]: the adjoint of `_conv_transpose` in its input."""
+  return lax.conv_general_dilated(dy, kernel, (stride, stride), [(padding, padding)] * 2, dimension_numbers=_NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """Transposed convolution `[N, H, W, Cin] x [K, K, Cin, Cout] -> [N, H', W', Cout]` with a fast VJP.
+
+  Both cotangents are strided correlations of the output cotangent dy with the kernel flipped in space and with
+  its channel axes swapped: the input gradient is that correlation itself, and the kernel gradient is the kernel
+  gradient of that correlation (a strided convolution, which XLA differentiates quickly) taken with cotangent x.
+  """
+  return _conv_transpose(x, kernel, stride, padding)
+
+
+def _conv_transpose_fwd(x, kernel, stride, padding):
+  return _conv_transpose(x, kernel, stride, padding), (x, kernel)
+
+
+def _conv_transpose_bwd(stride, padding, residuals, dy):
+  x, kernel = residuals
+  flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+  dx = _strided_correlation(dy, flipped, stride, padding)
+  _, kernel_vjp = jax.vjp(lambda k: _strided_correlation(dy, k, stride, padding), flipped)
+  (d_flipped,) = kernel_vjp(x)
+  return dx, jnp.flip(d_flipped, (0, 1)).transpose(0, 1, 3, 2)
+
+
+conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
+class ConvTranspose(nn.Module):
+  """Square transposed convolution with PyTorch's geometry and the fast VJP of `conv_transpose`."""
+
+  features: int
+  kernel_size: int
+  stride: int
+  padding: int
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param(
+        "kernel", self.kernel_init, (self.kernel_size, self.kernel_size, x.shape[-1], self.features), jnp.float32
+    )
+    y = conv_transpose(x, kernel.astype(x.dtype), self.stride, self.padding)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(x.dtype)
+    return y
 
 
 def depth_to_space(x: jax.Array, block_size: int) -> jax.Array:
