@@ -77,12 +77,13 @@ def bits_per_dim(nats_per_example: jax.Array, num_dims: int) -> jax.Array:
 
 
 # GAN losses. Discriminator outputs are logits (any real number), so D(x) = sigmoid(logit) for the probabilistic
-# losses and the raw output is the critic value for the Wasserstein and hinge losses. Every loss is a batch mean.
+# losses and the raw output is the critic value for the Wasserstein and hinge losses. Like the likelihoods above,
+# they return per-example values `[N]`; training minimises their batch mean.
 GAN_LOSSES = ("non_saturating", "minimax", "hinge", "least_squares", "wasserstein")
 
 
 def discriminator_loss(loss: str, real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
-  """The discriminator's (critic's) loss for a batch of real and generated examples.
+  """The discriminator's (critic's) loss on pairs of real and generated examples: `[N], [N] -> [N]`.
 
   non_saturating, minimax: -[log D(x) + log(1 - D(G(z)))] (Goodfellow et al. 2014), as softplus of logits.
   hinge: relu(1 - D(x)) + relu(1 + D(G(z))) (Lim & Ye 2017; Miyato et al. 2018).
@@ -100,11 +101,11 @@ def discriminator_loss(loss: str, real_logits: jax.Array, fake_logits: jax.Array
     per_example = fake_logits - real_logits
   else:
     raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES}.")
-  return jnp.mean(per_example)
+  return per_example
 
 
 def generator_loss(loss: str, fake_logits: jax.Array) -> jax.Array:
-  """The generator's loss for a batch of generated examples.
+  """The generator's loss on generated examples: `[N] -> [N]`.
 
   non_saturating: -log D(G(z)), the form Goodfellow et al. train with.
   minimax: log(1 - D(G(z))), the saturating form of the original minimax game.
@@ -120,7 +121,7 @@ def generator_loss(loss: str, fake_logits: jax.Array) -> jax.Array:
     per_example = 0.5 * jnp.square(fake_logits - 1.0)
   else:
     raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES}.")
-  return jnp.mean(per_example)
+  return per_example
 
 
 def _input_gradient_squared_norms(critic, inputs: jax.Array) -> jax.Array:

@@ -10,6 +10,7 @@ the key of step s is `fold_in(train_key, s)`. A resumed run therefore draws exac
 and with the data iterator restored from the checkpoint it repeats the same steps bit for bit.
 """
 
+import dataclasses
 import os
 import signal
 import tempfile
@@ -93,10 +94,17 @@ def train_and_evaluate(
   abstract_state = jax.eval_shape(trainer.init, init_key)
   state_sharding = sharding.state_shardings(abstract_state, mesh)
   batch_sharding = sharding.batch_sharding(mesh, config.mesh)
+  stacked_batches = trainer.real_batches_per_step
+  train_batch_sharding = sharding.batch_sharding(mesh, config.mesh, stacked=stacked_batches is not None)
   replicated = sharding.replicated(mesh)
 
   train_iterator = pipeline.train_iterator(
-      train_source, config.data, config.train.batch_size, config.seed, jax.process_index(), jax.process_count()
+      train_source,
+      config.data,
+      config.train.batch_size * (stacked_batches or 1),
+      config.seed,
+      jax.process_index(),
+      jax.process_count(),
   )
   checkpointer = checkpoint.Checkpointer(checkpoint_dir, keep=config.ckpt.keep)
   start_step = checkpointer.latest_step() or 0
@@ -113,7 +121,7 @@ def train_and_evaluate(
 
   train_step = jax.jit(
       trainer.train_step,
-      in_shardings=(state_sharding, batch_sharding, replicated),
+      in_shardings=(state_sharding, train_batch_sharding, replicated),
       out_shardings=(state_sharding, replicated),
       donate_argnums=(0,),
   )
@@ -125,7 +133,10 @@ def train_and_evaluate(
   step = start_step
   try:
     while step < total_steps:
-      batch = sharding.to_global_batch(next(train_iterator), batch_sharding)
+      local_batch = next(train_iterator)
+      if stacked_batches is not None:
+        local_batch = jax.tree.map(lambda x: x.reshape(stacked_batches, -1, *x.shape[1:]), local_batch)
+      batch = sharding.to_global_batch(local_batch, train_batch_sharding)
       state, metrics = train_step(state, batch, jax.random.fold_in(train_key, step))
       step += 1
       # Device-side running sums: nothing waits on the device until a logging step fetches them.
@@ -166,7 +177,7 @@ class _Evaluator:
     self._eval_step = jax.jit(
         trainer.eval_step, in_shardings=(state_sharding, batch_sharding, replicated), out_shardings=replicated
     )
-    self._reconstruct = jax.jit(
+    self._reconstruct = trainer.reconstruct and jax.jit(
         trainer.reconstruct, in_shardings=(state_sharding, batch_sharding), out_shardings=replicated
     )
     # Fully replicated outputs can be read on every process, whatever the mesh.
@@ -194,11 +205,12 @@ class _Evaluator:
 
     pixel_range = tuple(config.data.pixel_range)
     num_images = config.eval.num_grid_images
-    originals = np.asarray(self._gather(first_batch["image"]))[:num_images]
-    reconstructions = np.asarray(self._reconstruct(state, first_batch["image"]))[:num_images]
-    columns = int(np.ceil(np.sqrt(len(originals))))
-    paired = _interleave_rows(originals, reconstructions, columns)
-    writer.write_image(step, "reconstructions", writers.image_grid(paired, pixel_range, columns))
+    if self._reconstruct is not None:
+      originals = np.asarray(self._gather(first_batch["image"]))[:num_images]
+      reconstructions = np.asarray(self._reconstruct(state, first_batch["image"]))[:num_images]
+      columns = int(np.ceil(np.sqrt(len(originals))))
+      paired = _interleave_rows(originals, reconstructions, columns)
+      writer.write_image(step, "reconstructions", writers.image_grid(paired, pixel_range, columns))
     if self._generate is not None:
       samples = np.asarray(self._generate(state, self._sample_key, num_images))
       writer.write_image(step, "samples", writers.image_grid(samples, pixel_range))
@@ -213,7 +225,13 @@ def _interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.
 
 
 def _count_params(state) -> int:
-  return sum(leaf.size for leaf in jax.tree.leaves(getattr(state, "params", state)))
+  """Trainable parameters: the leaves of every `params` or `*_params` field of the state but weight averages."""
+  return sum(
+      leaf.size
+      for field in dataclasses.fields(state)
+      if field.name.endswith("params") and "ema" not in field.name
+      for leaf in jax.tree.leaves(getattr(state, field.name))
+  )
 
 
 def _check_finite(metrics: dict[str, float], step: int, checkpointer: checkpoint.Checkpointer) -> None:

@@ -30,7 +30,11 @@ def load_config(name: str, arg: str = "runlocal"):
 def tiny_config(name: str, **overrides):
   """A runlocal config shrunk to a model and schedule that compile and run in seconds."""
   config = load_config(name)
-  config.model.widths = (4, 8)
+  if config.family == "gan":
+    config.model.g_channels = (8, 4)
+    config.model.d_channels = (4, 8)
+  else:
+    config.model.widths = (4, 8)
   config.model.latent_size = 4
   config.train.batch_size = 16
   config.train.total_steps = 4

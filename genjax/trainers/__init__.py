@@ -6,11 +6,13 @@
 from genjax import errors
 from genjax.trainers import autoencoder
 from genjax.trainers import common
+from genjax.trainers import gan
 from genjax.trainers import vae
 
 FAMILIES = {
     "autoencoder": autoencoder.make_trainer,
     "vae": vae.make_trainer,
+    "gan": gan.make_trainer,
 }
 
 

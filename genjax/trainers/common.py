@@ -33,16 +33,19 @@ class Trainer:
   eval_step:    (state, batch, key) -> metrics; sums over the real examples of the batch (`batch["mask"]` is 1 for
                 real examples, 0 for padding) plus their number under "count", so that any split size averages
                 exactly.
-  reconstruct:  (state, images) -> images in the data's pixel range.
+  reconstruct:  (state, images) -> images in the data's pixel range, or None for families without an encoder.
   generate:     (state, key, num_images) -> images in the data's pixel range, or None for families that cannot
                 sample (the plain autoencoder); num_images must be static under jit.
+  real_batches_per_step: None if train_step takes one batch `[B, ...]`; k if it takes k batches stacked as
+                `[k, B, ...]` (a GAN critic's k updates per generator update).
   """
 
   init: Callable[[jax.Array], State]
   train_step: Callable[[State, Batch, jax.Array], tuple[State, Metrics]]
   eval_step: Callable[[State, Batch, jax.Array], Metrics]
-  reconstruct: Callable[[State, jax.Array], jax.Array]
+  reconstruct: Callable[[State, jax.Array], jax.Array] | None
   generate: Callable[[State, jax.Array, int], jax.Array] | None
+  real_batches_per_step: int | None = None
 
 
 @flax.struct.dataclass
@@ -54,12 +57,13 @@ class TrainState:
   opt_state: Any
 
 
-OPTIMIZERS = ("adam", "adamw")
+OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 
 
 def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-  """Adam or AdamW with linear warm-up, a constant or cosine learning rate, and optional gradient clipping."""
+  """Adam, AdamW or RMSProp with linear warm-up, a constant or cosine learning rate, and optional gradient
+  clipping. RMSProp ignores b1 and weight_decay and uses b2 as its decay."""
   if optim_config.name not in OPTIMIZERS:
     raise errors.UserError(f"config.optim.name={optim_config.name!r} is not one of {', '.join(OPTIMIZERS)}.")
   if optim_config.schedule not in SCHEDULES:
@@ -74,6 +78,8 @@ def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) ->
     learning_rate = optim_config.lr
   if optim_config.name == "adam":
     optimizer = optax.adam(learning_rate, b1=optim_config.b1, b2=optim_config.b2)
+  elif optim_config.name == "rmsprop":
+    optimizer = optax.rmsprop(learning_rate, decay=optim_config.b2)
   else:
     optimizer = optax.adamw(
         learning_rate, b1=optim_config.b1, b2=optim_config.b2, weight_decay=optim_config.weight_decay

@@ -1,0 +1,200 @@
+"""GAN family: the generator/discriminator state and one jitted step of `n_critic` critic updates and one
+generator update.
+
+The step takes `n_critic` real batches stacked as `[n_critic, B, H, W, C]` and runs one critic update on each,
+so that each update sees its own real batch, as in Algorithm 1 of the WGAN-GP paper. The loss (`config.gan.loss`), the
+penalty on the critic (`config.gan.penalty`: WGAN-GP, R1 or none) and weight clipping (the original WGAN) are
+config fields, so an ablation is an override. The generator keeps an exponential moving average of its weights,
+which samples use.
+"""
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from genjax import errors
+from genjax import losses
+from genjax.models import gans
+from genjax.trainers import common
+
+ARCHITECTURES = ("dcgan",)
+PENALTIES = ("none", "wgan_gp", "r1")
+
+
+@flax.struct.dataclass
+class GANState:
+  """Both networks' parameters, batch statistics and optimiser states, and the generator's weight average."""
+
+  step: jax.Array
+  g_params: dict
+  g_batch_stats: dict
+  g_opt_state: optax.OptState
+  g_ema_params: dict
+  d_params: dict
+  d_batch_stats: dict
+  d_opt_state: optax.OptState
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Refuses names that do not exist and combinations that cannot work, before anything compiles."""
+  gan_config, model_config = config.gan, config.model
+  for value, valid, key in [
+      (model_config.architecture, ARCHITECTURES, "model.architecture"),
+      (model_config.d_normalization, gans.NORMALIZATIONS, "model.d_normalization"),
+      (gan_config.loss, losses.GAN_LOSSES, "gan.loss"),
+      (gan_config.penalty, PENALTIES, "gan.penalty"),
+  ]:
+    if value not in valid:
+      raise errors.UserError(f"config.{key}={value!r} is not one of {', '.join(valid)}.")
+  if gan_config.penalty != "none" and model_config.d_normalization == "batch":
+    raise errors.UserError(
+        f"config.gan.penalty={gan_config.penalty!r} needs a critic without batch normalisation (batch statistics "
+        "make each example's gradient depend on the others); set config.model.d_normalization to 'layer' or "
+        "'none'."
+    )
+  if gan_config.n_critic < 1:
+    raise errors.UserError(f"config.gan.n_critic={gan_config.n_critic} must be at least 1.")
+  if gan_config.weight_clip < 0:
+    raise errors.UserError("config.gan.weight_clip must be >= 0 (0 disables clipping).")
+  if not 0.0 <= gan_config.ema_decay < 1.0:
+    raise errors.UserError("config.gan.ema_decay must be in [0, 1) (0 disables the average).")
+  if tuple(config.data.pixel_range) != (-1.0, 1.0):
+    raise errors.UserError("GAN generators end in tanh: set config.data.pixel_range=(-1.0, 1.0).")
+
+
+def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> common.Trainer:
+  """Builds the GAN's pure functions for images of `image_shape` (H, W, C)."""
+  check_config(config)
+  gan_config, model_config = config.gan, config.model
+  generator = gans.DCGANGenerator(model_config.g_base_size, model_config.g_channels, image_shape[2])
+  discriminator = gans.DCGANDiscriminator(model_config.d_channels, model_config.d_normalization)
+  expected_size = model_config.g_base_size * 2 ** len(model_config.g_channels)
+  if image_shape[:2] != (expected_size, expected_size):
+    raise errors.UserError(
+        f"The generator makes {expected_size}x{expected_size} images (g_base_size * 2^len(g_channels)) but the "
+        f"data's are {image_shape[0]}x{image_shape[1]}."
+    )
+  g_optimizer = common.make_optimizer(config.optim, config.train.total_steps)
+  # The critic takes n_critic steps per generator step; its schedule counts its own steps.
+  d_optimizer = common.make_optimizer(config.optim, config.train.total_steps * gan_config.n_critic)
+  latent_size = model_config.latent_size
+
+  def init(key):
+    g_key, d_key = jax.random.split(key)
+    g_variables = generator.init(g_key, jnp.zeros((1, latent_size)), train=False)
+    d_variables = discriminator.init(d_key, jnp.zeros((1, *image_shape)), train=False)
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        g_params=g_variables["params"],
+        g_batch_stats=g_variables.get("batch_stats", {}),
+        g_opt_state=g_optimizer.init(g_variables["params"]),
+        g_ema_params=g_variables["params"],
+        d_params=d_variables["params"],
+        d_batch_stats=d_variables.get("batch_stats", {}),
+        d_opt_state=d_optimizer.init(d_variables["params"]),
+    )
+
+  def generate_train_mode(state, key, num_images):
+    """Fakes for a training update: batch statistics of this batch; the running averages are left alone."""
+    latents = jax.random.normal(key, (num_images, latent_size))
+    fakes, _ = generator.apply(
+        {"params": state.g_params, "batch_stats": state.g_batch_stats}, latents, train=True, mutable=["batch_stats"]
+    )
+    return fakes
+
+  def discriminate(d_params, d_batch_stats, images):
+    """Logits `[N]` in training mode, and the batch statistics updated by this batch."""
+    logits, updates = discriminator.apply(
+        {"params": d_params, "batch_stats": d_batch_stats}, images, train=True, mutable=["batch_stats"]
+    )
+    return logits, updates.get("batch_stats", d_batch_stats)
+
+  def critic_update(state, inputs):
+    real, key = inputs
+    fake_key, penalty_key = jax.random.split(key)
+    fakes = jax.lax.stop_gradient(generate_train_mode(state, fake_key, real.shape[0]))
+
+    def loss_fn(d_params):
+      real_logits, batch_stats = discriminate(d_params, state.d_batch_stats, real)
+      fake_logits, batch_stats = discriminate(d_params, batch_stats, fakes)
+      loss = jnp.mean(losses.discriminator_loss(gan_config.loss, real_logits, fake_logits))
+      critic = lambda images: discriminator.apply({"params": d_params}, images, train=False)
+      if gan_config.penalty == "wgan_gp":
+        penalty = losses.gradient_penalty(critic, real, fakes, penalty_key)
+      elif gan_config.penalty == "r1":
+        penalty = 0.5 * losses.r1_penalty(critic, real)  # gamma / 2 * ||grad||^2, gamma = penalty_weight.
+      else:
+        penalty = jnp.zeros(())
+      metrics = {
+          "d_loss": loss,
+          "penalty": penalty,
+          "d_real": jnp.mean(real_logits),
+          "d_fake": jnp.mean(fake_logits),
+          "wasserstein_estimate": jnp.mean(real_logits) - jnp.mean(fake_logits),
+      }
+      return loss + gan_config.penalty_weight * penalty, (metrics, batch_stats)
+
+    grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.d_params)
+    metrics["d_grad_norm"] = optax.tree.norm(grads)
+    updates, d_opt_state = d_optimizer.update(grads, state.d_opt_state, state.d_params)
+    d_params = optax.apply_updates(state.d_params, updates)
+    if gan_config.weight_clip:
+      d_params = jax.tree.map(lambda w: jnp.clip(w, -gan_config.weight_clip, gan_config.weight_clip), d_params)
+    return state.replace(d_params=d_params, d_batch_stats=batch_stats, d_opt_state=d_opt_state), metrics
+
+  def train_step(state, batch, key):
+    critic_keys = jax.random.split(jax.random.fold_in(key, 0), gan_config.n_critic)
+    # A Python loop (n_critic is small and static) rather than lax.scan: on CPU, XLA ran the convolutions of a
+    # one-iteration scan about 12x slower (measured: 1.4 s against 0.12 s for a DCGAN step of batch 128).
+    per_update_metrics = []
+    for index in range(gan_config.n_critic):
+      state, metrics = critic_update(state, (batch["image"][index], critic_keys[index]))
+      per_update_metrics.append(metrics)
+    critic_metrics = jax.tree.map(lambda *values: jnp.stack(values), *per_update_metrics)
+    batch_size = batch["image"].shape[1]
+    latents = jax.random.normal(jax.random.fold_in(key, 1), (batch_size, latent_size))
+
+    def loss_fn(g_params):
+      fakes, updates = generator.apply(
+          {"params": g_params, "batch_stats": state.g_batch_stats}, latents, train=True, mutable=["batch_stats"]
+      )
+      fake_logits, _ = discriminate(state.d_params, state.d_batch_stats, fakes)
+      return jnp.mean(losses.generator_loss(gan_config.loss, fake_logits)), updates["batch_stats"]
+
+    (g_loss, g_batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
+    updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    # Before ema_start_step the average just follows the weights (a warm start, as in ProGAN/BigGAN practice).
+    decay = jnp.where(state.step >= gan_config.ema_start_step, gan_config.ema_decay, 0.0)
+    g_ema_params = jax.tree.map(lambda ema, w: decay * ema + (1.0 - decay) * w, state.g_ema_params, g_params)
+    metrics = jax.tree.map(jnp.mean, critic_metrics)  # Averages over the n_critic updates.
+    metrics.update(loss=metrics["d_loss"], g_loss=g_loss, g_grad_norm=optax.tree.norm(grads))
+    new_state = state.replace(
+        step=state.step + 1, g_params=g_params, g_batch_stats=g_batch_stats, g_opt_state=g_opt_state,
+        g_ema_params=g_ema_params,
+    )
+    return new_state, metrics
+
+  def generate(state, key, num_images):
+    """Samples from the weight-averaged generator in inference mode."""
+    latents = jax.random.normal(key, (num_images, latent_size))
+    return generator.apply({"params": state.g_ema_params, "batch_stats": state.g_batch_stats}, latents, train=False)
+
+  def eval_step(state, batch, key):
+    """The critic in inference mode on held-out real images and on as many samples."""
+    fakes = generate(state, key, batch["image"].shape[0])
+    variables = {"params": state.d_params, "batch_stats": state.d_batch_stats}
+    real_logits = discriminator.apply(variables, batch["image"], train=False)
+    fake_logits = discriminator.apply(variables, fakes, train=False)
+    per_example = {
+        "loss": losses.discriminator_loss(gan_config.loss, real_logits, fake_logits),
+        "d_real": real_logits,
+        "d_fake": fake_logits,
+    }
+    return common.masked_sums(per_example, batch["mask"])
+
+  return common.Trainer(
+      init, train_step, eval_step, reconstruct=None, generate=generate, real_batches_per_step=gan_config.n_critic
+  )

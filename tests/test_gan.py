@@ -1,0 +1,117 @@
+"""Specification of the GAN trainer: critic/generator update counts, weight clipping, the generator's weight
+average, sharding equivalence, end-to-end training and the refusal of impossible settings."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from conftest import tiny_config
+from genjax import errors
+from genjax import sharding
+from genjax import train_loop
+from genjax import trainers
+from genjax import writers
+from genjax.data import pipeline
+
+
+def _stacked_batch(examples, config, n_critic):
+  batch = next(pipeline.train_iterator(examples, config.data, n_critic * config.train.batch_size, seed=0))
+  return jax.tree.map(lambda x: x.reshape(n_critic, -1, *x.shape[1:]), batch)
+
+
+def _run_steps(config, examples, num_steps):
+  trainer = trainers.make_trainer(config, (28, 28, 1))
+  state = jax.jit(trainer.init)(jax.random.key(0))
+  initial = state
+  step = jax.jit(trainer.train_step)
+  for index in range(num_steps):
+    state, metrics = step(state, _stacked_batch(examples, config, config.gan.n_critic), jax.random.key(index))
+  return initial, state, metrics
+
+
+def _adam_count(opt_state) -> int:
+  return int(optax.tree_utils.tree_get(opt_state, "count"))
+
+
+def test_each_step_makes_n_critic_discriminator_updates_per_generator_update(digits):
+  train, _ = digits
+  config = tiny_config("gan", gan__n_critic=3)
+  _, state, _ = _run_steps(config, train, num_steps=2)
+  assert _adam_count(state.g_opt_state) == 2
+  assert _adam_count(state.d_opt_state) == 6
+  assert int(state.step) == 2
+
+
+def test_weight_clipping_keeps_every_critic_weight_in_range(digits):
+  train, _ = digits
+  config = tiny_config("wgan")
+  initial, state, _ = _run_steps(config, train, num_steps=1)
+  clip = config.gan.weight_clip
+  assert max(float(np.abs(w).max()) for w in jax.tree.leaves(initial.d_params)) > clip  # Clipping had work to do.
+  assert max(float(np.abs(w).max()) for w in jax.tree.leaves(state.d_params)) <= clip
+
+
+def test_generator_average_follows_its_decay(digits):
+  train, _ = digits
+  config = tiny_config("gan", gan__ema_decay=0.9, gan__ema_start_step=0)
+  initial, state, _ = _run_steps(config, train, num_steps=1)
+  expected = jax.tree.map(lambda ema, w: 0.9 * ema + 0.1 * w, initial.g_ema_params, state.g_params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), state.g_ema_params, expected)
+
+
+def test_generator_average_equals_the_weights_before_its_start_step(digits):
+  train, _ = digits
+  config = tiny_config("gan", gan__ema_decay=0.9, gan__ema_start_step=5)
+  _, state, _ = _run_steps(config, train, num_steps=2)
+  jax.tree.map(np.testing.assert_array_equal, state.g_ema_params, state.g_params)
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan_gp"])
+def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
+  train, _ = digits
+  config = tiny_config(name)
+  trainer = trainers.make_trainer(config, (28, 28, 1))
+  batch_np = _stacked_batch(train, config, config.gan.n_critic)
+  results = []
+  for mesh_devices in (devices, devices[:1]):
+    mesh = sharding.make_mesh(config.mesh, mesh_devices)
+    state_sharding = sharding.state_shardings(jax.eval_shape(trainer.init, jax.random.key(0)), mesh)
+    batch_sharding = sharding.batch_sharding(mesh, config.mesh, stacked=True)
+    state = jax.jit(trainer.init, out_shardings=state_sharding)(jax.random.key(0))
+    step = jax.jit(
+        trainer.train_step,
+        in_shardings=(state_sharding, batch_sharding, sharding.replicated(mesh)),
+        out_shardings=(state_sharding, sharding.replicated(mesh)),
+    )
+    state, metrics = step(state, sharding.to_global_batch(batch_np, batch_sharding), jax.random.key(1))
+    results.append(jax.device_get((state.g_params, state.d_params, metrics)))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), results[0], results[1])
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan", "wgan_gp"])
+def test_gan_configs_train_end_to_end_and_write_sample_grids(name, digits, tmp_path):
+  train, evaluation = digits
+  writer = writers.MemoryWriter()
+  train_loop.train_and_evaluate(tiny_config(name), str(tmp_path), train, evaluation, writer)
+  train_lines = [m for m in writer.metrics if m["split"] == "train"]
+  assert {"loss", "d_loss", "g_loss", "penalty", "d_real", "d_fake", "wasserstein_estimate"} <= set(train_lines[-1])
+  assert all(np.isfinite(value) for line in writer.metrics for key, value in line.items() if key != "split")
+  assert {name for _, name, _ in writer.images} == {"samples"}
+  assert [m["step"] for m in writer.metrics if m["split"] == "eval"] == [4]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"gan__loss": "wgan"}, "gan.loss='wgan' is not one of non_saturating, minimax, hinge, least_squares"),
+        ({"gan__penalty": "gp"}, "gan.penalty='gp' is not one of none, wgan_gp, r1"),
+        ({"gan__penalty": "wgan_gp"}, "needs a critic without batch normalisation"),
+        ({"gan__n_critic": 0}, "n_critic=0 must be at least 1"),
+        ({"model__architecture": "stylegan"}, "architecture='stylegan' is not one of dcgan"),
+        ({"model__d_normalization": "group"}, "d_normalization='group' is not one of batch, layer, none"),
+    ],
+)
+def test_impossible_gan_settings_are_refused_before_compiling(overrides, message):
+  with pytest.raises(errors.UserError, match=message):
+    trainers.make_trainer(tiny_config("gan", **overrides), (28, 28, 1))
