@@ -49,6 +49,11 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool):
     ) from e
 
 
+def image_shape(name: str, data_dir: str | None) -> tuple[int, int, int]:
+  """The (H, W, C) of a dataset's images from its TFDS metadata, without preparing or reading any data."""
+  return tuple(_builder(name, data_dir).info.features["image"].shape)
+
+
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
   try:
     return tfds.builder(name, data_dir=data_dir, file_format="array_record")
