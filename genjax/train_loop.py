@@ -14,6 +14,7 @@ import dataclasses
 import os
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 
@@ -155,7 +156,7 @@ def train_and_evaluate(
       if step % config.ckpt.every_steps == 0 or is_last or stop_requested:
         checkpointer.save(step, state, train_iterator, config)
       if stop_requested:
-        logging.warning("Stopping at step %d on a preemption signal; the run resumes from this checkpoint.", step)
+        logging.warning("Stopped at step %d on a signal; rerun the same command to resume from this checkpoint.", step)
         break
   finally:
     checkpointer.wait_until_finished()
@@ -270,21 +271,28 @@ class _Progress:
 
 
 class _PreemptionSignal:
-  """SIGTERM (what schedulers send before preempting) asks the loop to checkpoint and stop.
+  """SIGTERM (what schedulers send before preempting) and a first Ctrl-C ask the loop to checkpoint and stop; a
+  second Ctrl-C interrupts at once.
 
   In a multi-process run every process must stop at the same step, which JAX's preemption sync point agrees on.
+  Signal handlers can only be installed from the main thread; elsewhere (a notebook's worker thread) none are.
   """
+
+  _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self):
     self._received = False
     self._multiprocess = jax.process_count() > 1
-    self._previous_handler = None
-    if not self._multiprocess:
-      self._previous_handler = signal.signal(signal.SIGTERM, self._on_signal)
+    self._previous_handlers = {}
+    if not self._multiprocess and threading.current_thread() is threading.main_thread():
+      self._previous_handlers = {signum: signal.signal(signum, self._on_signal) for signum in self._SIGNALS}
 
   def _on_signal(self, signum, frame):
-    del signum, frame
+    del frame
     self._received = True
+    if signum == signal.SIGINT:
+      logging.warning("Interrupted: saving a checkpoint after this step. Press Ctrl-C again to stop at once.")
+      signal.signal(signal.SIGINT, signal.default_int_handler)
 
   def requested(self, step: int) -> bool:
     if self._multiprocess:
@@ -292,5 +300,5 @@ class _PreemptionSignal:
     return self._received
 
   def restore(self) -> None:
-    if self._previous_handler is not None:
-      signal.signal(signal.SIGTERM, self._previous_handler)
+    for signum, handler in self._previous_handlers.items():
+      signal.signal(signum, handler)
