@@ -77,7 +77,7 @@ def train_and_evaluate(
   Args:
     config: the resolved experiment config.
     checkpoint_dir: where orbax checkpoints live (the run's `WORKDIR/checkpoints`).
-    train_source, eval_source: random-access sequences of `{"image": uint8 HWC, "label": int}`.
+    train_source, eval_source: random-access sequences of `{"image": uint8 HWC, "label": int}` (label optional).
     writer: receives metrics and image grids (see `genjax.writers`).
     devices: the devices of the mesh; all of them by default.
 

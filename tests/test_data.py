@@ -62,6 +62,19 @@ def test_train_batches_are_in_the_pixel_range_with_labels(digits):
   assert batch["label"].shape == (8,)
 
 
+def test_unlabelled_datasets_give_batches_without_labels(digits):
+  train, evaluation = digits
+  unlabelled = [{"image": example["image"]} for example in train]
+  config = tiny_config("vae")
+  assert set(next(pipeline.train_iterator(unlabelled, config.data, 4, seed=0))) == {"image"}
+  assert set(next(pipeline.eval_batches(unlabelled, config.data, 4, seed=0))) == {"image", "mask"}
+
+
+def test_dataset_without_images_is_refused(tmp_path):
+  with pytest.raises(errors.UserError, match="'imdb_reviews' has no 'image' feature"):
+    catalog.open_split("imdb_reviews", "train", str(tmp_path), download=False)
+
+
 def test_dynamic_binarisation_draws_fresh_binary_pixels_each_epoch(digits):
   train, _ = digits
   config = tiny_config("vae", data__binarize="dynamic")

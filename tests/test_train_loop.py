@@ -210,3 +210,9 @@ def test_impossible_settings_are_refused_before_training(overrides, message, dig
     train_loop.train_and_evaluate(
         tiny_config("vae", **overrides), str(tmp_path), train, evaluation, writers.MemoryWriter()
     )
+
+
+def test_vae_trains_on_an_unlabelled_dataset(digits, tmp_path):
+  train, evaluation = ([{"image": example["image"]} for example in split] for split in digits)
+  state = train_loop.train_and_evaluate(tiny_config("vae"), str(tmp_path), train, evaluation, writers.MemoryWriter())
+  assert int(state.step) == 4

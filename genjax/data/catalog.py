@@ -31,6 +31,11 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool):
   download or preparation that fails (the message names the dataset, the data_dir and the offline alternatives).
   """
   builder = _builder(name, data_dir)
+  if "image" not in builder.info.features:
+    raise errors.UserError(
+        f"Dataset {name!r} has no 'image' feature (it has: {', '.join(builder.info.features.keys())}); genjax "
+        "trains on image datasets."
+    )
   if not builder.is_prepared():
     _prepare(builder, name, download)
   known_splits = sorted(builder.info.splits.keys())

@@ -1,5 +1,7 @@
 """The grain input pipeline: a random-access source of `{"image": uint8 HWC, "label": int}` -> batches.
 
+The label is optional (celeb_a, for one, has none): batches carry "label" exactly when the source's examples do.
+
 Owns shuffling, per-process sharding, augmentation, binarisation and scaling to the model's pixel range. It works
 on any random-access sequence, so tests hand it in-memory lists and training hands it TFDS data sources (see
 `catalog`). Everything random is seeded per record from the run's seed, so the stream is a pure function of
@@ -54,7 +56,10 @@ def _augment_and_binarize(data_config: ml_collections.ConfigDict, training: bool
     elif data_config.binarize == "threshold":
       image = (image > 0.5).astype(np.float32)
     low, high = data_config.pixel_range
-    return {"image": image * (high - low) + low, "label": np.int32(example["label"])}
+    processed = {"image": image * (high - low) + low}
+    if "label" in example:
+      processed["label"] = np.int32(example["label"])
+    return processed
 
   return transform
 
