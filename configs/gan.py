@@ -7,8 +7,9 @@ D: conv 64 (4x4, stride 2) + LeakyReLU 0.2 -> conv 128 (4x4, stride 2) + BN + Le
 Full MNIST through TFDS (downloads on first use):
   python experiments/train.py --config=configs/gan.py --workdir=/tmp/genjax/gan_mnist
 
-Offline, on a CPU in a few minutes (bundled mnist5k):
+Offline, on a CPU in a few minutes (bundled mnist5k), unconditional or class-conditional:
   python experiments/train.py --config=configs/gan.py:runlocal --workdir=/tmp/genjax/gan_local
+  python experiments/train.py --config=configs/gan.py:runlocal,conditional --workdir=/tmp/genjax/cgan_local
 
 Losses are overrides, e.g. the saturating minimax generator loss or least squares:
   python experiments/train.py --config=configs/gan.py:runlocal --workdir=/tmp/genjax/gan_minimax \
@@ -21,7 +22,7 @@ from genjax import config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  options = config_lib.parse_arg(arg, runlocal=False)
+  options = config_lib.parse_arg(arg, runlocal=False, conditional=False)
   config = ml_collections.ConfigDict()
   config.family = "gan"
   config.seed = 0
@@ -44,6 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.g_base_size = 7  # Images are g_base_size * 2 ** len(g_channels) pixels square.
   config.model.g_channels = (128, 64)
   config.model.d_channels = (64, 128)
+  config.model.num_classes = 10 if options.conditional else 0  # > 0: class-conditional G and projection D.
   config.model.d_normalization = "batch"  # batch | layer | none
 
   config.gan = ml_collections.ConfigDict()

@@ -7,8 +7,9 @@ for a critic with a gradient penalty), trained on the Wasserstein loss plus 10 x
 Full MNIST through TFDS (downloads on first use):
   python experiments/train.py --config=configs/wgan_gp.py --workdir=/tmp/genjax/wgan_gp_mnist
 
-Offline, on a CPU in a few minutes (bundled mnist5k):
+Offline, on a CPU in a few minutes (bundled mnist5k), unconditional or class-conditional:
   python experiments/train.py --config=configs/wgan_gp.py:runlocal --workdir=/tmp/genjax/wgan_gp_local
+  python experiments/train.py --config=configs/wgan_gp.py:runlocal,conditional --workdir=/tmp/genjax/cwgan_gp_local
 """
 
 import ml_collections
@@ -17,7 +18,7 @@ from genjax import config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  options = config_lib.parse_arg(arg, runlocal=False)
+  options = config_lib.parse_arg(arg, runlocal=False, conditional=False)
   config = ml_collections.ConfigDict()
   config.family = "gan"
   config.seed = 0
@@ -40,6 +41,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.g_base_size = 7  # Images are g_base_size * 2 ** len(g_channels) pixels square.
   config.model.g_channels = (128, 64)
   config.model.d_channels = (64, 128)
+  config.model.num_classes = 10 if options.conditional else 0  # > 0: class-conditional G and projection D.
   config.model.d_normalization = "layer"  # batch | layer | none
 
   config.gan = ml_collections.ConfigDict()

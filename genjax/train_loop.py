@@ -88,8 +88,13 @@ def train_and_evaluate(
   mesh = sharding.make_mesh(config.mesh, devices)
   sharding.check_batch_size(config.train.batch_size, mesh, config.mesh, "config.train.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, config.mesh, "config.eval.batch_size")
-  image_shape = pipeline.example_shapes(train_source, config.data)["image"]
-  trainer = trainers.make_trainer(config, image_shape)
+  example_shapes = pipeline.example_shapes(train_source, config.data)
+  trainer = trainers.make_trainer(config, example_shapes["image"])
+  if trainer.needs_labels and "label" not in example_shapes:
+    raise errors.UserError(
+        f"This {config.family} model is class-conditional, but dataset {config.data.name!r} has no labels; "
+        "train it unconditionally (config.model.num_classes=0) or on a labelled dataset."
+    )
 
   init_key, train_key, eval_key, sample_key = jax.random.split(jax.random.key(config.seed), 4)
   abstract_state = jax.eval_shape(trainer.init, init_key)
@@ -214,7 +219,7 @@ class _Evaluator:
       writer.write_image(step, "reconstructions", writers.image_grid(paired, pixel_range, columns))
     if self._generate is not None:
       samples = np.asarray(self._generate(state, self._sample_key, num_images))
-      writer.write_image(step, "samples", writers.image_grid(samples, pixel_range))
+      writer.write_image(step, "samples", writers.image_grid(samples, pixel_range, self._trainer.samples_per_row))
 
 
 def _interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 average, sharding equivalence, end-to-end training and the refusal of impossible settings."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -13,6 +14,7 @@ from genjax import train_loop
 from genjax import trainers
 from genjax import writers
 from genjax.data import pipeline
+from genjax.models import gans
 
 
 def _stacked_batch(examples, config, n_critic):
@@ -115,3 +117,33 @@ def test_gan_configs_train_end_to_end_and_write_sample_grids(name, digits, tmp_p
 def test_impossible_gan_settings_are_refused_before_compiling(overrides, message):
   with pytest.raises(errors.UserError, match=message):
     trainers.make_trainer(tiny_config("gan", **overrides), (28, 28, 1))
+
+
+def test_conditional_gan_trains_and_draws_one_row_per_class(digits, tmp_path):
+  train, evaluation = digits
+  writer = writers.MemoryWriter()
+  config = tiny_config("gan", model__num_classes=10, eval__num_grid_images=20)
+  train_loop.train_and_evaluate(config, str(tmp_path), train, evaluation, writer)
+  (_, _, grid), = [image for image in writer.images if image[1] == "samples"]
+  assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.
+
+
+def test_conditional_networks_depend_on_the_label():
+  generator = gans.DCGANGenerator(7, (8, 4), 1, num_classes=10)
+  discriminator = gans.DCGANDiscriminator((4, 8), "layer", num_classes=10)
+  latents = jax.random.normal(jax.random.key(0), (2, 4))
+  labels_a, labels_b = jnp.array([0, 0]), jnp.array([3, 7])
+  g_variables = generator.init(jax.random.key(1), latents, labels_a, train=False)
+  images_a = generator.apply(g_variables, latents, labels_a, train=False)
+  assert not np.allclose(images_a, generator.apply(g_variables, latents, labels_b, train=False))
+  d_variables = discriminator.init(jax.random.key(2), images_a, labels_a, train=False)
+  logits_a = discriminator.apply(d_variables, images_a, labels_a, train=False)
+  assert not np.allclose(logits_a, discriminator.apply(d_variables, images_a, labels_b, train=False))
+
+
+def test_conditional_model_on_unlabelled_data_is_refused(digits, tmp_path):
+  train, evaluation = ([{"image": example["image"]} for example in split] for split in digits)
+  with pytest.raises(errors.UserError, match="class-conditional, but dataset 'mnist5k' has no labels"):
+    train_loop.train_and_evaluate(
+        tiny_config("gan", model__num_classes=10), str(tmp_path), train, evaluation, writers.MemoryWriter()
+    )

@@ -5,6 +5,10 @@ classic one (G: Dense 7x7x128 + BN + ReLU -> transposed conv 64, 4x4, stride 2 +
 the image channels + tanh; D: conv 64, 4x4, stride 2 + LeakyReLU 0.2 -> conv 128 + norm + LeakyReLU 0.2 -> Dense
 1). Transposed convolutions use `layers.ConvTranspose`, whose kernel gradient avoids XLA's slow path on CPU.
 
+With `num_classes > 0` both networks are class-conditional: the generator appends a learned class embedding to
+its latent vector, and the discriminator is a projection discriminator (Miyato & Koyama 2018), adding the inner
+product of a class embedding with its last features to its output.
+
 Discriminators return one logit (critic value) per image, `[N]`. Their normalisation is a constructor argument:
 "batch" (DCGAN), "layer" or "none"; a critic trained with a gradient penalty must not use batch normalisation,
 which makes each example's output depend on the others (Gulrajani et al. 2017).
@@ -25,14 +29,17 @@ NORMALIZATIONS = ("batch", "layer", "none")
 
 
 class DCGANGenerator(nn.Module):
-  """`[N, latent] -> [N, base * 2^k, base * 2^k, out_channels]` images in [-1, 1]."""
+  """`[N, latent] (+ labels [N]) -> [N, base * 2^k, base * 2^k, out_channels]` images in [-1, 1]."""
 
   base_size: int
   channels: Sequence[int]
   out_channels: int
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, latents: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, latents: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
+    if self.num_classes:
+      latents = jnp.concatenate([latents, nn.Embed(self.num_classes, latents.shape[-1])(labels)], axis=-1)
     # No biases before batch normalisation, which subtracts them again (their gradient is zero).
     x = nn.Dense(self.base_size * self.base_size * self.channels[0], use_bias=False, kernel_init=_dcgan_init)(latents)
     x = x.reshape(-1, self.base_size, self.base_size, self.channels[0])
@@ -45,13 +52,15 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """`[N, H, W, C] -> [N]` logits: stride-2 4x4 convolutions with LeakyReLU 0.2, the first unnormalised."""
+  """`[N, H, W, C] (+ labels [N]) -> [N]` logits: stride-2 4x4 convolutions with LeakyReLU 0.2, the first
+  unnormalised."""
 
   channels: Sequence[int]
   normalization: str = "batch"
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, images: jax.Array, train: bool) -> jax.Array:
+  def __call__(self, images: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
     x = images
     for index, features in enumerate(self.channels):
       normalized = index > 0 and self.normalization != "none"
@@ -59,7 +68,11 @@ class DCGANDiscriminator(nn.Module):
       if index > 0:
         x = _normalize(x, self.normalization, train)
       x = nn.leaky_relu(x, 0.2)
-    return nn.Dense(1, kernel_init=_dcgan_init)(layers.flatten(x))[:, 0]
+    features = layers.flatten(x)
+    logits = nn.Dense(1, kernel_init=_dcgan_init)(features)[:, 0]
+    if self.num_classes:
+      logits += jnp.sum(nn.Embed(self.num_classes, features.shape[-1])(labels) * features, axis=-1)
+    return logits
 
 
 def _normalize(x: jax.Array, normalization: str, train: bool) -> jax.Array:

@@ -38,6 +38,8 @@ class Trainer:
                 sample (the plain autoencoder); num_images must be static under jit.
   real_batches_per_step: None if train_step takes one batch `[B, ...]`; k if it takes k batches stacked as
                 `[k, B, ...]` (a GAN critic's k updates per generator update).
+  needs_labels: whether the steps read `batch["label"]` (class-conditional models).
+  samples_per_row: the width of `generate`'s grid (one row per class), or None for a square grid.
   """
 
   init: Callable[[jax.Array], State]
@@ -46,6 +48,8 @@ class Trainer:
   reconstruct: Callable[[State, jax.Array], jax.Array] | None
   generate: Callable[[State, jax.Array, int], jax.Array] | None
   real_batches_per_step: int | None = None
+  needs_labels: bool = False
+  samples_per_row: int | None = None
 
 
 @flax.struct.dataclass

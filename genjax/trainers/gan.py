@@ -5,7 +5,9 @@ The step takes `n_critic` real batches stacked as `[n_critic, B, H, W, C]` and r
 so that each update sees its own real batch, as in Algorithm 1 of the WGAN-GP paper. The loss (`config.gan.loss`), the
 penalty on the critic (`config.gan.penalty`: WGAN-GP, R1 or none) and weight clipping (the original WGAN) are
 config fields, so an ablation is an override. The generator keeps an exponential moving average of its weights,
-which samples use.
+which samples use. With `config.model.num_classes > 0` the model is class-conditional: the critic sees real
+images and fakes of the same labels, the generator's update draws labels uniformly, and sample grids show one row
+per class.
 """
 
 import flax
@@ -54,6 +56,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         "make each example's gradient depend on the others); set config.model.d_normalization to 'layer' or "
         "'none'."
     )
+  if model_config.num_classes < 0:
+    raise errors.UserError("config.model.num_classes must be >= 0 (0: unconditional).")
   if gan_config.n_critic < 1:
     raise errors.UserError(f"config.gan.n_critic={gan_config.n_critic} must be at least 1.")
   if gan_config.weight_clip < 0:
@@ -68,8 +72,9 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
   """Builds the GAN's pure functions for images of `image_shape` (H, W, C)."""
   check_config(config)
   gan_config, model_config = config.gan, config.model
-  generator = gans.DCGANGenerator(model_config.g_base_size, model_config.g_channels, image_shape[2])
-  discriminator = gans.DCGANDiscriminator(model_config.d_channels, model_config.d_normalization)
+  num_classes = model_config.num_classes
+  generator = gans.DCGANGenerator(model_config.g_base_size, model_config.g_channels, image_shape[2], num_classes)
+  discriminator = gans.DCGANDiscriminator(model_config.d_channels, model_config.d_normalization, num_classes)
   expected_size = model_config.g_base_size * 2 ** len(model_config.g_channels)
   if image_shape[:2] != (expected_size, expected_size):
     raise errors.UserError(
@@ -81,10 +86,14 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
   d_optimizer = common.make_optimizer(config.optim, config.train.total_steps * gan_config.n_critic)
   latent_size = model_config.latent_size
 
+  def random_labels(key, num_images):
+    return jax.random.randint(key, (num_images,), 0, num_classes) if num_classes else None
+
   def init(key):
     g_key, d_key = jax.random.split(key)
-    g_variables = generator.init(g_key, jnp.zeros((1, latent_size)), train=False)
-    d_variables = discriminator.init(d_key, jnp.zeros((1, *image_shape)), train=False)
+    labels = jnp.zeros((1,), jnp.int32) if num_classes else None
+    g_variables = generator.init(g_key, jnp.zeros((1, latent_size)), labels, train=False)
+    d_variables = discriminator.init(d_key, jnp.zeros((1, *image_shape)), labels, train=False)
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_variables["params"],
@@ -96,31 +105,34 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
         d_opt_state=d_optimizer.init(d_variables["params"]),
     )
 
-  def generate_train_mode(state, key, num_images):
-    """Fakes for a training update: batch statistics of this batch; the running averages are left alone."""
-    latents = jax.random.normal(key, (num_images, latent_size))
-    fakes, _ = generator.apply(
-        {"params": state.g_params, "batch_stats": state.g_batch_stats}, latents, train=True, mutable=["batch_stats"]
+  def generate_train_mode(g_params, g_batch_stats, latents, labels):
+    """Fakes in training mode, and the generator's batch statistics updated by this batch."""
+    fakes, updates = generator.apply(
+        {"params": g_params, "batch_stats": g_batch_stats}, latents, labels, train=True, mutable=["batch_stats"]
     )
-    return fakes
+    return fakes, updates["batch_stats"]
 
-  def discriminate(d_params, d_batch_stats, images):
+  def discriminate(d_params, d_batch_stats, images, labels):
     """Logits `[N]` in training mode, and the batch statistics updated by this batch."""
     logits, updates = discriminator.apply(
-        {"params": d_params, "batch_stats": d_batch_stats}, images, train=True, mutable=["batch_stats"]
+        {"params": d_params, "batch_stats": d_batch_stats}, images, labels, train=True, mutable=["batch_stats"]
     )
     return logits, updates.get("batch_stats", d_batch_stats)
 
   def critic_update(state, inputs):
-    real, key = inputs
-    fake_key, penalty_key = jax.random.split(key)
-    fakes = jax.lax.stop_gradient(generate_train_mode(state, fake_key, real.shape[0]))
+    real, labels, key = inputs
+    latent_key, penalty_key = jax.random.split(key)
+    # Fakes share the real batch's labels, so that a penalty's interpolates have one class each.
+    latents = jax.random.normal(latent_key, (real.shape[0], latent_size))
+    fakes, _ = generate_train_mode(state.g_params, state.g_batch_stats, latents, labels)
+    fakes = jax.lax.stop_gradient(fakes)
 
     def loss_fn(d_params):
-      real_logits, batch_stats = discriminate(d_params, state.d_batch_stats, real)
-      fake_logits, batch_stats = discriminate(d_params, batch_stats, fakes)
+      real_logits, batch_stats = discriminate(d_params, state.d_batch_stats, real, labels)
+      fake_logits, batch_stats = discriminate(d_params, batch_stats, fakes, labels)
       loss = jnp.mean(losses.discriminator_loss(gan_config.loss, real_logits, fake_logits))
-      critic = lambda images: discriminator.apply({"params": d_params}, images, train=False)
+      variables = {"params": d_params, "batch_stats": state.d_batch_stats}
+      critic = lambda images: discriminator.apply(variables, images, labels, train=False)
       if gan_config.penalty == "wgan_gp":
         penalty = losses.gradient_penalty(critic, real, fakes, penalty_key)
       elif gan_config.penalty == "r1":
@@ -150,18 +162,20 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     # one-iteration scan about 12x slower (measured: 1.4 s against 0.12 s for a DCGAN step of batch 128).
     per_update_metrics = []
     for index in range(gan_config.n_critic):
-      state, metrics = critic_update(state, (batch["image"][index], critic_keys[index]))
+      labels = batch["label"][index] if num_classes else None
+      state, metrics = critic_update(state, (batch["image"][index], labels, critic_keys[index]))
       per_update_metrics.append(metrics)
     critic_metrics = jax.tree.map(lambda *values: jnp.stack(values), *per_update_metrics)
+
     batch_size = batch["image"].shape[1]
-    latents = jax.random.normal(jax.random.fold_in(key, 1), (batch_size, latent_size))
+    latent_key, label_key = jax.random.split(jax.random.fold_in(key, 1))
+    latents = jax.random.normal(latent_key, (batch_size, latent_size))
+    labels = random_labels(label_key, batch_size)
 
     def loss_fn(g_params):
-      fakes, updates = generator.apply(
-          {"params": g_params, "batch_stats": state.g_batch_stats}, latents, train=True, mutable=["batch_stats"]
-      )
-      fake_logits, _ = discriminate(state.d_params, state.d_batch_stats, fakes)
-      return jnp.mean(losses.generator_loss(gan_config.loss, fake_logits)), updates["batch_stats"]
+      fakes, g_batch_stats = generate_train_mode(g_params, state.g_batch_stats, latents, labels)
+      fake_logits, _ = discriminate(state.d_params, state.d_batch_stats, fakes, labels)
+      return jnp.mean(losses.generator_loss(gan_config.loss, fake_logits)), g_batch_stats
 
     (g_loss, g_batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
     updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, state.g_params)
@@ -172,22 +186,32 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     metrics = jax.tree.map(jnp.mean, critic_metrics)  # Averages over the n_critic updates.
     metrics.update(loss=metrics["d_loss"], g_loss=g_loss, g_grad_norm=optax.tree.norm(grads))
     new_state = state.replace(
-        step=state.step + 1, g_params=g_params, g_batch_stats=g_batch_stats, g_opt_state=g_opt_state,
+        step=state.step + 1,
+        g_params=g_params,
+        g_batch_stats=g_batch_stats,
+        g_opt_state=g_opt_state,
         g_ema_params=g_ema_params,
     )
     return new_state, metrics
 
+  def sample_averaged(state, latents, labels):
+    """Images from the weight-averaged generator in inference mode."""
+    variables = {"params": state.g_ema_params, "batch_stats": state.g_batch_stats}
+    return generator.apply(variables, latents, labels, train=False)
+
   def generate(state, key, num_images):
-    """Samples from the weight-averaged generator in inference mode."""
-    latents = jax.random.normal(key, (num_images, latent_size))
-    return generator.apply({"params": state.g_ema_params, "batch_stats": state.g_batch_stats}, latents, train=False)
+    """`num_images` samples; a conditional model's come class by class, num_images // num_classes of each."""
+    labels = jnp.repeat(jnp.arange(num_classes), max(1, num_images // num_classes)) if num_classes else None
+    count = labels.shape[0] if num_classes else num_images
+    return sample_averaged(state, jax.random.normal(key, (count, latent_size)), labels)
 
   def eval_step(state, batch, key):
-    """The critic in inference mode on held-out real images and on as many samples."""
-    fakes = generate(state, key, batch["image"].shape[0])
+    """The critic in inference mode on held-out real images and on as many samples (of the same classes)."""
+    labels = batch["label"] if num_classes else None
+    fakes = sample_averaged(state, jax.random.normal(key, (batch["image"].shape[0], latent_size)), labels)
     variables = {"params": state.d_params, "batch_stats": state.d_batch_stats}
-    real_logits = discriminator.apply(variables, batch["image"], train=False)
-    fake_logits = discriminator.apply(variables, fakes, train=False)
+    real_logits = discriminator.apply(variables, batch["image"], labels, train=False)
+    fake_logits = discriminator.apply(variables, fakes, labels, train=False)
     per_example = {
         "loss": losses.discriminator_loss(gan_config.loss, real_logits, fake_logits),
         "d_real": real_logits,
@@ -196,5 +220,12 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     return common.masked_sums(per_example, batch["mask"])
 
   return common.Trainer(
-      init, train_step, eval_step, reconstruct=None, generate=generate, real_batches_per_step=gan_config.n_critic
+      init,
+      train_step,
+      eval_step,
+      reconstruct=None,
+      generate=generate,
+      real_batches_per_step=gan_config.n_critic,
+      needs_labels=bool(num_classes),
+      samples_per_row=max(1, config.eval.num_grid_images // num_classes) if num_classes else None,
   )
