@@ -76,15 +76,19 @@ def main():
   for _ in range(args.steps):
     step()
   elapsed = time.perf_counter() - start
-  print(json.dumps({
-      "framework": "pytorch",
-      "batch_size": args.batch_size,
-      "steps": args.steps,
-      "step_ms": round(1000 * elapsed / args.steps, 2),
-      "images_per_sec": round(args.batch_size * args.steps / elapsed, 1),
-      "threads": torch.get_num_threads(),
-      "torch": torch.__version__,
-  }))
+  print(
+      json.dumps(
+          {
+              "framework": "pytorch",
+              "batch_size": args.batch_size,
+              "steps": args.steps,
+              "step_ms": round(1000 * elapsed / args.steps, 2),
+              "images_per_sec": round(args.batch_size * args.steps / elapsed, 1),
+              "threads": torch.get_num_threads(),
+              "torch": torch.__version__,
+          }
+      )
+  )
 
 
 if __name__ == "__main__":

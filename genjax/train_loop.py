@@ -40,11 +40,10 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   Rerunning with the same workdir resumes from its latest checkpoint. Returns the final train state.
   """
   _check_writable(workdir)
-  data_config = config.data
-  train_source = catalog.open_split(
-      data_config.name, data_config.train_split, data_config.data_dir, data_config.download
+  data = config.data
+  train_source, eval_source = (
+      catalog.open_split(data.name, split, data.data_dir, data.download) for split in (data.train_split, data.eval_split)
   )
-  eval_source = catalog.open_split(data_config.name, data_config.eval_split, data_config.data_dir, data_config.download)
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
   try:
     return train_and_evaluate(config, os.path.join(workdir, "checkpoints"), train_source, eval_source, writer)
@@ -125,12 +124,7 @@ def train_and_evaluate(
   writer.write_config(config.to_dict())
   logging.info("%s model: %d parameters on a %s mesh.", config.family, _count_params(state), dict(mesh.shape))
 
-  train_step = jax.jit(
-      trainer.train_step,
-      in_shardings=(state_sharding, train_batch_sharding, replicated),
-      out_shardings=(state_sharding, replicated),
-      donate_argnums=(0,),
-  )
+  train_step = jit_train_step(trainer, state_sharding, train_batch_sharding, replicated)
   evaluate = _Evaluator(config, trainer, eval_source, state_sharding, batch_sharding, replicated, eval_key, sample_key)
   total_steps = config.train.total_steps
   progress = _Progress(start_step, total_steps)
@@ -168,6 +162,16 @@ def train_and_evaluate(
     checkpointer.close()
     preemption.restore()
   return state
+
+
+def jit_train_step(trainer, state_sharding, batch_sharding, replicated):
+  """The train step as the loop runs it: sharded in and out, with the old state's buffers donated to the new."""
+  return jax.jit(
+      trainer.train_step,
+      in_shardings=(state_sharding, batch_sharding, replicated),
+      out_shardings=(state_sharding, replicated),
+      donate_argnums=(0,),
+  )
 
 
 class _Evaluator:

@@ -23,8 +23,13 @@ def test_time_train_step_reports_the_benchmark_fields(name, devices):
 
 def test_benchmark_cli_prints_one_json_object():
   command = [
-      sys.executable, "experiments/benchmark.py", "--config=configs/gan.py:runlocal", "--steps=2",
-      "--config.train.batch_size=8", "--config.model.g_channels=(8, 4)", "--config.model.d_channels=(4, 8)",
+      sys.executable,
+      "experiments/benchmark.py",
+      "--config=configs/gan.py:runlocal",
+      "--steps=2",
+      "--config.train.batch_size=8",
+      "--config.model.g_channels=(8, 4)",
+      "--config.model.d_channels=(4, 8)",
   ]
   env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
   result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300)

@@ -124,7 +124,7 @@ def test_conditional_gan_trains_and_draws_one_row_per_class(digits, tmp_path):
   writer = writers.MemoryWriter()
   config = tiny_config("gan", model__num_classes=10, eval__num_grid_images=20)
   train_loop.train_and_evaluate(config, str(tmp_path), train, evaluation, writer)
-  (_, _, grid), = [image for image in writer.images if image[1] == "samples"]
+  ((_, _, grid),) = [image for image in writer.images if image[1] == "samples"]
   assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.
 
 

@@ -80,7 +80,9 @@ def test_gan_discriminator_loss_is_the_reference_texts_formula():
   # L_D = -[log D(x) + log(1 - D(G(z)))], D = sigmoid(logits), averaged over the batch.
   expected = -np.mean(np.log(_sigmoid(_REAL_LOGITS)) + np.log(1.0 - _sigmoid(_FAKE_LOGITS)))
   for loss in ("non_saturating", "minimax"):
-    np.testing.assert_allclose(jnp.mean(losses.discriminator_loss(loss, _REAL_LOGITS, _FAKE_LOGITS)), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        jnp.mean(losses.discriminator_loss(loss, _REAL_LOGITS, _FAKE_LOGITS)), expected, rtol=1e-6
+    )
 
 
 def test_non_saturating_generator_loss_is_minus_log_d_of_fakes():

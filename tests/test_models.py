@@ -58,7 +58,9 @@ def test_upsample2x_doubles_height_and_width():
   assert layer.apply(params, x).shape == (2, 14, 14, 5)
 
 
-@pytest.mark.parametrize("kernel_size, stride, padding, size", [(4, 2, 1, 7), (4, 2, 1, 14), (3, 1, 1, 5), (5, 2, 2, 4)])
+@pytest.mark.parametrize(
+    "kernel_size, stride, padding, size", [(4, 2, 1, 7), (4, 2, 1, 14), (3, 1, 1, 5), (5, 2, 2, 4)]
+)
 def test_fast_conv_transpose_vjp_matches_autodiff_of_the_plain_layer(kernel_size, stride, padding, size):
   x = jax.random.normal(jax.random.key(0), (3, size, size, 5))
   kernel = jax.random.normal(jax.random.key(1), (kernel_size, kernel_size, 5, 4))
