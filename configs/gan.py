@@ -27,17 +27,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.family = "gan"
   config.seed = 0
 
-  config.data = ml_collections.ConfigDict()
-  config.data.name = "mnist5k" if options.runlocal else "mnist"
-  config.data.train_split = "train"
-  config.data.eval_split = "test"
-  config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS's default (~/tensorflow_datasets).
-  config.data.download = True
-  config.data.binarize = "none"  # none | dynamic | threshold
-  config.data.pixel_range = (-1.0, 1.0)  # The generator ends in tanh.
-  config.data.random_flip = False
-  config.data.random_crop_padding = 0
-  config.data.num_workers = 0  # grain worker processes (0: read in the training process); fixes the data order.
+  # Pixels in [-1, 1]: the generator ends in tanh.
+  config.data = config_lib.image_data("mnist5k" if options.runlocal else "mnist", "none", (-1.0, 1.0))
 
   config.model = ml_collections.ConfigDict()
   config.model.architecture = "dcgan"
@@ -72,15 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.total_steps = 1_500 if options.runlocal else 20_000
   config.train.log_every_steps = 100 if options.runlocal else 500
 
-  config.eval = ml_collections.ConfigDict()
-  config.eval.every_steps = 500 if options.runlocal else 5_000
-  config.eval.batch_size = 200
-  config.eval.num_grid_images = 64
-
-  config.ckpt = ml_collections.ConfigDict()
-  config.ckpt.every_steps = 500 if options.runlocal else 5_000
-  config.ckpt.keep = 3
-
+  config_lib.evaluation_and_checkpoints(config, every_steps=500 if options.runlocal else 5_000)
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config

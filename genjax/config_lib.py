@@ -1,8 +1,10 @@
-"""Small helpers shared by configs/ and the entry points: parsing a config's string argument.
+"""Small helpers shared by configs/ and the entry points: parsing a config's string argument, and the config
+sections that every image experiment declares the same way (data, eval, ckpt, mesh, distributed).
 
 A config file's `get_config(arg)` receives whatever follows the colon in `--config=configs/vae.py:ARG`.
 `parse_arg` turns `"runlocal,dataset=grid"` into a typed `ml_collections.ConfigDict` of the options that config
-declares, refusing names it does not declare.
+declares, refusing names it does not declare. What differs between experiments (model, optimiser, schedule) stays
+written out in each config file.
 """
 
 import ml_collections
@@ -44,6 +46,30 @@ def _convert(key: str, value: str | None, default):
     return type(default)(value)
   except ValueError:
     raise errors.UserError(f"Config argument {key}={value!r} is not a valid {type(default).__name__}.") from None
+
+
+def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml_collections.ConfigDict:
+  """The `data` section for a TFDS image dataset, read whole splits "train" and "test"."""
+  return ml_collections.ConfigDict(
+      dict(
+          name=name,
+          train_split="train",
+          eval_split="test",
+          data_dir=ml_collections.config_dict.placeholder(str),  # None: TFDS's default (~/tensorflow_datasets).
+          download=True,
+          binarize=binarize,  # none | dynamic | threshold
+          pixel_range=pixel_range,
+          random_flip=False,
+          random_crop_padding=0,
+          num_workers=0,  # grain worker processes (0: read in the training process); fixes the data order.
+      )
+  )
+
+
+def evaluation_and_checkpoints(config: ml_collections.ConfigDict, every_steps: int) -> None:
+  """Adds the `eval` and `ckpt` sections: evaluate and checkpoint every `every_steps`, keep the latest 3."""
+  config.eval = ml_collections.ConfigDict(dict(every_steps=every_steps, batch_size=200, num_grid_images=64))
+  config.ckpt = ml_collections.ConfigDict(dict(every_steps=every_steps, keep=3))
 
 
 def mesh_and_distributed(config: ml_collections.ConfigDict) -> None:

@@ -42,7 +42,8 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   _check_writable(workdir)
   data = config.data
   train_source, eval_source = (
-      catalog.open_split(data.name, split, data.data_dir, data.download) for split in (data.train_split, data.eval_split)
+      catalog.open_split(data.name, split, data.data_dir, data.download)
+      for split in (data.train_split, data.eval_split)
   )
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
   try:
