@@ -41,7 +41,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.gan.penalty_weight = 10.0  # lambda of WGAN-GP, gamma of R1.
   config.gan.n_critic = 5  # Discriminator updates per generator update.
   config.gan.weight_clip = 0.0  # WGAN's critic weight clipping c; 0 disables.
-  config.gan.ema_decay = 0.999  # Generator weight average used for samples; 0 disables.
+  # Generator weight average used for samples (0 disables); a shorter memory for short runs.
+  config.gan.ema_decay = 0.99 if options.runlocal else 0.999
   config.gan.ema_start_step = 500
 
   config.optim = ml_collections.ConfigDict()
