@@ -97,17 +97,23 @@ def test_processes_read_disjoint_shards_that_cover_an_epoch(digits):
   assert len(set(flat)) == len(flat) == 16
 
 
-def test_restored_iterator_continues_the_same_stream(digits):
-  train, _ = digits
-  config = tiny_config("vae", data__random_flip=True, data__random_crop_padding=2)
-  iterator = pipeline.train_iterator(train, config.data, 4, seed=3)
+def _assert_restored_iterator_continues(examples, data_config):
+  """Saves an iterator's state after 3 batches; a new iterator restored from it yields the next 4 batches again."""
+  iterator = pipeline.train_iterator(examples, data_config, 4, seed=3)
   _first_batches(iterator, 3)
   state = iterator.get_state()
   expected = _first_batches(iterator, 4)
-  resumed = pipeline.train_iterator(train, config.data, 4, seed=3)
+  resumed = pipeline.train_iterator(examples, data_config, 4, seed=3)
   resumed.set_state(state)
   for want, got in zip(expected, _first_batches(resumed, 4)):
     np.testing.assert_array_equal(want["image"], got["image"])
+
+
+def test_restored_iterator_continues_the_same_stream(digits):
+  train, _ = digits
+  _assert_restored_iterator_continues(
+      train, tiny_config("vae", data__random_flip=True, data__random_crop_padding=2).data
+  )
 
 
 def test_eval_batches_mask_the_padding(digits):
@@ -137,12 +143,4 @@ def test_worker_processes_give_a_stream_that_resumes_exactly(digits):
   # grain's worker processes read absl flags, which a CLI run has parsed and pytest has not.
   flags.FLAGS.mark_as_parsed()
   train, _ = digits
-  config = tiny_config("vae", data__num_workers=2)
-  iterator = pipeline.train_iterator(train, config.data, 4, seed=5)
-  _first_batches(iterator, 2)
-  state = iterator.get_state()
-  expected = _first_batches(iterator, 3)
-  resumed = pipeline.train_iterator(train, config.data, 4, seed=5)
-  resumed.set_state(state)
-  for want, got in zip(expected, _first_batches(resumed, 3)):
-    np.testing.assert_array_equal(want["image"], got["image"])
+  _assert_restored_iterator_continues(train, tiny_config("vae", data__num_workers=2).data)

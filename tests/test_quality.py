@@ -8,14 +8,17 @@ from genjax import writers
 from genjax.data import catalog
 
 
+def _final_eval_of_runlocal(name, tfds_data_dir, workdir):
+  """Trains configs/<name>.py:runlocal on mnist5k and returns its last eval line."""
+  train, test = (catalog.open_split("mnist5k", split, tfds_data_dir, download=False) for split in ("train", "test"))
+  writer = writers.MemoryWriter()
+  train_loop.train_and_evaluate(load_config(name, "runlocal"), str(workdir), train, test, writer)
+  return [m for m in writer.metrics if m["split"] == "eval"][-1]
+
+
 @pytest.mark.slow
 def test_runlocal_vae_reaches_a_good_bound_on_mnist5k(tfds_data_dir, tmp_path):
-  config = load_config("vae", "runlocal")
-  train = catalog.open_split("mnist5k", "train", tfds_data_dir, download=False)
-  test = catalog.open_split("mnist5k", "test", tfds_data_dir, download=False)
-  writer = writers.MemoryWriter()
-  train_loop.train_and_evaluate(config, str(tmp_path), train, test, writer)
-  final = [m for m in writer.metrics if m["split"] == "eval"][-1]
+  final = _final_eval_of_runlocal("vae", tfds_data_dir, tmp_path)
   # Measured: 107.0 nats. A VAE that ignores its latent (KL -> 0) stays above about 150 nats on binarised MNIST.
   assert final["neg_elbo_nats"] < 112.0
   assert final["kl"] > 10.0
@@ -23,11 +26,6 @@ def test_runlocal_vae_reaches_a_good_bound_on_mnist5k(tfds_data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_runlocal_autoencoder_reconstructs_test_digits(tfds_data_dir, tmp_path):
-  config = load_config("ae", "runlocal")
-  train = catalog.open_split("mnist5k", "train", tfds_data_dir, download=False)
-  test = catalog.open_split("mnist5k", "test", tfds_data_dir, download=False)
-  writer = writers.MemoryWriter()
-  train_loop.train_and_evaluate(config, str(tmp_path), train, test, writer)
-  final = [m for m in writer.metrics if m["split"] == "eval"][-1]
+  final = _final_eval_of_runlocal("ae", tfds_data_dir, tmp_path)
   # Predicting the mean image gives an MSE of about 0.067 on MNIST; a working autoencoder is far below it.
   assert final["mse"] < 0.02
