@@ -7,6 +7,9 @@ with learning rate 5e-5, batch 64.
 Full MNIST through TFDS (downloads on first use):
   python experiments/train.py --config=configs/wgan.py --workdir=/tmp/genjax/wgan_mnist
 
+CIFAR-10 through TFDS, the DCGAN pair at 32x32 with the same WGAN hyperparameters:
+  python experiments/train.py --config=configs/wgan.py:cifar10 --workdir=/tmp/genjax/wgan_cifar10
+
 Offline, on a CPU in a few minutes (bundled mnist5k), unconditional or class-conditional:
   python experiments/train.py --config=configs/wgan.py:runlocal --workdir=/tmp/genjax/wgan_local
   python experiments/train.py --config=configs/wgan.py:runlocal,conditional --workdir=/tmp/genjax/cwgan_local
@@ -18,22 +21,25 @@ from genjax import config_lib
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  options = config_lib.parse_arg(arg, runlocal=False, conditional=False)
+  options = config_lib.parse_arg(arg, runlocal=False, conditional=False, cifar10=False)
   config = ml_collections.ConfigDict()
   config.family = "gan"
   config.seed = 0
 
   # Pixels in [-1, 1]: the generator ends in tanh.
-  config.data = config_lib.image_data("mnist5k" if options.runlocal else "mnist", "none", (-1.0, 1.0))
+  config.data = config_lib.image_data(config_lib.image_gan_dataset(options), "none", (-1.0, 1.0))
 
   config.model = ml_collections.ConfigDict()
-  config.model.architecture = "dcgan"
+  config.model.architecture = "dcgan"  # dcgan | resnet | mlp
   config.model.latent_size = 100
-  config.model.g_base_size = 7  # Images are g_base_size * 2 ** len(g_channels) pixels square.
-  config.model.g_channels = (128, 64)
-  config.model.d_channels = (64, 128)
+  # Images are g_base_size * 2 ** len(g_channels) pixels square: 7 * 4 = 28 (MNIST) or 4 * 8 = 32 (CIFAR-10, the
+  # DCGAN of Radford et al. at 32x32).
+  config.model.g_base_size = 4 if options.cifar10 else 7
+  config.model.g_channels = (512, 256, 128) if options.cifar10 else (128, 64)
+  config.model.d_channels = (128, 256, 512) if options.cifar10 else (64, 128)
   config.model.num_classes = 10 if options.conditional else 0  # > 0: class-conditional G and projection D.
   config.model.d_normalization = "batch"  # batch | layer | none
+  config.model.d_spectral_norm = False  # Divide each critic weight by its largest singular value (SNGAN).
 
   config.gan = ml_collections.ConfigDict()
   config.gan.loss = "wasserstein"  # non_saturating | minimax | hinge | least_squares | wasserstein

@@ -4,7 +4,7 @@ r"""Times the jitted train step of any config at that config's batch size and pr
   python experiments/benchmark.py --config=configs/vae.py:runlocal --steps=50 --config.train.batch_size=256
 
 Warm-up is excluded from `step_ms` and `images_per_sec`; compilation is reported separately as `compile_s`. The
-batches are synthetic, so no dataset needs to be prepared; the image shape comes from the dataset's TFDS metadata.
+batches are synthetic, so no dataset needs to be prepared; the example shapes come from the dataset's metadata.
 """
 
 import json
@@ -29,8 +29,8 @@ def main(argv):
 
   config = _CONFIG.value
   try:
-    image_shape = catalog.image_shape(config.data.name, config.data.data_dir)
-    result = benchmarking.time_train_step(config, image_shape, _STEPS.value)
+    example_shapes = catalog.example_shapes(config.data.name, config.data.data_dir)
+    result = benchmarking.time_train_step(config, example_shapes, _STEPS.value)
   except errors.UserError as e:
     sys.exit(f"genjax: error: {e}")
   print(json.dumps(result))

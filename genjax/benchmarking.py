@@ -14,10 +14,11 @@ import numpy as np
 from genjax import sharding
 from genjax import train_loop
 from genjax import trainers
+from genjax.trainers import common
 
 
 def time_train_step(
-    config: ml_collections.ConfigDict, image_shape: tuple[int, int, int], num_steps: int, devices=None
+    config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]], num_steps: int, devices=None
 ) -> dict:
   """Compiles the train step once, runs two warm-up steps, then times `num_steps` steps.
 
@@ -26,7 +27,7 @@ def time_train_step(
   `real_images_per_sec`), the batch size and the devices.
   """
   mesh = sharding.make_mesh(config.mesh, devices)
-  trainer = trainers.make_trainer(config, image_shape)
+  trainer = trainers.make_trainer(config, example_shapes)
   abstract_state = jax.eval_shape(trainer.init, jax.random.key(0))
   state_sharding = sharding.state_shardings(abstract_state, mesh)
   stacked = trainer.real_batches_per_step
@@ -35,12 +36,14 @@ def time_train_step(
 
   batch_size = config.train.batch_size
   leading = (stacked, batch_size) if stacked else (batch_size,)
-  low, high = config.data.pixel_range
   rng = np.random.default_rng(0)
-  batch = {
-      "image": rng.uniform(low, high, (*leading, *image_shape)).astype(np.float32),
-      "label": np.zeros(leading, np.int32),
-  }
+  data_key = common.data_key(example_shapes)
+  data_shape = (*leading, *example_shapes[data_key])
+  if data_key == "image":
+    data = rng.uniform(*config.data.pixel_range, data_shape)
+  else:
+    data = rng.standard_normal(data_shape)
+  batch = {data_key: data.astype(np.float32), "label": np.zeros(leading, np.int32)}
   batch = sharding.to_global_batch(batch, batch_sharding)
   state = jax.jit(trainer.init, out_shardings=state_sharding)(jax.random.key(0))
 

@@ -1,5 +1,5 @@
 """Small helpers shared by configs/ and the entry points: parsing a config's string argument, and the config
-sections that every image experiment declares the same way (data, eval, ckpt, mesh, distributed).
+sections that every experiment declares the same way (data, eval, ckpt, mesh, distributed).
 
 A config file's `get_config(arg)` receives whatever follows the colon in `--config=configs/vae.py:ARG`.
 `parse_arg` turns `"runlocal,dataset=grid"` into a typed `ml_collections.ConfigDict` of the options that config
@@ -12,11 +12,11 @@ import ml_collections
 from genjax import errors
 
 
-def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+def parse_arg(arg: str | None, choices: dict[str, tuple] | None = None, **defaults) -> ml_collections.ConfigDict:
   """Parses `"flag,key=value"` against declared defaults.
 
-  A bare word sets a boolean default to True (`runlocal`); `key=value` is converted to the default's type.
-  Unknown names raise `UserError` listing the declared ones.
+  A bare word sets a boolean default to True (`runlocal`); `key=value` is converted to the default's type and, for
+  keys in `choices`, must be one of the listed values. Unknown names raise `UserError` listing the declared ones.
   """
   parsed = ml_collections.ConfigDict(defaults)
   for item in filter(None, (arg or "").split(",")):
@@ -27,6 +27,9 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
           f"Unknown config argument {key!r} in {arg!r}. This config accepts: {', '.join(sorted(defaults))}."
       )
     parsed[key] = _convert(key, value.strip() if has_value else None, defaults[key])
+  for key, valid in (choices or {}).items():
+    if parsed[key] not in valid:
+      raise errors.UserError(f"Config argument {key}={parsed[key]!r} is not one of {', '.join(valid)}.")
   return parsed
 
 
@@ -62,6 +65,28 @@ def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml
           random_flip=False,
           random_crop_padding=0,
           num_workers=0,  # grain worker processes (0: read in the training process); fixes the data order.
+      )
+  )
+
+
+def image_gan_dataset(options: ml_collections.ConfigDict) -> str:
+  """The dataset of an image GAN config: bundled mnist5k with `runlocal`, TFDS cifar10 with `cifar10`, TFDS mnist
+  otherwise."""
+  if options.runlocal and options.cifar10:
+    raise errors.UserError("Config arguments runlocal and cifar10 exclude each other (runlocal trains on mnist5k).")
+  return "mnist5k" if options.runlocal else "cifar10" if options.cifar10 else "mnist"
+
+
+def point_data(name: str) -> ml_collections.ConfigDict:
+  """The `data` section for a 2-D toy mixture ("ring" or "grid"): generated in memory, no image options."""
+  return ml_collections.ConfigDict(
+      dict(
+          name=name,
+          train_split="train",
+          eval_split="test",
+          data_dir=ml_collections.config_dict.placeholder(str),  # Unused: the mixtures are generated, not stored.
+          download=False,
+          num_workers=0,
       )
   )
 

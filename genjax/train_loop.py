@@ -32,6 +32,8 @@ from genjax import trainers
 from genjax import writers
 from genjax.data import catalog
 from genjax.data import pipeline
+from genjax.metrics import mode_coverage
+from genjax.trainers import common
 
 
 def run(config: ml_collections.ConfigDict, workdir: str):
@@ -89,7 +91,7 @@ def train_and_evaluate(
   sharding.check_batch_size(config.train.batch_size, mesh, config.mesh, "config.train.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, config.mesh, "config.eval.batch_size")
   example_shapes = pipeline.example_shapes(train_source, config.data)
-  trainer = trainers.make_trainer(config, example_shapes["image"])
+  trainer = trainers.make_trainer(config, example_shapes)
   if trainer.needs_labels and "label" not in example_shapes:
     raise errors.UserError(
         f"This {config.family} model is class-conditional, but dataset {config.data.name!r} has no labels; "
@@ -126,7 +128,9 @@ def train_and_evaluate(
   logging.info("%s model: %d parameters on a %s mesh.", config.family, _count_params(state), dict(mesh.shape))
 
   train_step = jit_train_step(trainer, state_sharding, train_batch_sharding, replicated)
-  evaluate = _Evaluator(config, trainer, eval_source, state_sharding, batch_sharding, replicated, eval_key, sample_key)
+  evaluate = _Evaluator(
+      config, trainer, example_shapes, eval_source, state_sharding, batch_sharding, replicated, eval_key, sample_key
+  )
   total_steps = config.train.total_steps
   progress = _Progress(start_step, total_steps)
   metric_sums, num_summed = None, 0
@@ -176,11 +180,26 @@ def jit_train_step(trainer, state_sharding, batch_sharding, replicated):
 
 
 class _Evaluator:
-  """Evaluates on the whole eval split and writes image grids; compiled once, reused at every evaluation."""
+  """Evaluates on the whole eval split and writes image grids; compiled once, reused at every evaluation.
 
-  def __init__(self, config, trainer, eval_source, state_sharding, batch_sharding, replicated, eval_key, sample_key):
+  For 2-D toy data it also scores `config.eval.num_samples` samples for mode coverage and plots them over the data.
+  """
+
+  def __init__(
+      self,
+      config,
+      trainer,
+      example_shapes,
+      eval_source,
+      state_sharding,
+      batch_sharding,
+      replicated,
+      eval_key,
+      sample_key,
+  ):
     self._config = config
     self._trainer = trainer
+    self._data_key = common.data_key(example_shapes)
     self._eval_source = eval_source
     self._batch_sharding = batch_sharding
     self._eval_key = eval_key
@@ -212,8 +231,27 @@ class _Evaluator:
         first_batch = batch
     sums = jax.device_get(sums)
     count = sums.pop("count")
-    writer.write_metrics(step, "eval", {name: float(value / count) for name, value in sums.items()})
+    metrics = {name: float(value / count) for name, value in sums.items()}
+    if self._data_key == "point":
+      metrics.update(self._score_and_plot_points(state, step, writer))
+    writer.write_metrics(step, "eval", metrics)
+    if self._data_key == "image":
+      self._write_image_grids(state, step, first_batch, writer)
 
+  def _score_and_plot_points(self, state, step: int, writer: writers.Writer) -> dict[str, float]:
+    mixture = self._eval_source.mixture
+    samples = np.asarray(self._generate(state, self._sample_key, self._config.eval.num_samples))
+    coverage = mode_coverage.mode_coverage(samples, mixture.centers, mixture.std)
+    real = np.stack([example["point"] for example in self._eval_source])
+    title = (
+        f"step {step}: {coverage['modes_covered']}/{len(mixture.centers)} modes, "
+        f"{coverage['high_quality_fraction']:.0%} high quality"
+    )
+    writer.write_image(step, "samples", writers.scatter_plot(samples, real, mixture.centers, title))
+    return coverage
+
+  def _write_image_grids(self, state, step: int, first_batch, writer: writers.Writer) -> None:
+    config = self._config
     pixel_range = tuple(config.data.pixel_range)
     num_images = config.eval.num_grid_images
     if self._reconstruct is not None:

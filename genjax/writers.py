@@ -1,10 +1,11 @@
-"""What a run writes for people and tools to read: metrics.jsonl, TensorBoard events and PNG image grids.
+"""What a run writes for people and tools to read: metrics.jsonl, TensorBoard events, PNG image grids and, for
+2-D data, scatter plots.
 
 Layout under the workdir (a contract that evaluation, sweeps and users rely on):
   config.json        the resolved config of the latest run in this workdir
   metrics.jsonl      one JSON object per log or eval event: {"step", "split", <metric>: float, ...}
   events.out.tfevents.*   TensorBoard scalars (`train/loss`, `eval/neg_elbo`, ...) and image grids
-  samples/<name>_<step>.png   image grids written at each evaluation
+  samples/<name>_<step>.png   image grids (or scatter plots of 2-D samples) written at each evaluation
 
 Only process 0 of a multi-process run writes (`RunWriter(..., enabled=False)` elsewhere). The training loop takes
 any object with these methods, so tests pass a `MemoryWriter`.
@@ -16,6 +17,8 @@ import os
 from typing import Protocol
 
 import numpy as np
+from matplotlib import figure
+from matplotlib.backends import backend_agg
 from PIL import Image
 import tensorboardX
 
@@ -118,3 +121,21 @@ def image_grid(images: np.ndarray, pixel_range: tuple[float, float], num_columns
     top, left = 1 + row * (height + 1), 1 + column * (width + 1)
     grid[top : top + height, left : left + width] = image
   return np.round(grid * 255).astype(np.uint8)
+
+
+def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, title: str) -> np.ndarray:
+  """Plots 2-D `samples [N, 2]` over `real [M, 2]` data points and the mixture's `centers [K, 2]`: an RGB uint8
+  image."""
+  # A figure object with an Agg canvas, not pyplot: no global state, no display, safe in any thread.
+  fig = figure.Figure(figsize=(5, 5), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  axes = fig.add_subplot()
+  axes.scatter(real[:, 0], real[:, 1], s=2, c="0.75", label="data")
+  axes.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.5, label="samples")
+  axes.scatter(centers[:, 0], centers[:, 1], s=30, marker="x", c="tab:red", label="mode centres")
+  extent = 1.25 * np.abs(centers).max()
+  axes.set(xlim=(-extent, extent), ylim=(-extent, extent), aspect="equal", title=title)
+  axes.legend(loc="upper right", fontsize="small", markerscale=3)
+  fig.tight_layout()
+  fig.canvas.draw()
+  return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -27,12 +27,16 @@ def load_config(name: str, arg: str = "runlocal"):
   return module.get_config(arg)
 
 
-def tiny_config(name: str, **overrides):
-  """A runlocal config shrunk to a model and schedule that compile and run in seconds."""
-  config = load_config(name)
+# What `pipeline.example_shapes` reports for MNIST-like data.
+MNIST_SHAPES = {"image": (28, 28, 1), "label": ()}
+
+
+def tiny_config(name: str, arg: str = "runlocal", **overrides):
+  """A config (`runlocal` by default) shrunk to a model and schedule that compile and run in seconds."""
+  config = load_config(name, arg)
   if config.family == "gan":
-    config.model.g_channels = (8, 4)
-    config.model.d_channels = (4, 8)
+    config.model.g_channels = {"dcgan": (8, 4), "resnet": (8, 8, 8), "mlp": (8, 8)}[config.model.architecture]
+    config.model.d_channels = {"dcgan": (4, 8), "resnet": (8, 8, 8), "mlp": (8, 8)}[config.model.architecture]
   else:
     config.model.widths = (4, 8)
   config.model.latent_size = 4
@@ -41,7 +45,10 @@ def tiny_config(name: str, **overrides):
   config.train.log_every_steps = 2
   config.eval.every_steps = 4
   config.eval.batch_size = 16
-  config.eval.num_grid_images = 8
+  if "num_grid_images" in config.eval:
+    config.eval.num_grid_images = 8
+  else:
+    config.eval.num_samples = 100
   config.ckpt.every_steps = 2
   config.optim.warmup_steps = 0
   for dotted_key, value in overrides.items():

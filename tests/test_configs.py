@@ -10,9 +10,12 @@ from genjax import config_lib
 from genjax import errors
 
 CONFIG_NAMES = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO_ROOT, "configs", "*.py")))
+# Every config but the 2-D toy one trains on images: offline with :runlocal, a full TFDS dataset otherwise.
+IMAGE_CONFIG_NAMES = [name for name in CONFIG_NAMES if name != "toy2d"]
+GAN_IMAGE_CONFIG_NAMES = ["gan", "wgan", "wgan_gp"]
 
 
-@pytest.mark.parametrize("name", CONFIG_NAMES)
+@pytest.mark.parametrize("name", IMAGE_CONFIG_NAMES)
 def test_every_config_loads_offline_with_runlocal(name):
   config = load_config(name, "runlocal")
   assert config.data.name == "mnist5k"
@@ -22,7 +25,7 @@ def test_every_config_loads_offline_with_runlocal(name):
     assert key in config[section]
 
 
-@pytest.mark.parametrize("name", CONFIG_NAMES)
+@pytest.mark.parametrize("name", IMAGE_CONFIG_NAMES)
 def test_every_config_defaults_to_a_full_tfds_dataset(name):
   assert load_config(name, "").data.name != "mnist5k"
 
@@ -31,7 +34,54 @@ def test_every_config_defaults_to_a_full_tfds_dataset(name):
 def test_every_config_docstring_carries_its_commands(name):
   with open(os.path.join(REPO_ROOT, "configs", f"{name}.py")) as f:
     source = f.read()
-  assert f"python experiments/train.py --config=configs/{name}.py:runlocal" in source
+  assert f"python experiments/train.py --config=configs/{name}.py:" in source
+
+
+@pytest.mark.parametrize("name", GAN_IMAGE_CONFIG_NAMES)
+def test_gan_configs_have_a_cifar10_variant_at_32x32(name):
+  config = load_config(name, "cifar10")
+  assert config.data.name == "cifar10"
+  assert config.model.g_base_size * 2 ** len(config.model.g_channels) == 32
+
+
+def test_wgan_gp_cifar10_variant_has_the_papers_resnet_and_hyperparameters():
+  config = load_config("wgan_gp", "cifar10")
+  assert config.model.architecture == "resnet" and config.model.d_normalization == "none"
+  assert (config.optim.name, config.optim.lr, config.optim.b1, config.optim.b2) == ("adam", 1e-4, 0.0, 0.9)
+  assert (config.gan.n_critic, config.gan.penalty, config.gan.penalty_weight) == (5, "wgan_gp", 10.0)
+  assert config.train.batch_size == 64
+
+
+def test_runlocal_and_cifar10_together_are_refused():
+  with pytest.raises(errors.UserError, match="runlocal and cifar10 exclude each other"):
+    load_config("gan", "runlocal,cifar10")
+
+
+@pytest.mark.parametrize(
+    "arg, loss, penalty, n_critic, weight_clip",
+    [
+        ("dataset=grid,loss=wgan_gp", "wasserstein", "wgan_gp", 5, 0.0),
+        ("dataset=ring,loss=wgan", "wasserstein", "none", 5, 0.01),
+        ("dataset=ring,loss=hinge", "hinge", "none", 1, 0.0),
+    ],
+)
+def test_toy2d_arguments_choose_the_dataset_and_the_loss(arg, loss, penalty, n_critic, weight_clip):
+  config = load_config("toy2d", arg)
+  assert config.data.name == arg.split(",")[0].split("=")[1]
+  assert (config.gan.loss, config.gan.penalty, config.gan.n_critic, config.gan.weight_clip) == (
+      loss,
+      penalty,
+      n_critic,
+      weight_clip,
+  )
+
+
+@pytest.mark.parametrize(
+    "arg, message", [("dataset=spiral", "dataset='spiral' is not one of grid, ring"), ("loss=gp", "loss='gp'")]
+)
+def test_toy2d_refuses_unknown_datasets_and_losses(arg, message):
+  with pytest.raises(errors.UserError, match=message):
+    load_config("toy2d", arg)
 
 
 def test_override_applies_and_mistyped_key_is_refused():

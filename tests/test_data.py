@@ -1,4 +1,5 @@
-"""Specification of genjax.data: the bundled mnist5k builder, the catalogue's errors and the grain pipeline."""
+"""Specification of genjax.data: the bundled mnist5k builder, the 2-D toy mixtures, the catalogue's errors and the grain
+pipeline."""
 
 import numpy as np
 import pytest
@@ -144,3 +145,36 @@ def test_worker_processes_give_a_stream_that_resumes_exactly(digits):
   flags.FLAGS.mark_as_parsed()
   train, _ = digits
   _assert_restored_iterator_continues(train, tiny_config("vae", data__num_workers=2).data)
+
+
+@pytest.mark.parametrize(
+    "name, num_modes, nearest_neighbour_spacing, std",
+    [("ring", 8, 2 * 2.0 * np.sin(np.pi / 8), 0.02), ("grid", 25, 2.0, 0.05)],
+)
+def test_toy_mixtures_have_the_published_geometry(name, num_modes, nearest_neighbour_spacing, std):
+  split = catalog.open_split(name, "train", data_dir=None, download=False)
+  centers = split.mixture.centers
+  assert centers.shape == (num_modes, 2)
+  pairwise = np.linalg.norm(centers[:, None] - centers[None], axis=-1) + np.eye(num_modes) * 1e9
+  np.testing.assert_allclose(pairwise.min(axis=1), nearest_neighbour_spacing)
+  offsets = split.points - centers[split.labels]
+  np.testing.assert_allclose(offsets.std(axis=0), std, rtol=0.02)
+  assert np.bincount(split.labels).min() > 0.9 * len(split) / num_modes  # Equally weighted modes.
+
+
+def test_toy_splits_are_fixed_and_differ_from_each_other():
+  first, again = (catalog.open_split("grid", "test", None, False) for _ in range(2))
+  np.testing.assert_array_equal(first.points, again.points)
+  assert len(first) == 2_500
+  train = catalog.open_split("grid", "train", None, False)
+  train_points = {tuple(point) for point in train.points}
+  assert not any(tuple(point) in train_points for point in first.points)
+
+
+def test_toy_points_pass_through_the_pipeline_unchanged():
+  config = tiny_config("toy2d", "dataset=ring")
+  split = catalog.open_split("ring", "test", None, False)
+  batch = next(pipeline.eval_batches(split, config.data, 16, seed=0))
+  np.testing.assert_array_equal(batch["point"], split.points[:16])
+  np.testing.assert_array_equal(batch["label"], split.labels[:16])
+  assert pipeline.example_shapes(split, config.data) == {"point": (2,), "label": ()}

@@ -7,12 +7,13 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import tiny_config
+from conftest import MNIST_SHAPES, tiny_config
 from genjax import errors
 from genjax import sharding
 from genjax import train_loop
 from genjax import trainers
 from genjax import writers
+from genjax.data import catalog
 from genjax.data import pipeline
 from genjax.models import gans
 
@@ -23,7 +24,7 @@ def _stacked_batch(examples, config, n_critic):
 
 
 def _run_steps(config, examples, num_steps):
-  trainer = trainers.make_trainer(config, (28, 28, 1))
+  trainer = trainers.make_trainer(config, MNIST_SHAPES)
   state = jax.jit(trainer.init)(jax.random.key(0))
   initial = state
   step = jax.jit(trainer.train_step)
@@ -73,7 +74,7 @@ def test_generator_average_equals_the_weights_before_its_start_step(digits):
 def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
   train, _ = digits
   config = tiny_config(name)
-  trainer = trainers.make_trainer(config, (28, 28, 1))
+  trainer = trainers.make_trainer(config, MNIST_SHAPES)
   batch_np = _stacked_batch(train, config, config.gan.n_critic)
   results = []
   for mesh_devices in (devices, devices[:1]):
@@ -110,13 +111,13 @@ def test_gan_configs_train_end_to_end_and_write_sample_grids(name, digits, tmp_p
         ({"gan__penalty": "gp"}, "gan.penalty='gp' is not one of none, wgan_gp, r1"),
         ({"gan__penalty": "wgan_gp"}, "needs a critic without batch normalisation"),
         ({"gan__n_critic": 0}, "n_critic=0 must be at least 1"),
-        ({"model__architecture": "stylegan"}, "architecture='stylegan' is not one of dcgan"),
+        ({"model__architecture": "stylegan"}, "architecture='stylegan' is not one of dcgan, resnet, mlp"),
         ({"model__d_normalization": "group"}, "d_normalization='group' is not one of batch, layer, none"),
     ],
 )
 def test_impossible_gan_settings_are_refused_before_compiling(overrides, message):
   with pytest.raises(errors.UserError, match=message):
-    trainers.make_trainer(tiny_config("gan", **overrides), (28, 28, 1))
+    trainers.make_trainer(tiny_config("gan", **overrides), MNIST_SHAPES)
 
 
 def test_conditional_gan_trains_and_draws_one_row_per_class(digits, tmp_path):
@@ -147,3 +148,44 @@ def test_conditional_model_on_unlabelled_data_is_refused(digits, tmp_path):
     train_loop.train_and_evaluate(
         tiny_config("gan", model__num_classes=10), str(tmp_path), train, evaluation, writers.MemoryWriter()
     )
+
+
+@pytest.mark.parametrize("dataset", ["ring", "grid"])
+def test_toy2d_config_trains_and_scores_mode_coverage(dataset, tmp_path):
+  config = tiny_config("toy2d", f"dataset={dataset}")
+  train, evaluation = (catalog.open_split(dataset, split, None, False) for split in ("train", "test"))
+  writer = writers.MemoryWriter()
+  train_loop.train_and_evaluate(config, str(tmp_path), train, evaluation, writer)
+  (eval_line,) = [m for m in writer.metrics if m["split"] == "eval"]
+  assert 0 <= eval_line["modes_covered"] <= len(evaluation.mixture.centers)
+  assert 0.0 <= eval_line["high_quality_fraction"] <= 1.0
+  ((_, name, plot),) = writer.images
+  assert name == "samples" and plot.dtype == np.uint8 and plot.shape[-1] == 3
+
+
+def test_resnet_wgan_gp_for_cifar10_trains_a_step_on_32x32_colour_images():
+  config = tiny_config("wgan_gp", "cifar10", gan__n_critic=2)
+  trainer = trainers.make_trainer(config, {"image": (32, 32, 3), "label": ()})
+  state = jax.jit(trainer.init)(jax.random.key(0))
+  images = jax.random.uniform(jax.random.key(1), (2, 16, 32, 32, 3), minval=-1.0, maxval=1.0)
+  state, metrics = jax.jit(trainer.train_step)(state, {"image": images}, jax.random.key(2))
+  assert int(state.step) == 1 and np.isfinite(float(metrics["penalty"])) and float(metrics["penalty"]) > 0
+
+
+def test_spectral_norm_critic_updates_its_power_iteration_state_each_critic_update(digits):
+  train, _ = digits
+  config = tiny_config("gan", model__d_spectral_norm=True)
+  initial, state, _ = _run_steps(config, train, num_steps=1)
+  u_vectors = lambda d_batch_stats: [leaf for path, leaf in _flatten_with_names(d_batch_stats) if path.endswith("/u")]
+  assert len(u_vectors(state.d_batch_stats)) == 3  # Two convolutions and the output layer.
+  for before, after in zip(u_vectors(initial.d_batch_stats), u_vectors(state.d_batch_stats)):
+    assert not np.allclose(before, after)
+
+
+def _flatten_with_names(tree):
+  return [("/".join(str(getattr(k, "key", k)) for k in path), leaf) for path, leaf in jax.tree.leaves_with_path(tree)]
+
+
+def test_image_architectures_refuse_point_data():
+  with pytest.raises(errors.UserError, match="makes images; for 2-D points use 'mlp'"):
+    trainers.make_trainer(tiny_config("gan"), {"point": (2,), "label": ()})

@@ -1,4 +1,4 @@
-"""Specification of genjax.models: shapes, and the sub-pixel upsampling layer."""
+"""Specification of genjax.models: shapes, the fast upsampling layers, the GAN networks and spectral normalisation."""
 
 import jax
 import jax.numpy as jnp
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from genjax.models import autoencoders
+from genjax.models import gans
 from genjax.models import layers
 
 
@@ -74,8 +75,76 @@ def test_fast_conv_transpose_vjp_matches_autodiff_of_the_plain_layer(kernel_size
     np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "kernel_size, stride, padding, size", [(4, 2, 1, 28), (4, 2, 1, 14), (3, 2, 1, 8), (4, 2, 1, 9)]
+)
+def test_fast_strided_conv_matches_autodiff_to_second_order(kernel_size, stride, padding, size):
+  # (4, 2, 1, 9): 9 + 2 - 4 is odd, the shape that falls back to XLA's rule.
+  x = jax.random.normal(jax.random.key(0), (3, size, size, 5))
+  kernel = jax.random.normal(jax.random.key(1), (kernel_size, kernel_size, 5, 4))
+
+  def penalty(conv, kernel):
+    """A gradient penalty's shape: the squared norm of an input gradient, a function of the kernel."""
+    input_grad = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, kernel, stride, padding))))(x)
+    return jnp.sum(input_grad**2)
+
+  plain_value, plain_grad = jax.value_and_grad(lambda k: penalty(layers._strided_correlation, k))(kernel)
+  fast_value, fast_grad = jax.value_and_grad(lambda k: penalty(layers.strided_conv, k))(kernel)
+  np.testing.assert_allclose(fast_value, plain_value, rtol=1e-4)
+  np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-3, atol=1e-3)
+
+
 def test_conv_transpose_has_pytorch_geometry():
   layer = layers.ConvTranspose(features=64, kernel_size=4, stride=2, padding=1)
   x = jnp.ones((2, 7, 7, 128))
   params = layer.init(jax.random.key(0), x)
   assert layer.apply(params, x).shape == (2, 14, 14, 64)  # (7 - 1) * 2 - 2 * 1 + 4 = 14
+
+
+def test_resnet_pair_maps_latents_to_32x32_images_and_images_to_logits():
+  generator = gans.ResNetGenerator(4, (8, 8, 8), out_channels=3)
+  latents = jax.random.normal(jax.random.key(0), (2, 16))
+  g_variables = generator.init(jax.random.key(1), latents, None, train=False)
+  images = generator.apply(g_variables, latents, None, train=False)
+  assert images.shape == (2, 32, 32, 3)
+  assert float(jnp.abs(images).max()) <= 1.0
+  critic = gans.ResNetCritic((8, 8, 8, 8))
+  d_variables = critic.init(jax.random.key(2), images, None, train=False)
+  assert critic.apply(d_variables, images, None, train=False).shape == (2,)
+
+
+def test_resnet_generator_has_no_transposed_convolution():
+  generator = gans.ResNetGenerator(4, (8, 8, 8), out_channels=3)
+  variables = generator.init(jax.random.key(0), jnp.zeros((1, 16)), None, train=False)
+  jaxpr = str(jax.make_jaxpr(lambda v: generator.apply(v, jnp.zeros((1, 16)), None, train=False))(variables))
+  assert "lhs_dilation=(1, 1)" in jaxpr and "lhs_dilation=(2, 2)" not in jaxpr
+
+
+def test_mlp_pair_maps_latents_to_points_and_points_to_logits():
+  generator = gans.MLPGenerator((8, 8), out_size=2)
+  latents = jnp.ones((5, 2))
+  points = generator.apply(generator.init(jax.random.key(0), latents, None, train=False), latents, None, train=False)
+  assert points.shape == (5, 2)
+  discriminator = gans.MLPDiscriminator((8, 8))
+  variables = discriminator.init(jax.random.key(1), points, None, train=False)
+  assert discriminator.apply(variables, points, None, train=False).shape == (5,)
+
+
+@pytest.mark.parametrize(
+    "discriminator, inputs",
+    [
+        (gans.MLPDiscriminator((16, 16), spectral_norm=True), jnp.ones((4, 2))),
+        (gans.DCGANDiscriminator((4, 8), "layer", spectral_norm=True), jnp.ones((4, 28, 28, 1))),
+    ],
+)
+def test_spectral_norm_estimates_converge_to_each_weights_largest_singular_value(discriminator, inputs):
+  variables = discriminator.init(jax.random.key(0), inputs, None, train=False)
+  update = jax.jit(lambda v: discriminator.apply(v, inputs, None, train=True, mutable=["batch_stats"])[1])
+  for _ in range(100):  # One power iteration per training step.
+    variables = {"params": variables["params"], **update(variables)}
+  stats = jax.tree_util.tree_flatten_with_path(variables["batch_stats"])[0]
+  sigmas = {jax.tree_util.keystr(path): float(value) for path, value in stats if "sigma" in jax.tree_util.keystr(path)}
+  kernels = [w for path, w in jax.tree_util.tree_flatten_with_path(variables["params"])[0] if "kernel" in str(path)]
+  true_sigmas = sorted(float(np.linalg.svd(np.reshape(w, (-1, w.shape[-1])), compute_uv=False)[0]) for w in kernels)
+  assert len(sigmas) == len(kernels)
+  np.testing.assert_allclose(sorted(sigmas.values()), true_sigmas, rtol=5e-3)

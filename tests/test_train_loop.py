@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import MNIST_SHAPES, tiny_config
 from genjax import errors
 from genjax import sharding
 from genjax import train_loop
@@ -34,7 +34,7 @@ def test_step_on_8_devices_equals_step_on_1_device(family, digits, devices):
   config = tiny_config(family)
   train, _ = digits
   batch_np = next(pipeline.train_iterator(train, config.data, 16, seed=0))
-  trainer = trainers.make_trainer(config, (28, 28, 1))
+  trainer = trainers.make_trainer(config, MNIST_SHAPES)
   results = []
   for mesh_devices in (devices, devices[:1]):
     mesh = sharding.make_mesh(config.mesh, mesh_devices)

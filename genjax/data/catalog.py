@@ -1,4 +1,7 @@
-"""TFDS as the dataset catalogue: name -> prepared array_record split -> random-access source for grain.
+"""The dataset catalogue: name -> random-access source of examples for grain.
+
+Image datasets come from TFDS: name -> prepared array_record split -> `tfds.data_source`. The 2-D toy mixtures
+("ring", "grid", see `toy2d`) are generated in memory and need no preparation.
 
 Owns preparation (download and conversion to array_record, which needs TensorFlow) and every user-facing error
 about data: unknown names, missing or unprepared data, impossible downloads. Reading a prepared split goes through
@@ -13,6 +16,7 @@ import tensorflow_datasets as tfds
 
 from genjax import errors
 from genjax.data import mnist5k
+from genjax.data import toy2d
 
 # Datasets that ship with genjax and need no network to prepare.
 BUNDLED = {"mnist5k": mnist5k.Mnist5k}
@@ -30,6 +34,9 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool):
   Raises `UserError` for an unknown dataset or split, for data that is absent while `download` is False, and for a
   download or preparation that fails (the message names the dataset, the data_dir and the offline alternatives).
   """
+  if name in toy2d.MIXTURES:
+    _check_split(name, split, list(toy2d.SPLIT_SIZES))
+    return toy2d.MixtureSplit(name, split)
   builder = _builder(name, data_dir)
   if "image" not in builder.info.features:
     raise errors.UserError(
@@ -38,12 +45,7 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool):
     )
   if not builder.is_prepared():
     _prepare(builder, name, download)
-  known_splits = sorted(builder.info.splits.keys())
-  if split not in builder.info.splits:
-    raise errors.UserError(
-        f"Dataset {name!r} has no split {split!r}; it has: {', '.join(known_splits)}. TFDS slicing such as "
-        "'train[:90%]' is not accepted here: name a whole split."
-    )
+  _check_split(name, split, sorted(builder.info.splits.keys()))
   try:
     return builder.as_data_source(split=split)
   except NotImplementedError as e:
@@ -54,9 +56,21 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool):
     ) from e
 
 
-def image_shape(name: str, data_dir: str | None) -> tuple[int, int, int]:
-  """The (H, W, C) of a dataset's images from its TFDS metadata, without preparing or reading any data."""
-  return tuple(_builder(name, data_dir).info.features["image"].shape)
+def _check_split(name: str, split: str, known_splits: list[str]) -> None:
+  if split not in known_splits:
+    raise errors.UserError(
+        f"Dataset {name!r} has no split {split!r}; it has: {', '.join(known_splits)}. TFDS slicing such as "
+        "'train[:90%]' is not accepted here: name a whole split."
+    )
+
+
+def example_shapes(name: str, data_dir: str | None) -> dict[str, tuple[int, ...]]:
+  """The shapes of one raw example ("image" or "point", and "label" when the dataset has labels), from metadata:
+  nothing is prepared or read."""
+  if name in toy2d.MIXTURES:
+    return {"point": (2,), "label": ()}
+  features = _builder(name, data_dir).info.features
+  return {key: tuple(features[key].shape) for key in ("image", "label") if key in features}
 
 
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
@@ -69,7 +83,7 @@ def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
     raise errors.UserError(
         f"Unknown dataset {name!r}. "
         + (f"Did you mean: {', '.join(near)}? " if near else "")
-        + f"Bundled with genjax (offline): {', '.join(BUNDLED)}. "
+        + f"Bundled with genjax (offline): {', '.join(BUNDLED)}; 2-D toy data: {', '.join(toy2d.MIXTURES)}. "
         + (f"Already prepared in {data_dir}: {', '.join(prepared)}. " if prepared else "")
         + f"Any of the {len(catalogue)} TFDS datasets can be named "
         "(https://www.tensorflow.org/datasets/catalog/overview)."

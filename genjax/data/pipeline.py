@@ -1,6 +1,8 @@
 """The grain input pipeline: a random-access source of `{"image": uint8 HWC, "label": int}` -> batches.
 
 The label is optional (celeb_a, for one, has none): batches carry "label" exactly when the source's examples do.
+Sources of 2-D points (`{"point": float32 [2], "label": int}`, see `toy2d`) pass through unchanged: the image
+options below do not apply to them.
 
 Owns shuffling, per-process sharding, augmentation, binarisation and scaling to the model's pixel range. It works
 on any random-access sequence, so tests hand it in-memory lists and training hands it TFDS data sources (see
@@ -19,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from genjax import errors
+from genjax.data import toy2d
 
 BINARIZE_MODES = ("none", "dynamic", "threshold")
 
@@ -29,6 +32,8 @@ _EVAL_SEED_OFFSET = 1_000_003
 
 def check_data_config(data_config: ml_collections.ConfigDict) -> None:
   """Raises `UserError` for data settings that cannot work, before anything is read."""
+  if data_config.name in toy2d.MIXTURES:
+    return  # Points have no image options.
   if data_config.binarize not in BINARIZE_MODES:
     raise errors.UserError(f"config.data.binarize={data_config.binarize!r} is not one of {', '.join(BINARIZE_MODES)}.")
   low, high = data_config.pixel_range
@@ -38,10 +43,12 @@ def check_data_config(data_config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.data.random_crop_padding must be >= 0.")
 
 
-def _augment_and_binarize(data_config: ml_collections.ConfigDict, training: bool):
+def _preprocess(data_config: ml_collections.ConfigDict, training: bool):
   """The random part of preprocessing, as a grain random_map function on uint8 images."""
 
   def transform(example: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    if "point" in example:
+      return example
     image = np.asarray(example["image"], dtype=np.float32) / 255.0
     if training and data_config.random_crop_padding:
       pad = data_config.random_crop_padding
@@ -92,8 +99,10 @@ def train_iterator(
   batch_size = local_batch_size(global_batch_size, process_count)
   dataset = grain.MapDataset.source(source).seed(seed)
   dataset = _shard_for_this_process(dataset, process_index, process_count)
-  dataset = dataset.shuffle().repeat(None).random_map(_augment_and_binarize(data_config, training=True))
-  dataset = dataset.to_iter_dataset().batch(batch_size, drop_remainder=True)
+  dataset = dataset.shuffle().repeat(None).random_map(_preprocess(data_config, training=True))
+  # Batching the random-access dataset, before it becomes an iterator, costs grain about 20 us per example on
+  # this 2-core CPU against about 130 us for IterDataset.batch (measured on batches of 1,280 2-D points).
+  dataset = dataset.batch(batch_size, drop_remainder=True).to_iter_dataset()
   if data_config.num_workers:
     dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=data_config.num_workers))
   return iter(dataset)
@@ -114,7 +123,7 @@ def eval_batches(
   """
   batch_size = local_batch_size(global_batch_size, process_count)
   dataset = _shard_for_this_process(grain.MapDataset.source(source), process_index, process_count)
-  dataset = dataset.random_map(_augment_and_binarize(data_config, training=False), seed=seed + _EVAL_SEED_OFFSET)
+  dataset = dataset.random_map(_preprocess(data_config, training=False), seed=seed + _EVAL_SEED_OFFSET)
   num_batches = math.ceil(math.ceil(len(source) / process_count) / batch_size)
   for batch_index in range(num_batches):
     examples = [dataset[i] for i in range(batch_index * batch_size, min((batch_index + 1) * batch_size, len(dataset)))]
@@ -133,5 +142,5 @@ def _pad_and_mask(examples: list[dict[str, Any]], batch_size: int, template: dic
 
 def example_shapes(source: Sequence, data_config: ml_collections.ConfigDict) -> dict[str, tuple[int, ...]]:
   """Shapes of one preprocessed example, for building abstract model inputs."""
-  example = _augment_and_binarize(data_config, training=False)(source[0], np.random.default_rng(0))
+  example = _preprocess(data_config, training=False)(source[0], np.random.default_rng(0))
   return {key: np.shape(value) for key, value in example.items()}

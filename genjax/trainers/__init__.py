@@ -1,6 +1,7 @@
 """Per-family trainers: each module builds the train state and the pure train/eval steps of one model family.
 
-`FAMILIES` maps `config.family` to the family's `make_trainer(config, image_shape)`.
+`FAMILIES` maps `config.family` to the family's `make_trainer(config, example_shapes)`, where `example_shapes` maps the keys of one
+example ("image" or "point", and "label" if the data has labels) to their shapes.
 """
 
 from genjax import errors
@@ -16,7 +17,7 @@ FAMILIES = {
 }
 
 
-def make_trainer(config, image_shape: tuple[int, int, int]) -> common.Trainer:
+def make_trainer(config, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
   if config.family not in FAMILIES:
     raise errors.UserError(f"config.family={config.family!r} is not one of {', '.join(FAMILIES)}.")
-  return FAMILIES[config.family](config, image_shape)
+  return FAMILIES[config.family](config, example_shapes)

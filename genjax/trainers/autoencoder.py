@@ -22,9 +22,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.model.input_noise_std must be >= 0.")
 
 
-def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> common.Trainer:
-  """Builds the autoencoder's pure functions for images of `image_shape` (H, W, C)."""
+def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
+  """Builds the autoencoder's pure functions for images of `example_shapes["image"]` (H, W, C)."""
   check_config(config)
+  image_shape = common.image_shape(example_shapes, "autoencoder")
   model_config = config.model
   likelihood = model_config.likelihood
   model = autoencoders.Autoencoder(*common.encoder_decoder(model_config, model_config.latent_size, image_shape))

@@ -61,6 +61,23 @@ class TrainState:
   opt_state: Any
 
 
+# What one example of a dataset holds: an image (H, W, C), or a point of the 2-D toy data (`genjax.data.toy2d`).
+DATA_KEYS = ("image", "point")
+
+
+def data_key(example_shapes: dict[str, tuple[int, ...]]) -> str:
+  """The key under which batches carry the data ("image" or "point"); labels, if any, come under "label"."""
+  (key,) = [key for key in DATA_KEYS if key in example_shapes]
+  return key
+
+
+def image_shape(example_shapes: dict[str, tuple[int, ...]], family: str) -> tuple[int, int, int]:
+  """The (H, W, C) of a dataset's images; `UserError` for a family that needs images and data without them."""
+  if "image" not in example_shapes:
+    raise errors.UserError(f"The {family} family trains on images; this dataset has {', '.join(example_shapes)}.")
+  return example_shapes["image"]
+
+
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 

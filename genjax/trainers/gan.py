@@ -10,6 +10,8 @@ images and fakes of the same labels, the generator's update uses the labels of t
 grids show one row per class.
 """
 
+import math
+
 import flax
 import jax
 import jax.numpy as jnp
@@ -21,7 +23,7 @@ from genjax import losses
 from genjax.models import gans
 from genjax.trainers import common
 
-ARCHITECTURES = ("dcgan",)
+ARCHITECTURES = ("dcgan", "resnet", "mlp")
 PENALTIES = ("none", "wgan_gp", "r1")
 
 
@@ -64,23 +66,42 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.gan.weight_clip must be >= 0 (0 disables clipping).")
   if not 0.0 <= gan_config.ema_decay < 1.0:
     raise errors.UserError("config.gan.ema_decay must be in [0, 1) (0 disables the average).")
+
+
+def _networks(config: ml_collections.ConfigDict, data_key: str, data_shape: tuple[int, ...]):
+  """The configured generator and discriminator for examples of `data_shape`."""
+  model_config = config.model
+  architecture, num_classes = model_config.architecture, model_config.num_classes
+  d_options = dict(
+      normalization=model_config.d_normalization, num_classes=num_classes, spectral_norm=model_config.d_spectral_norm
+  )
+  if architecture == "mlp":
+    generator = gans.MLPGenerator(model_config.g_channels, math.prod(data_shape), num_classes)
+    return generator, gans.MLPDiscriminator(model_config.d_channels, **d_options)
+  if data_key != "image":
+    raise errors.UserError(f"The {architecture} architecture makes images; for 2-D points use 'mlp'.")
   if tuple(config.data.pixel_range) != (-1.0, 1.0):
-    raise errors.UserError("GAN generators end in tanh: set config.data.pixel_range=(-1.0, 1.0).")
+    raise errors.UserError("Image generators end in tanh: set config.data.pixel_range=(-1.0, 1.0).")
+  expected_size = model_config.g_base_size * 2 ** len(model_config.g_channels)
+  if data_shape[:2] != (expected_size, expected_size):
+    raise errors.UserError(
+        f"The generator makes {expected_size}x{expected_size} images (g_base_size * 2^len(g_channels)) but the "
+        f"data's are {data_shape[0]}x{data_shape[1]}."
+    )
+  g_arguments = (model_config.g_base_size, model_config.g_channels, data_shape[2], num_classes)
+  if architecture == "resnet":
+    return gans.ResNetGenerator(*g_arguments), gans.ResNetCritic(model_config.d_channels, **d_options)
+  return gans.DCGANGenerator(*g_arguments), gans.DCGANDiscriminator(model_config.d_channels, **d_options)
 
 
-def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> common.Trainer:
-  """Builds the GAN's pure functions for images of `image_shape` (H, W, C)."""
+def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
+  """Builds the GAN's pure functions for examples of `example_shapes` (images HWC, or 2-D points)."""
   check_config(config)
   gan_config, model_config = config.gan, config.model
   num_classes = model_config.num_classes
-  generator = gans.DCGANGenerator(model_config.g_base_size, model_config.g_channels, image_shape[2], num_classes)
-  discriminator = gans.DCGANDiscriminator(model_config.d_channels, model_config.d_normalization, num_classes)
-  expected_size = model_config.g_base_size * 2 ** len(model_config.g_channels)
-  if image_shape[:2] != (expected_size, expected_size):
-    raise errors.UserError(
-        f"The generator makes {expected_size}x{expected_size} images (g_base_size * 2^len(g_channels)) but the "
-        f"data's are {image_shape[0]}x{image_shape[1]}."
-    )
+  data_key = common.data_key(example_shapes)
+  data_shape = example_shapes[data_key]
+  generator, discriminator = _networks(config, data_key, data_shape)
   g_optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   # The critic takes n_critic steps per generator step; its schedule counts its own steps.
   d_optimizer = common.make_optimizer(config.optim, config.train.total_steps * gan_config.n_critic)
@@ -90,7 +111,7 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     g_key, d_key = jax.random.split(key)
     labels = jnp.zeros((1,), jnp.int32) if num_classes else None
     g_variables = generator.init(g_key, jnp.zeros((1, latent_size)), labels, train=False)
-    d_variables = discriminator.init(d_key, jnp.zeros((1, *image_shape)), labels, train=False)
+    d_variables = discriminator.init(d_key, jnp.zeros((1, *data_shape)), labels, train=False)
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_variables["params"],
@@ -107,7 +128,7 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     fakes, updates = generator.apply(
         {"params": g_params, "batch_stats": g_batch_stats}, latents, labels, train=True, mutable=["batch_stats"]
     )
-    return fakes, updates["batch_stats"]
+    return fakes.reshape(-1, *data_shape), updates.get("batch_stats", g_batch_stats)
 
   def discriminate(d_params, d_batch_stats, images, labels):
     """Logits `[N]` in training mode, and the batch statistics updated by this batch."""
@@ -152,7 +173,7 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     return state.replace(d_params=d_params, d_batch_stats=batch_stats, d_opt_state=d_opt_state), metrics
 
   def train_step(state, batch, key):
-    n_critic, batch_size = batch["image"].shape[:2]
+    n_critic, batch_size = batch[data_key].shape[:2]
     keys = jax.random.split(key, 2 * n_critic)
     critic_labels = [batch["label"][index] if num_classes else None for index in range(n_critic)]
 
@@ -173,7 +194,7 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
       else:
         latents = jax.random.normal(keys[index], (batch_size, latent_size))
         fakes, _ = generate_train_mode(state.g_params, state.g_batch_stats, latents, critic_labels[index])
-      inputs = (batch["image"][index], fakes, critic_labels[index], keys[n_critic + index])
+      inputs = (batch[data_key][index], fakes, critic_labels[index], keys[n_critic + index])
       state, metrics = critic_update(state, inputs)
       per_update_metrics.append(metrics)
     critic_metrics = jax.tree.map(lambda *values: jnp.stack(values), *per_update_metrics)
@@ -203,7 +224,7 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
   def sample_averaged(state, latents, labels):
     """Images from the weight-averaged generator in inference mode."""
     variables = {"params": state.g_ema_params, "batch_stats": state.g_batch_stats}
-    return generator.apply(variables, latents, labels, train=False)
+    return generator.apply(variables, latents, labels, train=False).reshape(-1, *data_shape)
 
   def generate(state, key, num_images):
     """`num_images` samples; a conditional model's come class by class, num_images // num_classes of each."""
@@ -212,11 +233,11 @@ def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     return sample_averaged(state, jax.random.normal(key, (count, latent_size)), labels)
 
   def eval_step(state, batch, key):
-    """The critic in inference mode on held-out real images and on as many samples (of the same classes)."""
+    """The critic in inference mode on held-out real examples and on as many samples (of the same classes)."""
     labels = batch["label"] if num_classes else None
-    fakes = sample_averaged(state, jax.random.normal(key, (batch["image"].shape[0], latent_size)), labels)
+    fakes = sample_averaged(state, jax.random.normal(key, (batch[data_key].shape[0], latent_size)), labels)
     variables = {"params": state.d_params, "batch_stats": state.d_batch_stats}
-    real_logits = discriminator.apply(variables, batch["image"], labels, train=False)
+    real_logits = discriminator.apply(variables, batch[data_key], labels, train=False)
     fake_logits = discriminator.apply(variables, fakes, labels, train=False)
     per_example = {
         "loss": losses.discriminator_loss(gan_config.loss, real_logits, fake_logits),

@@ -23,9 +23,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.model.beta must be >= 0.")
 
 
-def make_trainer(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> common.Trainer:
-  """Builds the VAE's pure functions for images of `image_shape` (H, W, C)."""
+def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
+  """Builds the VAE's pure functions for images of `example_shapes["image"]` (H, W, C)."""
   check_config(config)
+  image_shape = common.image_shape(example_shapes, "vae")
   model_config = config.model
   likelihood = model_config.likelihood
   model = autoencoders.VAE(*common.encoder_decoder(model_config, 2 * model_config.latent_size, image_shape))
