@@ -42,6 +42,9 @@ class Checkpointer:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
   def save(self, step: int, state, data_iterator, config: ml_collections.ConfigDict) -> None:
     """Starts an asynchronous save; the state's arrays are copied off the device before this returns."""
     self._manager.save(
@@ -73,6 +76,17 @@ class Checkpointer:
           f"The checkpoint at step {step} in {self.directory} does not fit this run's train state "
           f"({str(e).splitlines()[0]}). It was probably written with a different optimiser or model; resume with "
           "the config it was written with, or use a new --workdir."
+      ) from e
+    return restored["state"]
+
+  def restore_state(self, step: int, abstract_state):
+    """Restores only the state at `step` (for evaluation and sampling, which need no data position)."""
+    try:
+      restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+    except (ValueError, KeyError, TypeError) as e:
+      raise errors.UserError(
+          f"The checkpoint at step {step} in {self.directory} does not fit the train state of its run's config "
+          f"({str(e).splitlines()[0]}); was config.json edited after training?"
       ) from e
     return restored["state"]
 

@@ -51,6 +51,31 @@ def _convert(key: str, value: str | None, default):
     raise errors.UserError(f"Config argument {key}={value!r} is not a valid {type(default).__name__}.") from None
 
 
+def apply_overrides(config: ml_collections.ConfigDict, overrides: list[str]) -> None:
+  """Applies `["section.key=value", ...]` to `config`, converting each value to the type of the value it replaces;
+  unknown keys raise `UserError`."""
+  for override in overrides:
+    dotted_key, has_value, value = override.partition("=")
+    *sections, key = dotted_key.strip().split(".")
+    parent = config
+    for section in sections:
+      if section not in parent or not isinstance(parent[section], ml_collections.ConfigDict):
+        raise errors.UserError(f"Unknown config section {section!r} in override {override!r}.")
+      parent = parent[section]
+    if not has_value or key not in parent:
+      raise errors.UserError(f"Override {override!r} is not KEY=VALUE with an existing config KEY.")
+    current = parent[key]
+    if isinstance(current, (list, tuple)):
+      item_default = current[0] if current else ""
+      parent[key] = type(current)(
+          _convert(key, item.strip(), item_default) for item in value.split(",") if item.strip()
+      )
+    elif current is None:
+      parent[key] = value
+    else:
+      parent[key] = _convert(key, value.strip(), current)
+
+
 def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml_collections.ConfigDict:
   """The `data` section for a TFDS image dataset, read whole splits "train" and "test"."""
   return ml_collections.ConfigDict(

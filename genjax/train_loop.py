@@ -258,19 +258,11 @@ class _Evaluator:
       originals = np.asarray(self._gather(first_batch["image"]))[:num_images]
       reconstructions = np.asarray(self._reconstruct(state, first_batch["image"]))[:num_images]
       columns = int(np.ceil(np.sqrt(len(originals))))
-      paired = _interleave_rows(originals, reconstructions, columns)
+      paired = writers.interleave_rows(originals, reconstructions, columns)
       writer.write_image(step, "reconstructions", writers.image_grid(paired, pixel_range, columns))
     if self._generate is not None:
       samples = np.asarray(self._generate(state, self._sample_key, num_images))
       writer.write_image(step, "samples", writers.image_grid(samples, pixel_range, self._trainer.samples_per_row))
-
-
-def _interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.ndarray:
-  """Strips of `columns` images from `first`, each followed by the matching strip of `second`."""
-  rows = []
-  for start in range(0, len(first), columns):
-    rows += [first[start : start + columns], second[start : start + columns]]
-  return np.concatenate(rows)
 
 
 def _count_params(state) -> int:

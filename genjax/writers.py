@@ -123,6 +123,15 @@ def image_grid(images: np.ndarray, pixel_range: tuple[float, float], num_columns
   return np.round(grid * 255).astype(np.uint8)
 
 
+def interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.ndarray:
+  """Strips of `columns` images from `first`, each followed by the matching strip of `second` (originals above
+  their reconstructions in a grid of `columns` columns)."""
+  rows = []
+  for start in range(0, len(first), columns):
+    rows += [first[start : start + columns], second[start : start + columns]]
+  return np.concatenate(rows)
+
+
 def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, title: str) -> np.ndarray:
   """Plots 2-D `samples [N, 2]` over `real [M, 2]` data points and the mixture's `centers [K, 2]`: an RGB uint8
   image."""

@@ -74,6 +74,23 @@ def tfds_data_dir(tmp_path_factory):
   return data_dir
 
 
+@pytest.fixture(scope="session")
+def tiny_runs(tfds_data_dir, tmp_path_factory):
+  """Workdirs of tiny runs trained on mnist5k (4 steps): a VAE, an autoencoder and a class-conditional DCGAN."""
+  from genjax import train_loop
+
+  workdirs = {}
+  for name, config in [
+      ("vae", tiny_config("vae")),
+      ("ae", tiny_config("ae")),
+      ("cgan", tiny_config("gan", model__num_classes=10, eval__num_grid_images=20)),
+  ]:
+    config.data.data_dir = tfds_data_dir
+    workdirs[name] = str(tmp_path_factory.mktemp(name))
+    train_loop.run(config, workdirs[name])
+  return workdirs
+
+
 @pytest.fixture
 def devices():
   assert jax.device_count() == 8, "tests expect 8 simulated CPU devices (XLA_FLAGS set in conftest.py)"

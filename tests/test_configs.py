@@ -110,3 +110,13 @@ def test_parse_arg_reads_flags_and_typed_values():
 def test_parse_arg_refuses_mistakes(arg, message):
   with pytest.raises(errors.UserError, match=message):
     config_lib.parse_arg(arg, runlocal=False, size=0)
+
+
+def test_overrides_convert_to_the_type_they_replace_and_refuse_unknown_keys():
+  config = load_config("gan")
+  config_lib.apply_overrides(config, ["train.total_steps=9", "model.g_channels=16,8", "data.data_dir=/data"])
+  assert (config.train.total_steps, config.model.g_channels, config.data.data_dir) == (9, (16, 8), "/data")
+  with pytest.raises(errors.UserError, match="not KEY=VALUE with an existing config KEY"):
+    config_lib.apply_overrides(config, ["train.total_stepz=9"])
+  with pytest.raises(errors.UserError, match="Unknown config section 'trian'"):
+    config_lib.apply_overrides(config, ["trian.total_steps=9"])

@@ -46,7 +46,18 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
 
   train_step, eval_step = common.steps_from_per_example_metrics(per_example_metrics, optimizer)
 
-  def reconstruct(state, images):
-    return common.likelihood_mean(likelihood, model.apply({"params": state.params}, images))
+  def encode(state, images):
+    return model.apply({"params": state.params}, images, method=autoencoders.Autoencoder.encode)
 
-  return common.Trainer(init, train_step, eval_step, reconstruct, generate=None)
+  def decode(state, codes, labels=None):
+    del labels  # Unconditional.
+    outputs = model.apply({"params": state.params}, codes, method=autoencoders.Autoencoder.decode)
+    return common.likelihood_mean(likelihood, outputs)
+
+  def reconstruct(state, images):
+    return decode(state, encode(state, images))
+
+  # No generate: an autoencoder's codes follow no known distribution to sample from; decode still interpolates.
+  return common.Trainer(
+      init, train_step, eval_step, reconstruct, None, encode, decode, latent_size=model_config.latent_size
+  )

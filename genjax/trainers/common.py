@@ -36,6 +36,10 @@ class Trainer:
   reconstruct:  (state, images) -> images in the data's pixel range, or None for families without an encoder.
   generate:     (state, key, num_images) -> images in the data's pixel range, or None for families that cannot
                 sample (the plain autoencoder); num_images must be static under jit.
+  encode:       (state, images) -> latent codes `[N, latent_size]` (a VAE's posterior mean), or None.
+  decode:       (state, latents `[N, latent_size]`, labels `[N]` or None) -> images in the data's pixel range, or
+                None; with encode, what latent interpolation walks through.
+  latent_size:  the size of the codes that decode takes (None without a decoder).
   real_batches_per_step: None if train_step takes one batch `[B, ...]`; k if it takes k batches stacked as
                 `[k, B, ...]` (a GAN critic's k updates per generator update).
   needs_labels: whether the steps read `batch["label"]` (class-conditional models).
@@ -47,6 +51,9 @@ class Trainer:
   eval_step: Callable[[State, Batch, jax.Array], Metrics]
   reconstruct: Callable[[State, jax.Array], jax.Array] | None
   generate: Callable[[State, jax.Array, int], jax.Array] | None
+  encode: Callable[[State, jax.Array], jax.Array] | None = None
+  decode: Callable[[State, jax.Array, jax.Array | None], jax.Array] | None = None
+  latent_size: int | None = None
   real_batches_per_step: int | None = None
   needs_labels: bool = False
   samples_per_row: int | None = None

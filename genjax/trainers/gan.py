@@ -227,10 +227,13 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
     return generator.apply(variables, latents, labels, train=False).reshape(-1, *data_shape)
 
   def generate(state, key, num_images):
-    """`num_images` samples; a conditional model's come class by class, num_images // num_classes of each."""
-    labels = jnp.repeat(jnp.arange(num_classes), max(1, num_images // num_classes)) if num_classes else None
-    count = labels.shape[0] if num_classes else num_images
-    return sample_averaged(state, jax.random.normal(key, (count, latent_size)), labels)
+    """`num_images` samples; a conditional model's come class by class, num_images // num_classes of each, then
+    the remainder from the first classes (so a grid of num_images // num_classes columns has a row per class)."""
+    labels = None
+    if num_classes:
+      per_class = max(1, num_images // num_classes)
+      labels = (jnp.arange(num_images) // per_class) % num_classes
+    return sample_averaged(state, jax.random.normal(key, (num_images, latent_size)), labels)
 
   def eval_step(state, batch, key):
     """The critic in inference mode on held-out real examples and on as many samples (of the same classes)."""
@@ -252,6 +255,8 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
       eval_step,
       reconstruct=None,
       generate=generate,
+      decode=sample_averaged,
+      latent_size=latent_size,
       real_batches_per_step=gan_config.n_critic,
       needs_labels=bool(num_classes),
       samples_per_row=max(1, config.eval.num_grid_images // num_classes) if num_classes else None,

@@ -53,15 +53,23 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
 
   train_step, eval_step = common.steps_from_per_example_metrics(per_example_metrics, optimizer)
 
+  def encode(state, images):
+    """The posterior mean of each image."""
+    return model.apply({"params": state.params}, images, method=autoencoders.VAE.encode)[0]
+
+  def decode(state, latents, labels=None):
+    del labels  # Unconditional.
+    return common.likelihood_mean(
+        likelihood, model.apply({"params": state.params}, latents, method=autoencoders.VAE.decode)
+    )
+
   def reconstruct(state, images):
     """Decodes the posterior mean of each image."""
-    mean, _ = model.apply({"params": state.params}, images, method=autoencoders.VAE.encode)
-    outputs = model.apply({"params": state.params}, mean, method=autoencoders.VAE.decode)
-    return common.likelihood_mean(likelihood, outputs)
+    return decode(state, encode(state, images))
 
   def generate(state, key, num_images):
-    latents = jax.random.normal(key, (num_images, model_config.latent_size))
-    outputs = model.apply({"params": state.params}, latents, method=autoencoders.VAE.decode)
-    return common.likelihood_mean(likelihood, outputs)
+    return decode(state, jax.random.normal(key, (num_images, model_config.latent_size)))
 
-  return common.Trainer(init, train_step, eval_step, reconstruct, generate)
+  return common.Trainer(
+      init, train_step, eval_step, reconstruct, generate, encode, decode, latent_size=model_config.latent_size
+  )

@@ -1,0 +1,98 @@
+"""Specification of genjax.sampling and experiments/sample.py: interpolation paths, sample export, and the files
+the command writes for each model family."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO_ROOT
+from genjax import errors
+from genjax import runs
+from genjax import sampling
+
+
+def test_linear_interpolation_walks_the_segment_with_both_ends():
+  start, end = np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[2.0, 0.0], [1.0, 3.0]])
+  path = sampling.interpolate(start, end, 3, "linear")
+  np.testing.assert_allclose(path, [[[0, 0], [1, 0], [2, 0]], [[1, 1], [1, 2], [1, 3]]])
+
+
+def test_spherical_interpolation_follows_the_great_circle_and_interpolates_the_norm():
+  start, end = np.array([[2.0, 0.0]]), np.array([[0.0, 4.0]])
+  path = sampling.interpolate(start, end, 3, "spherical")[0]
+  np.testing.assert_allclose(path[[0, -1]], [[2, 0], [0, 4]], atol=1e-6)
+  np.testing.assert_allclose(np.linalg.norm(path[1]), 3.0, rtol=1e-6)  # Halfway in norm...
+  np.testing.assert_allclose(path[1] / np.linalg.norm(path[1]), [np.sqrt(0.5)] * 2, rtol=1e-6)  # ...and in angle.
+
+
+def test_spherical_interpolation_of_parallel_points_is_the_segment():
+  start, end = np.array([[1.0, 1.0]]), np.array([[2.0, 2.0]])
+  np.testing.assert_allclose(
+      sampling.interpolate(start, end, 4, "spherical"), sampling.interpolate(start, end, 4, "linear"), rtol=1e-6
+  )
+
+
+@pytest.mark.parametrize("file_format", ["npz", "png"])
+def test_export_writes_8_bit_images_that_read_back(file_format, tmp_path):
+  images = np.linspace(-1, 1, 3 * 4 * 4).reshape(3, 4, 4, 1)
+  path = sampling.export(images, (-1.0, 1.0), str(tmp_path / "samples"), file_format)
+  if file_format == "npz":
+    read = np.load(path)["images"]
+  else:
+    read = np.stack([np.asarray(Image.open(os.path.join(path, name)))[..., None] for name in sorted(os.listdir(path))])
+  np.testing.assert_array_equal(read, sampling.to_uint8(images, (-1.0, 1.0)))
+  assert read.dtype == np.uint8 and read[0, 0, 0, 0] == 0 and read[-1, -1, -1, 0] == 255
+
+
+def test_generate_draws_the_requested_number_in_batches(tiny_runs):
+  run = runs.load(tiny_runs["vae"])
+  images = sampling.generate(run, 10, jax.random.key(0), batch_size=4)
+  assert images.shape == (10, 28, 28, 1)
+  np.testing.assert_array_equal(images[:4], sampling.generate(run, 4, jax.random.key(0), batch_size=4))
+
+
+def test_loading_a_missing_step_or_an_empty_workdir_is_refused(tiny_runs, tmp_path):
+  with pytest.raises(errors.UserError, match="no checkpoint at step 3; it has: 2, 4"):
+    runs.load(tiny_runs["vae"], step=3)
+  with pytest.raises(errors.UserError, match="is not a genjax run: it has no config.json"):
+    runs.load(str(tmp_path))
+
+
+def _sample(workdir, *flags):
+  command = [sys.executable, "experiments/sample.py", f"--workdir={workdir}", *flags]
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.parametrize(
+    "name, expected_files",
+    [
+        ("vae", {"samples.png", "reconstructions.png", "interpolations_spherical.png", "samples"}),
+        ("ae", {"reconstructions.png", "interpolations_spherical.png"}),
+        ("cgan", {"samples.png", "interpolations_spherical.png", "samples"}),
+    ],
+)
+def test_sample_command_writes_grids_interpolations_and_exports(name, expected_files, tiny_runs, tmp_path):
+  out_dir = tmp_path / "out"
+  result = _sample(
+      tiny_runs[name], f"--out_dir={out_dir}", "--num_samples=12", "--num_interpolations=3", "--interpolation_steps=5"
+  )
+  assert result.returncode == 0, result.stderr
+  assert set(os.listdir(out_dir)) == expected_files
+  if "samples" in expected_files:
+    assert len(os.listdir(out_dir / "samples")) == 12
+  strips = np.asarray(Image.open(out_dir / "interpolations_spherical.png"))
+  assert strips.shape == (3 * 29 + 1, 5 * 29 + 1)  # 3 strips of 5 images of 28x28, one-pixel gaps.
+
+
+def test_sample_command_refuses_endpoints_of_the_wrong_size(tiny_runs, tmp_path):
+  endpoints = tmp_path / "points.npy"
+  np.save(endpoints, np.zeros((2, 3, 99)))
+  result = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", f"--endpoints={endpoints}")
+  assert result.returncode == 1
+  assert "--endpoints must hold an array [2, strips, 4]" in result.stderr
