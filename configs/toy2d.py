@@ -8,10 +8,12 @@ Losses: non_saturating, minimax, hinge, least_squares (one critic update per gen
 wgan (Wasserstein loss with weight clipping c = 0.01, RMSProp 5e-5, 5 critic updates: the WGAN paper's settings);
 wgan_gp (Wasserstein loss with the two-sided gradient penalty, 5 critic updates).
 
-The networks and the other hyperparameters are those of the WGAN-GP toy experiments (Gulrajani et al. 2017,
-gan_toy.py): MLPs with three ReLU hidden layers of 512 units, a 2-D latent, batch 256, Adam 1e-4 with betas (0.5,
-0.9), and lambda = 0.1 for the penalty (the toy experiments' value; 10 is the image value). Every evaluation
-writes `modes_covered` and `high_quality_fraction` of 2,500 samples to metrics.jsonl (see
+The setup follows the WGAN-GP toy experiments (Gulrajani et al. 2017, gan_toy.py): MLPs with three ReLU hidden
+layers, a 2-D latent, batch 256, Adam with betas (0.5, 0.9), lambda = 0.1 for the penalty (the toy experiments'
+value; 10 is the image value). To finish in a few CPU minutes rather than their 100,000 steps, the layers are 256
+wide (not 512) and the learning rate starts at 2e-3 (not 1e-4) and decays to 0 over 4,000 steps on a cosine; on the
+grid, WGAN-GP covered 11 modes after 3,000 steps with the paper's settings and all 25 with these (see README.md).
+Every evaluation writes `modes_covered` and `high_quality_fraction` of 2,500 samples to metrics.jsonl (see
 genjax/metrics/mode_coverage.py) and a scatter plot to samples/.
 """
 
@@ -33,8 +35,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.architecture = "mlp"
   config.model.latent_size = 2
-  config.model.g_channels = (512, 512, 512)  # Hidden layer widths of the MLPs.
-  config.model.d_channels = (512, 512, 512)
+  config.model.g_channels = (256, 256, 256)  # Hidden layer widths of the MLPs.
+  config.model.d_channels = (256, 256, 256)
   config.model.num_classes = 0
   config.model.d_normalization = "none"  # batch | layer | none
   config.model.d_spectral_norm = False
@@ -51,21 +53,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.optim = ml_collections.ConfigDict()
   config.optim.name = "rmsprop" if options.loss == "wgan" else "adam"  # adam | adamw | rmsprop
-  config.optim.lr = 5e-5 if options.loss == "wgan" else 1e-4
+  config.optim.lr = 5e-5 if options.loss == "wgan" else 2e-3
   config.optim.b1 = 0.5
   config.optim.b2 = 0.99 if options.loss == "wgan" else 0.9  # RMSProp's decay for wgan.
   config.optim.weight_decay = 0.0
-  config.optim.schedule = "constant"  # constant | cosine
+  config.optim.schedule = "cosine"  # constant | cosine
   config.optim.warmup_steps = 0
   config.optim.grad_clip_norm = 0.0
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 256
-  config.train.total_steps = 5_000
+  config.train.total_steps = 4_000
   config.train.log_every_steps = 500
 
   config.eval = ml_collections.ConfigDict(dict(every_steps=1_000, batch_size=500, num_samples=2_500))
-  config.ckpt = ml_collections.ConfigDict(dict(every_steps=5_000, keep=1))
+  config.ckpt = ml_collections.ConfigDict(dict(every_steps=4_000, keep=1))
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config

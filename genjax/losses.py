@@ -1,4 +1,5 @@
-"""Losses as pure functions: reconstruction likelihoods, KL divergences and the VAE bound.
+"""Losses as pure functions: reconstruction likelihoods, KL divergences, Gaussian log-densities, the VAE bounds
+(ELBO and the importance-weighted bound) and the GAN losses and penalties.
 
 Per-example quantities are summed over pixels and returned with shape `[N]` in nats, so that a mean over the batch
 is "nats per image" and `bits_per_dim` converts it for comparison with published numbers.
@@ -74,6 +75,22 @@ def standard_normal_kl(mean: jax.Array, log_variance: jax.Array) -> jax.Array:
 def bits_per_dim(nats_per_example: jax.Array, num_dims: int) -> jax.Array:
   """Converts nats per example to bits per dimension (pixel and channel)."""
   return nats_per_example / (num_dims * math.log(2.0))
+
+
+def diagonal_gaussian_log_prob(x: jax.Array, mean: jax.Array, log_variance: jax.Array) -> jax.Array:
+  """log N(x; mean, diag(exp(log_variance))), summed over the last axis: `[..., D] -> [...]` nats."""
+  log_density = -0.5 * (math.log(2.0 * math.pi) + log_variance + jnp.square(x - mean) * jnp.exp(-log_variance))
+  return jnp.sum(log_density, axis=-1)
+
+
+def iwae_bound(log_weights: jax.Array) -> jax.Array:
+  """The importance-weighted bound log (1/K) sum_k w_k (Burda et al. 2016): `[K, N] -> [N]` nats.
+
+  `log_weights[k, n] = log p(x_n, z_k) - log q(z_k | x_n)` for K samples z_k ~ q(z | x_n). The bound is a lower
+  bound on log p(x_n) whose expectation never decreases with K (K = 1 is the one-sample ELBO), so its negative
+  is an upper bound on the NLL. logsumexp subtracts the largest weight first: exp of a log weight of -100s of nats underflows.
+  """
+  return jax.nn.logsumexp(log_weights, axis=0) - math.log(log_weights.shape[0])
 
 
 # GAN losses. Discriminator outputs are logits (any real number), so D(x) = sigmoid(logit) for the probabilistic

@@ -30,6 +30,7 @@ class Run:
   step: int
   trainer: common.Trainer
   state: Any
+  example_shapes: dict[str, tuple[int, ...]]
   eval_source: Sequence
   mesh: jax.sharding.Mesh
   state_sharding: Any
@@ -62,11 +63,12 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
       )
     data = config.data
     eval_source = catalog.open_split(data.name, data.eval_split, data.data_dir, data.download)
-    trainer = trainers.make_trainer(config, pipeline.example_shapes(eval_source, data))
+    example_shapes = pipeline.example_shapes(eval_source, data)
+    trainer = trainers.make_trainer(config, example_shapes)
     mesh = sharding.make_mesh(config.mesh, devices)
     abstract_state = jax.eval_shape(trainer.init, jax.random.key(0))
     state_sharding = sharding.state_shardings(abstract_state, mesh)
     state = checkpointer.restore_state(step, checkpoint.abstract_with_shardings(abstract_state, state_sharding))
   finally:
     checkpointer.close()
-  return Run(workdir, config, step, trainer, state, eval_source, mesh, state_sharding)
+  return Run(workdir, config, step, trainer, state, example_shapes, eval_source, mesh, state_sharding)

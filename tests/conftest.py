@@ -37,9 +37,13 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   if config.family == "gan":
     config.model.g_channels = {"dcgan": (8, 4), "resnet": (8, 8, 8), "mlp": (8, 8)}[config.model.architecture]
     config.model.d_channels = {"dcgan": (4, 8), "resnet": (8, 8, 8), "mlp": (8, 8)}[config.model.architecture]
+  elif config.family == "classifier":
+    config.model.channels = (4, 8)
+    config.model.feature_size = 8
   else:
     config.model.widths = (4, 8)
-  config.model.latent_size = 4
+  if "latent_size" in config.model:
+    config.model.latent_size = 4
   config.train.batch_size = 16
   config.train.total_steps = 4
   config.train.log_every_steps = 2
@@ -76,7 +80,8 @@ def tfds_data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_runs(tfds_data_dir, tmp_path_factory):
-  """Workdirs of tiny runs trained on mnist5k (4 steps): a VAE, an autoencoder and a class-conditional DCGAN."""
+  """Workdirs of tiny runs trained on mnist5k (4 steps): a VAE, an autoencoder, a class-conditional DCGAN and a
+  classifier (a feature network for evaluation)."""
   from genjax import train_loop
 
   workdirs = {}
@@ -84,6 +89,7 @@ def tiny_runs(tfds_data_dir, tmp_path_factory):
       ("vae", tiny_config("vae")),
       ("ae", tiny_config("ae")),
       ("cgan", tiny_config("gan", model__num_classes=10, eval__num_grid_images=20)),
+      ("classifier", tiny_config("classifier")),
   ]:
     config.data.data_dir = tfds_data_dir
     workdirs[name] = str(tmp_path_factory.mktemp(name))

@@ -136,3 +136,37 @@ def test_gradient_penalty_is_computed_in_float32_for_bfloat16_inputs():
   penalty = losses.gradient_penalty(critic, real, real * 0, jax.random.key(0))
   assert penalty.dtype == jnp.float32
   np.testing.assert_allclose(penalty, (np.sqrt(27.0) - 1.0) ** 2, rtol=1e-5)
+
+
+def test_diagonal_gaussian_log_prob_sums_univariate_log_densities_over_the_last_axis():
+  x = np.array([[0.5, -1.0], [2.0, 0.0]])
+  mean = np.array([[0.0, 1.0], [1.5, 0.0]])
+  log_variance = np.array([[0.0, np.log(4.0)], [-1.0, 2.0]])
+  variance = np.exp(log_variance)
+  expected = np.sum(-0.5 * np.log(2 * np.pi * variance) - (x - mean) ** 2 / (2 * variance), axis=-1)
+  np.testing.assert_allclose(losses.diagonal_gaussian_log_prob(x, mean, log_variance), expected, rtol=1e-6)
+
+
+def test_iwae_bound_of_identical_log_weights_is_that_weight():
+  log_weights = jnp.tile(jnp.array([[-85.0, -3.5, 0.0]]), (7, 1))
+  np.testing.assert_allclose(losses.iwae_bound(log_weights), [-85.0, -3.5, 0.0], rtol=1e-6)
+
+
+def test_iwae_bound_of_one_sample_is_that_samples_elbo_estimate():
+  log_weights = jnp.array([[-90.2, -12.0]])
+  np.testing.assert_allclose(losses.iwae_bound(log_weights), [-90.2, -12.0], rtol=1e-6)
+
+
+def test_iwae_bound_is_at_least_the_average_elbo_of_its_samples():
+  # Jensen: log mean exp >= mean log, with equality only for identical weights.
+  log_weights = 10.0 * jax.random.normal(jax.random.key(0), (50, 6)) - 100.0
+  bound = losses.iwae_bound(log_weights)
+  assert np.all(bound >= jnp.mean(log_weights, axis=0))
+  expected = np.log(np.mean(np.exp(np.asarray(log_weights, np.float64) + 100.0), axis=0)) - 100.0
+  np.testing.assert_allclose(bound, expected, rtol=1e-5)
+
+
+def test_iwae_bound_stays_exact_for_log_weights_whose_exponentials_underflow():
+  # exp(-1000) is 0 in float32 and float64; the bound is -1000 + log((1 + e^-1) / 2).
+  bound = losses.iwae_bound(jnp.array([[-1000.0], [-1001.0]]))
+  np.testing.assert_allclose(bound, [-1000.0 + math.log((1.0 + math.exp(-1.0)) / 2.0)], rtol=1e-7)

@@ -6,6 +6,7 @@ example ("image" or "point", and "label" if the data has labels) to their shapes
 
 from genjax import errors
 from genjax.trainers import autoencoder
+from genjax.trainers import classifier
 from genjax.trainers import common
 from genjax.trainers import gan
 from genjax.trainers import vae
@@ -14,6 +15,7 @@ FAMILIES = {
     "autoencoder": autoencoder.make_trainer,
     "vae": vae.make_trainer,
     "gan": gan.make_trainer,
+    "classifier": classifier.make_trainer,
 }
 
 

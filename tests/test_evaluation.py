@@ -1,0 +1,102 @@
+"""Specification of genjax.evaluation and experiments/evaluate.py: which metrics each family gets, the protocol
+recorded with them, sharded batches of any size, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+from genjax import errors
+from genjax import evaluation
+from genjax import runs
+
+
+def test_batches_of_any_size_map_over_the_8_device_mesh_exactly(tiny_runs, devices):
+  run = runs.load(tiny_runs["vae"], devices=devices)
+  images = np.arange(13 * 2, dtype=np.float32).reshape(13, 2)
+  doubled = evaluation.map_batches(run, lambda params, batch: 2 * batch + params, jnp.float32(1), images, 8)
+  np.testing.assert_array_equal(doubled, 2 * images + 1)
+
+
+def test_real_images_are_the_fixed_unbinarised_head_of_the_eval_split(tiny_runs):
+  run = runs.load(tiny_runs["vae"])  # Trained on dynamically binarised digits.
+  images = evaluation.real_images(run, 5)
+  assert images.shape == (5, 28, 28, 1)
+  assert len(np.unique(images)) > 2  # Grey levels, not a binarised draw.
+  np.testing.assert_array_equal(images, evaluation.real_images(run, 5))
+  with pytest.raises(errors.UserError, match="Asked for 5000 real images, but the mnist5k split 'test' has 1000"):
+    evaluation.real_images(run, 5000)
+
+
+def test_identical_feature_sets_score_as_a_perfect_model(tiny_runs):
+  run = runs.load(tiny_runs["cgan"])
+  network, params = evaluation.classifier_network(tiny_runs["classifier"])
+  real = evaluation.real_images(run, 50)
+  pixel_range = tuple(run.config.data.pixel_range)
+  features = evaluation.map_batches(run, lambda p, x: network.features(p, x, pixel_range), params, real, 8)
+  assert features.shape == (50, 8)
+  assert np.isclose(evaluation.feature_distances.frechet_distance_from_features(features, features), 0.0, atol=1e-6)
+
+
+def _evaluate(workdir, *flags):
+  command = [sys.executable, "experiments/evaluate.py", f"--workdir={workdir}", *flags]
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.parametrize(
+    "name, expected_metrics",
+    [
+        ("cgan", {"fid", "kid", "kid_std", "precision", "recall"}),
+        (
+            "vae",
+            {"fid", "kid", "kid_std", "precision", "recall", "neg_elbo_nats", "neg_elbo_bits_per_dim", "iwae_nats"}
+            | {"iwae_bits_per_dim", "mse", "psnr", "ssim"},
+        ),
+        ("ae", {"mse", "psnr", "ssim"}),
+    ],
+)
+def test_evaluate_command_writes_the_metrics_of_each_family_with_their_protocol(name, expected_metrics, tiny_runs):
+  result = _evaluate(
+      tiny_runs[name],
+      f"--classifier_workdir={tiny_runs['classifier']}",
+      "--num_images=40",
+      "--iwae_samples=5",
+      "--batch_size=16",
+  )
+  assert result.returncode == 0, result.stderr
+  directory = os.path.join(tiny_runs[name], "eval", "4")
+  with open(os.path.join(directory, "metrics.json")) as f:
+    report = json.load(f)
+  assert set(report["metrics"]) == expected_metrics
+  assert all(np.isfinite(value) for value in report["metrics"].values())
+  if "fid" in expected_metrics:
+    protocol = report["protocol"]
+    assert (protocol["n_real"], protocol["n_fake"], protocol["seed"]) == (40, 40, 0)
+    assert len(protocol["feature_weights_sha256"]) == 64 and "genjax classifier" in protocol["feature_network"]
+  if name == "vae":
+    assert report["metrics"]["iwae_nats"] <= report["metrics"]["neg_elbo_nats"]
+  with open(os.path.join(directory, "summary.md")) as f:
+    assert f.read().startswith(f"# Evaluation of {tiny_runs[name]} at step 4")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--step=3"], "no checkpoint at step 3; it has: 2, 4"),
+        ([], "need a feature network: pass --classifier_workdir"),
+        (["--classifier_workdir={classifier}", "--num_images=5000"], "Asked for 5000 real images"),
+        (["--classifier_workdir={vae}"], "holds a vae run, not a classifier"),
+        (["--feature_network=inception", "--inception_weights=/nonexistent.pth"], "nonexistent.pth"),
+    ],
+)
+def test_evaluate_command_refuses_bad_input_with_one_message(flags, message, tiny_runs):
+  flags = [flag.format(classifier=tiny_runs["classifier"], vae=tiny_runs["vae"]) for flag in flags]
+  result = _evaluate(tiny_runs["cgan"], *flags)
+  assert result.returncode == 1
+  assert message in result.stderr and "Traceback" not in result.stderr
