@@ -117,8 +117,20 @@ def point_data(name: str) -> ml_collections.ConfigDict:
 
 
 def evaluation_and_checkpoints(config: ml_collections.ConfigDict, every_steps: int) -> None:
-  """Adds the `eval` and `ckpt` sections: evaluate and checkpoint every `every_steps`, keep the latest 3."""
-  config.eval = ml_collections.ConfigDict(dict(every_steps=every_steps, batch_size=200, num_grid_images=64))
+  """Adds the `eval` and `ckpt` sections: evaluate and checkpoint every `every_steps`, keep the latest 3.
+
+  With `eval.classifier_workdir` set to a configs/classifier.py run, every evaluation of a model that samples also
+  writes FID, KID and precision/recall of `eval.num_quality_images` samples in that classifier's feature space.
+  """
+  config.eval = ml_collections.ConfigDict(
+      dict(
+          every_steps=every_steps,
+          batch_size=200,
+          num_grid_images=64,
+          classifier_workdir=ml_collections.config_dict.placeholder(str),
+          num_quality_images=1000,
+      )
+  )
   config.ckpt = ml_collections.ConfigDict(dict(every_steps=every_steps, keep=3))
 
 

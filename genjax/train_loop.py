@@ -27,6 +27,8 @@ from jax.experimental import multihost_utils
 
 from genjax import checkpoint
 from genjax import errors
+from genjax import evaluation
+from genjax import runs
 from genjax import sharding
 from genjax import trainers
 from genjax import writers
@@ -182,7 +184,9 @@ def jit_train_step(trainer, state_sharding, batch_sharding, replicated):
 class _Evaluator:
   """Evaluates on the whole eval split and writes image grids; compiled once, reused at every evaluation.
 
-  For 2-D toy data it also scores `config.eval.num_samples` samples for mode coverage and plots them over the data.
+  For 2-D toy data it also scores `config.eval.num_samples` samples for mode coverage and plots them over the data;
+  with `config.eval.classifier_workdir` set, it adds FID, KID and precision/recall of image samples (see
+  `genjax.evaluation`).
   """
 
   def __init__(
@@ -215,6 +219,10 @@ class _Evaluator:
     self._generate = trainer.generate and jax.jit(
         trainer.generate, static_argnums=2, in_shardings=(state_sharding, replicated), out_shardings=replicated
     )
+    self._state_sharding = state_sharding
+    self._quality_network = None
+    if trainer.generate is not None and self._data_key == "image" and config.eval.classifier_workdir:
+      self._quality_network = evaluation.classifier_network(config.eval.classifier_workdir)
 
   def __call__(self, state, step: int, writer: writers.Writer) -> None:
     config = self._config
@@ -234,6 +242,15 @@ class _Evaluator:
     metrics = {name: float(value / count) for name, value in sums.items()}
     if self._data_key == "point":
       metrics.update(self._score_and_plot_points(state, step, writer))
+    if self._quality_network is not None:
+      network, params = self._quality_network
+      run = runs.Run(
+          "", config, step, self._trainer, state, {}, self._eval_source, self._batch_sharding.mesh, self._state_sharding
+      )
+      quality, _ = evaluation.sample_quality(
+          run, network, config.eval.num_quality_images, config.seed, config.eval.batch_size, params
+      )
+      metrics.update(quality)
     writer.write_metrics(step, "eval", metrics)
     if self._data_key == "image":
       self._write_image_grids(state, step, first_batch, writer)

@@ -10,10 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, tiny_config
 from genjax import errors
 from genjax import evaluation
 from genjax import runs
+from genjax import train_loop
+from genjax import writers
 
 
 def test_batches_of_any_size_map_over_the_8_device_mesh_exactly(tiny_runs, devices):
@@ -100,3 +102,13 @@ def test_evaluate_command_refuses_bad_input_with_one_message(flags, message, tin
   result = _evaluate(tiny_runs["cgan"], *flags)
   assert result.returncode == 1
   assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tiny_runs, digits, tmp_path):
+  train, evaluation_split = digits
+  config = tiny_config("gan", eval__classifier_workdir=tiny_runs["classifier"], eval__num_quality_images=10)
+  writer = writers.MemoryWriter()
+  train_loop.train_and_evaluate(config, str(tmp_path), train, evaluation_split, writer)
+  (eval_line,) = [m for m in writer.metrics if m["split"] == "eval"]
+  assert {"fid", "kid", "kid_std", "precision", "recall"} <= set(eval_line)
+  assert np.isfinite(eval_line["fid"]) and eval_line["fid"] > 0

@@ -1,4 +1,5 @@
-"""Slow specifications (`pytest -m slow`): the runlocal configs learn what they promise on mnist5k."""
+"""Slow specifications (`pytest -m slow`): the runlocal configs learn what they promise on mnist5k, and WGAN-GP
+covers the 25-mode grid."""
 
 import pytest
 
@@ -29,3 +30,14 @@ def test_runlocal_autoencoder_reconstructs_test_digits(tfds_data_dir, tmp_path):
   final = _final_eval_of_runlocal("ae", tfds_data_dir, tmp_path)
   # Predicting the mean image gives an MSE of about 0.067 on MNIST; a working autoencoder is far below it.
   assert final["mse"] < 0.02
+
+
+@pytest.mark.slow
+def test_wgan_gp_covers_all_25_grid_modes_with_mostly_high_quality_samples(tmp_path):
+  train, test = (catalog.open_split("grid", split, None, download=False) for split in ("train", "test"))
+  writer = writers.MemoryWriter()
+  train_loop.train_and_evaluate(load_config("toy2d", "dataset=grid,loss=wgan_gp"), str(tmp_path), train, test, writer)
+  final = [m for m in writer.metrics if m["split"] == "eval"][-1]
+  # Measured: 25 modes, 0.843 of the samples within 3 standard deviations of a mode (the issue asks for 0.8).
+  assert final["modes_covered"] == 25
+  assert final["high_quality_fraction"] >= 0.8
