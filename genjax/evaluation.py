@@ -23,6 +23,7 @@ from genjax import errors
 from genjax import runs
 from genjax import sampling
 from genjax import sharding
+from genjax.data import catalog
 from genjax.data import pipeline
 from genjax.metrics import feature_distances
 
@@ -66,25 +67,53 @@ def map_batches(
   return np.concatenate(outputs)
 
 
-def real_images(run: runs.Run, num_images: int) -> np.ndarray:
-  """The first `num_images` of the eval split in its fixed order, in the run's pixel range, never binarised."""
-  available = len(run.eval_source)
-  if num_images > available:
-    raise errors.UserError(
-        f"Asked for {num_images} real images, but the {run.config.data.name} split "
-        f"{run.config.data.eval_split!r} has {available}; lower --num_images."
-    )
+def real_images(run: runs.Run, num_images: int, split: str | None = None) -> np.ndarray:
+  """The first `num_images` of `split` (the eval split by default) in its fixed order, in the run's pixel range,
+  never binarised."""
   data_config = run.config.data.copy_and_resolve_references()
   data_config.binarize = "none"
-  batch = next(pipeline.eval_batches(run.eval_source, data_config, num_images, run.config.seed))
+  split = split or data_config.eval_split
+  source = (
+      run.eval_source
+      if split == data_config.eval_split
+      else catalog.open_split(data_config.name, split, data_config.data_dir, data_config.download)
+  )
+  if num_images > len(source):
+    raise errors.UserError(
+        f"Asked for {num_images} real images, but the {data_config.name} split {split!r} has {len(source)}; lower "
+        "--num_images."
+    )
+  batch = next(pipeline.eval_batches(source, data_config, num_images, run.config.seed))
   return batch["image"][:num_images]
 
 
+def _distances(real_features: np.ndarray, other_features: np.ndarray, seed: int) -> dict[str, float]:
+  kid_mean, kid_std = feature_distances.kernel_inception_distance(real_features, other_features, seed=seed)
+  precision, recall = feature_distances.precision_recall(real_features, other_features)
+  return {
+      "fid": feature_distances.frechet_distance_from_features(real_features, other_features),
+      "kid": kid_mean,
+      "kid_std": kid_std,
+      "precision": precision,
+      "recall": recall,
+  }
+
+
 def sample_quality(
-    run: runs.Run, network: FeatureNetwork, num_images: int, seed: int, batch_size: int, params
+    run: runs.Run,
+    network: FeatureNetwork,
+    num_images: int,
+    seed: int,
+    batch_size: int,
+    params,
+    real_floor: bool = False,
 ) -> tuple[dict[str, float], dict]:
   """FID, KID (mean and standard deviation over subsets) and precision/recall (k = 3) of `num_images` samples
-  against as many real images, and the protocol that fixes them."""
+  against as many real images, and the protocol that fixes them.
+
+  With `real_floor`, the same metrics of the first `num_images` training images against the same held-out images
+  come too (`real_floor_fid`, ...): what a model that reproduced the data distribution would score.
+  """
   real = real_images(run, num_images)
   if network.image_shape is not None and tuple(real.shape[1:]) != tuple(network.image_shape):
     raise errors.UserError(
@@ -94,16 +123,11 @@ def sample_quality(
   pixel_range = tuple(run.config.data.pixel_range)
   features = lambda params, images: network.features(params, images, pixel_range)
   real_features = map_batches(run, features, params, real, batch_size)
-  fake_features = map_batches(run, features, params, fakes, batch_size)
-  kid_mean, kid_std = feature_distances.kernel_inception_distance(real_features, fake_features, seed=seed)
-  precision, recall = feature_distances.precision_recall(real_features, fake_features)
-  metrics = {
-      "fid": feature_distances.frechet_distance_from_features(real_features, fake_features),
-      "kid": kid_mean,
-      "kid_std": kid_std,
-      "precision": precision,
-      "recall": recall,
-  }
+  metrics = _distances(real_features, map_batches(run, features, params, fakes, batch_size), seed)
+  if real_floor:
+    train_images = real_images(run, num_images, run.config.data.train_split)
+    floor = _distances(real_features, map_batches(run, features, params, train_images, batch_size), seed)
+    metrics.update({f"real_floor_{name}": value for name, value in floor.items()})
   protocol = {
       "feature_network": network.name,
       "feature_weights_sha256": network.weights_sha256,

@@ -136,7 +136,7 @@ def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, tit
   """Plots 2-D `samples [N, 2]` over `real [M, 2]` data points and the mixture's `centers [K, 2]`: an RGB uint8
   image."""
   # A figure object with an Agg canvas, not pyplot: no global state, no display, safe in any thread.
-  fig = figure.Figure(figsize=(5, 5), dpi=100)
+  fig = figure.Figure(figsize=(5, 5.5), dpi=100)
   backend_agg.FigureCanvasAgg(fig)
   axes = fig.add_subplot()
   axes.scatter(real[:, 0], real[:, 1], s=2, c="0.75", label="data")
@@ -144,7 +144,8 @@ def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, tit
   axes.scatter(centers[:, 0], centers[:, 1], s=30, marker="x", c="tab:red", label="mode centres")
   extent = 1.25 * np.abs(centers).max()
   axes.set(xlim=(-extent, extent), ylim=(-extent, extent), aspect="equal", title=title)
-  axes.legend(loc="upper right", fontsize="small", markerscale=3)
+  # Below the axes, where it hides no mode.
+  axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.05), ncol=3, fontsize="small", markerscale=3)
   fig.tight_layout()
   fig.canvas.draw()
   return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -54,7 +54,8 @@ def _evaluate(workdir, *flags):
 @pytest.mark.parametrize(
     "name, expected_metrics",
     [
-        ("cgan", {"fid", "kid", "kid_std", "precision", "recall"}),
+        ("cgan", {"fid", "kid", "kid_std", "precision", "recall"} | {"real_floor_fid", "real_floor_kid"}
+         | {"real_floor_kid_std", "real_floor_precision", "real_floor_recall"}),
         (
             "vae",
             {"fid", "kid", "kid_std", "precision", "recall", "neg_elbo_nats", "neg_elbo_bits_per_dim", "iwae_nats"}
@@ -70,6 +71,7 @@ def test_evaluate_command_writes_the_metrics_of_each_family_with_their_protocol(
       "--num_images=40",
       "--iwae_samples=5",
       "--batch_size=16",
+      *(["--real_floor"] if name == "cgan" else []),
   )
   assert result.returncode == 0, result.stderr
   directory = os.path.join(tiny_runs[name], "eval", "4")
