@@ -2,7 +2,7 @@
 
 The critic is the DCGAN discriminator (batch normalisation is allowed here: there is no gradient penalty) trained
 on the Wasserstein loss, 5 critic updates per generator update, critic weights clipped to [-0.01, 0.01], RMSProp
-with learning rate 5e-5, batch 64.
+with learning rate 5e-5, batch 64 (runlocal raises the rate to 5e-4 to learn digits in its 1,000 steps).
 
 Full MNIST through TFDS (downloads on first use):
   python experiments/train.py --config=configs/wgan.py --workdir=/tmp/genjax/wgan_mnist
@@ -53,7 +53,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.optim = ml_collections.ConfigDict()
   config.optim.name = "rmsprop"  # adam | adamw | rmsprop
-  config.optim.lr = 5e-5
+  # The paper's 5e-5 for full runs. At that rate the 1,000 steps of runlocal end in blobs (measured); 5e-4 gives
+  # digit-like samples within them.
+  config.optim.lr = 5e-4 if options.runlocal else 5e-5
   config.optim.b1 = 0.0  # Unused by RMSProp.
   config.optim.b2 = 0.9  # RMSProp's decay.
   config.optim.weight_decay = 0.0
