@@ -54,8 +54,12 @@ def _evaluate(workdir, *flags):
 @pytest.mark.parametrize(
     "name, expected_metrics",
     [
-        ("cgan", {"fid", "kid", "kid_std", "precision", "recall"} | {"real_floor_fid", "real_floor_kid"}
-         | {"real_floor_kid_std", "real_floor_precision", "real_floor_recall"}),
+        (
+            "cgan",
+            {"fid", "kid", "kid_std", "precision", "recall"}
+            | {"real_floor_fid", "real_floor_kid"}
+            | {"real_floor_kid_std", "real_floor_precision", "real_floor_recall"},
+        ),
         (
             "vae",
             {"fid", "kid", "kid_std", "precision", "recall", "neg_elbo_nats", "neg_elbo_bits_per_dim", "iwae_nats"}

@@ -48,11 +48,9 @@ class DCGANGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, latents: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
-    if self.num_classes:
-      latents = jnp.concatenate([latents, nn.Embed(self.num_classes, latents.shape[-1])(labels)], axis=-1)
     # No biases before batch normalisation, which subtracts them again (their gradient is zero).
-    x = nn.Dense(self.base_size * self.base_size * self.channels[0], use_bias=False, kernel_init=_dcgan_init)(latents)
-    x = x.reshape(-1, self.base_size, self.base_size, self.channels[0])
+    dense = nn.Dense(self.base_size * self.base_size * self.channels[0], use_bias=False, kernel_init=_dcgan_init)
+    x = _feature_map(dense, latents, labels, self.num_classes, self.base_size)
     x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
     for features in self.channels[1:]:
       x = layers.ConvTranspose(features, 4, 2, 1, use_bias=False, kernel_init=_dcgan_init)(x)
@@ -94,10 +92,8 @@ class ResNetGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, latents: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
-    if self.num_classes:
-      latents = jnp.concatenate([latents, nn.Embed(self.num_classes, latents.shape[-1])(labels)], axis=-1)
-    x = nn.Dense(self.base_size * self.base_size * self.channels[0])(latents)
-    x = x.reshape(-1, self.base_size, self.base_size, self.channels[0])
+    dense = nn.Dense(self.base_size * self.base_size * self.channels[0])
+    x = _feature_map(dense, latents, labels, self.num_classes, self.base_size)
     for features in self.channels:
       x = _UpsamplingBlock(features)(x, train)
     x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
@@ -195,6 +191,14 @@ class MLPDiscriminator(nn.Module):
       x = _weight_normalized(nn.Dense(size), x, self.spectral_norm, train)
       x = nn.relu(_normalize(x, self.normalization, train))
     return _logits(x, labels, self.num_classes, self.spectral_norm, train, nn.linear.default_kernel_init)
+
+
+def _feature_map(dense: nn.Module, latents, labels, num_classes: int, base_size: int) -> jax.Array:
+  """The generator's first layer: latents (with a learned class embedding appended, for a conditional model)
+  through `dense`, reshaped to a `[N, base_size, base_size, C]` feature map."""
+  if num_classes:
+    latents = jnp.concatenate([latents, nn.Embed(num_classes, latents.shape[-1])(labels)], axis=-1)
+  return dense(latents).reshape(-1, base_size, base_size, dense.features // base_size**2)
 
 
 def _upsample_nearest(x: jax.Array) -> jax.Array:

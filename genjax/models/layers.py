@@ -59,6 +59,17 @@ def _conv_transpose_bwd(stride, padding, residuals, dy):
 conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 
 
+def _apply_square_kernel(layer: nn.Module, x: jax.Array, operation) -> jax.Array:
+  """`operation(x, kernel, stride, padding)` plus a bias, with the parameters of `layer` (`Conv` or
+  `ConvTranspose`): a float32 kernel [K, K, Cin, features] and bias, cast to the input's dtype."""
+  kernel_shape = (layer.kernel_size, layer.kernel_size, x.shape[-1], layer.features)
+  kernel = layer.param("kernel", layer.kernel_init, kernel_shape, jnp.float32)
+  y = operation(x, kernel.astype(x.dtype), layer.stride, layer.padding)
+  if layer.use_bias:
+    y = y + layer.param("bias", nn.initializers.zeros_init(), (layer.features,), jnp.float32).astype(x.dtype)
+  return y
+
+
 class ConvTranspose(nn.Module):
   """Square transposed convolution with PyTorch's geometry and the fast VJP of `conv_transpose`."""
 
@@ -71,13 +82,7 @@ class ConvTranspose(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param(
-        "kernel", self.kernel_init, (self.kernel_size, self.kernel_size, x.shape[-1], self.features), jnp.float32
-    )
-    y = conv_transpose(x, kernel.astype(x.dtype), self.stride, self.padding)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(x.dtype)
-    return y
+    return _apply_square_kernel(self, x, conv_transpose)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -122,13 +127,7 @@ class Conv(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param(
-        "kernel", self.kernel_init, (self.kernel_size, self.kernel_size, x.shape[-1], self.features), jnp.float32
-    )
-    y = strided_conv(x, kernel.astype(x.dtype), self.stride, self.padding)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32).astype(x.dtype)
-    return y
+    return _apply_square_kernel(self, x, strided_conv)
 
 
 def depth_to_space(x: jax.Array, block_size: int) -> jax.Array:
