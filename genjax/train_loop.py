@@ -203,6 +203,7 @@ class _Evaluator:
   ):
     self._config = config
     self._trainer = trainer
+    self._example_shapes = example_shapes
     self._data_key = common.data_key(example_shapes)
     self._eval_source = eval_source
     self._batch_sharding = batch_sharding
@@ -245,7 +246,15 @@ class _Evaluator:
     if self._quality_network is not None:
       network, params = self._quality_network
       run = runs.Run(
-          "", config, step, self._trainer, state, {}, self._eval_source, self._batch_sharding.mesh, self._state_sharding
+          "",
+          config,
+          step,
+          self._trainer,
+          state,
+          self._example_shapes,
+          self._eval_source,
+          self._batch_sharding.mesh,
+          self._state_sharding,
       )
       quality, _ = evaluation.sample_quality(
           run, network, config.eval.num_quality_images, config.seed, config.eval.batch_size, params
@@ -256,15 +265,14 @@ class _Evaluator:
       self._write_image_grids(state, step, first_batch, writer)
 
   def _score_and_plot_points(self, state, step: int, writer: writers.Writer) -> dict[str, float]:
-    mixture = self._eval_source.mixture
+    mixture = self._eval_source.mixture  # The eval source of 2-D data is a `toy2d.MixtureSplit`.
     samples = np.asarray(self._generate(state, self._sample_key, self._config.eval.num_samples))
     coverage = mode_coverage.mode_coverage(samples, mixture.centers, mixture.std)
-    real = np.stack([example["point"] for example in self._eval_source])
     title = (
         f"step {step}: {coverage['modes_covered']}/{len(mixture.centers)} modes, "
         f"{coverage['high_quality_fraction']:.0%} high quality"
     )
-    writer.write_image(step, "samples", writers.scatter_plot(samples, real, mixture.centers, title))
+    writer.write_image(step, "samples", writers.scatter_plot(samples, self._eval_source.points, mixture.centers, title))
     return coverage
 
   def _write_image_grids(self, state, step: int, first_batch, writer: writers.Writer) -> None:
