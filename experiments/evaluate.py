@@ -54,9 +54,11 @@ def main(argv):
 
 
 def _evaluate() -> str:
+  from genjax import checkpoint
   from genjax import evaluation
   from genjax import runs
 
+  checkpoint.quiet_orbax_logging()
   run = runs.load(_WORKDIR.value, _STEP.value, _OVERRIDES.value)
   metrics, protocol = {}, {"step": run.step, "dataset": run.config.data.name, "binarize": run.config.data.binarize}
   if run.trainer.generate is not None:

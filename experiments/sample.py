@@ -54,11 +54,13 @@ def _write_everything() -> list[str]:
   import numpy as np
   from PIL import Image
 
+  from genjax import checkpoint
   from genjax import runs
   from genjax import sampling
   from genjax import writers
   from genjax.data import pipeline
 
+  checkpoint.quiet_orbax_logging()
   run = runs.load(_WORKDIR.value, _STEP.value, _OVERRIDES.value)
   trainer, config = run.trainer, run.config
   pixel_range = tuple(config.data.pixel_range)

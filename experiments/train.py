@@ -7,12 +7,10 @@ Rerunning with the same --workdir resumes from its latest checkpoint. Problems t
 one-paragraph message with exit status 1.
 """
 
-import logging as std_logging
 import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 from genjax import errors
@@ -20,11 +18,6 @@ from genjax import errors
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/vae.py:runlocal.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and samples.")
 flags.mark_flags_as_required(["config", "workdir"])
-
-
-def _quiet_orbax(record: std_logging.LogRecord) -> bool:
-  """Orbax narrates every save at INFO; keep its warnings and errors, drop the narration."""
-  return "/orbax/" not in record.pathname or record.levelno >= std_logging.WARNING
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
@@ -44,11 +37,12 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  logging.get_absl_handler().addFilter(_quiet_orbax)
   # Imported here so that flag errors are reported before JAX and TFDS spend seconds importing.
+  from genjax import checkpoint
   from genjax import sharding
   from genjax import train_loop
 
+  checkpoint.quiet_orbax_logging()
   config = _CONFIG.value
   try:
     sharding.initialize_distributed(config.distributed)

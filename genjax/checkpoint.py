@@ -6,18 +6,27 @@ abstract state that carries the current shardings, so a checkpoint written on 8 
 other way round. A checkpoint from another model is refused with a `UserError` before any array is read.
 """
 
+import logging
 import os
 
 import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from absl import logging as absl_logging
 
 from genjax import errors
 
 # Config sections that must match for a checkpoint to be resumed; other sections (steps, logging, data, mesh,
 # optimiser hyperparameters) may legitimately change between runs of the same model.
 _MODEL_DEFINING_KEYS = ("family", "model")
+
+
+def quiet_orbax_logging() -> None:
+  """Drops orbax's INFO narration of every save and restore from the console; its warnings and errors stay."""
+  absl_logging.get_absl_handler().addFilter(
+      lambda record: "/orbax/" not in record.pathname or record.levelno >= logging.WARNING
+  )
 
 
 class Checkpointer:
