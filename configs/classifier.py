@@ -26,7 +26,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.family = "classifier"
   config.seed = 0
-
   config.data = config_lib.image_data("mnist5k" if options.runlocal else "mnist", "none", (0.0, 1.0))
   # Random shifts of up to one pixel, against overfitting (mnist5k has 400 training digits per class).
   config.data.random_crop_padding = 1
@@ -38,22 +37,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.num_classes = 10
   config.model.dropout_rate = 0.5  # Between the features and the logits.
 
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = "adam"  # adam | adamw | rmsprop
-  config.optim.lr = 3e-3 if options.runlocal else 1e-3
-  config.optim.b1 = 0.9
-  config.optim.b2 = 0.999
-  config.optim.weight_decay = 0.0
-  config.optim.schedule = "cosine"  # constant | cosine
-  config.optim.warmup_steps = 100
-  config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
-
-  config.train = ml_collections.ConfigDict()
-  config.train.batch_size = 64 if options.runlocal else 128  # Global batch, over all devices and processes.
-  config.train.total_steps = 1_000 if options.runlocal else 10_000
-  config.train.log_every_steps = 100 if options.runlocal else 500
-
-  config_lib.evaluation_and_checkpoints(config, every_steps=500 if options.runlocal else 2_500)
+  config.optim = config_lib.optimizer("adam", 3e-3 if options.runlocal else 1e-3, 0.9, 0.999, "cosine", 100)
+  config.train = config_lib.training(
+      64 if options.runlocal else 128, 1_000 if options.runlocal else 10_000, 100 if options.runlocal else 500
+  )
+  config_lib.evaluation_and_checkpoints(config, ("split",), every_steps=500 if options.runlocal else 2_500)
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config

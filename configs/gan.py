@@ -23,16 +23,26 @@ Losses are overrides, e.g. the saturating minimax generator loss or least square
 import ml_collections
 
 from genjax import config_lib
+from genjax import errors
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+def parse_options(arg: str | None) -> ml_collections.ConfigDict:
+  """The arguments that every image GAN config takes: runlocal (bundled mnist5k, short), conditional (one class
+  embedding per label), cifar10 (32x32 colour)."""
   options = config_lib.parse_arg(arg, runlocal=False, conditional=False, cifar10=False)
+  if options.runlocal and options.cifar10:
+    raise errors.UserError("Config arguments runlocal and cifar10 exclude each other (runlocal trains on mnist5k).")
+  return options
+
+
+def base_config(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The DCGAN with the non-saturating loss, which wgan.py and wgan_gp.py override."""
   config = ml_collections.ConfigDict()
   config.family = "gan"
   config.seed = 0
-
+  dataset = "mnist5k" if options.runlocal else "cifar10" if options.cifar10 else "mnist"
   # Pixels in [-1, 1]: the generator ends in tanh.
-  config.data = config_lib.image_data(config_lib.image_gan_dataset(options), "none", (-1.0, 1.0))
+  config.data = config_lib.image_data(dataset, "none", (-1.0, 1.0))
 
   config.model = ml_collections.ConfigDict()
   config.model.architecture = "dcgan"  # dcgan | resnet | mlp
@@ -46,32 +56,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.d_normalization = "batch"  # batch | layer | none
   config.model.d_spectral_norm = False  # Divide each critic weight by its largest singular value (SNGAN).
 
-  config.gan = ml_collections.ConfigDict()
-  config.gan.loss = "non_saturating"  # non_saturating | minimax | hinge | least_squares | wasserstein
-  config.gan.penalty = "none"  # none | wgan_gp | r1
-  config.gan.penalty_weight = 10.0  # lambda of WGAN-GP, gamma of R1.
-  config.gan.n_critic = 1  # Discriminator updates per generator update.
-  config.gan.weight_clip = 0.0  # WGAN's critic weight clipping c; 0 disables.
-  # Generator weight average used for samples (0 disables); a shorter memory for short runs.
-  config.gan.ema_decay = 0.99 if options.runlocal else 0.999
-  config.gan.ema_start_step = 500
-
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = "adam"  # adam | adamw | rmsprop
-  config.optim.lr = 2e-4
-  config.optim.b1 = 0.5
-  config.optim.b2 = 0.999
-  config.optim.weight_decay = 0.0
-  config.optim.schedule = "constant"  # constant | cosine
-  config.optim.warmup_steps = 0
-  config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
-
-  config.train = ml_collections.ConfigDict()
-  config.train.batch_size = 128  # Global batch, over all devices and processes.
-  config.train.total_steps = 1_500 if options.runlocal else 20_000
-  config.train.log_every_steps = 100 if options.runlocal else 500
-
-  config_lib.evaluation_and_checkpoints(config, every_steps=500 if options.runlocal else 5_000)
+  # A shorter generator weight average for the short runlocal runs.
+  config.gan = config_lib.gan("non_saturating", ema_decay=0.99 if options.runlocal else 0.999)
+  config.optim = config_lib.optimizer("adam", 2e-4, 0.5, 0.999, "constant")
+  config.train = config_lib.training(128, 1_500 if options.runlocal else 20_000, 100 if options.runlocal else 500)
+  config_lib.evaluation_and_checkpoints(config, ("split", "grids"), every_steps=500 if options.runlocal else 5_000)
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  return base_config(parse_options(arg))

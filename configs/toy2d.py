@@ -41,33 +41,23 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.d_normalization = "none"  # batch | layer | none
   config.model.d_spectral_norm = False
 
-  is_wasserstein = options.loss in ("wgan", "wgan_gp")
-  config.gan = ml_collections.ConfigDict()
-  config.gan.loss = "wasserstein" if is_wasserstein else options.loss
-  config.gan.penalty = "wgan_gp" if options.loss == "wgan_gp" else "none"  # none | wgan_gp | r1
-  config.gan.penalty_weight = 0.1
-  config.gan.n_critic = 5 if is_wasserstein else 1
-  config.gan.weight_clip = 0.01 if options.loss == "wgan" else 0.0
-  config.gan.ema_decay = 0.0  # Samples come from the generator itself: mode coverage is about its training.
-  config.gan.ema_start_step = 0
-
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = "rmsprop" if options.loss == "wgan" else "adam"  # adam | adamw | rmsprop
-  config.optim.lr = 5e-5 if options.loss == "wgan" else 2e-3
-  config.optim.b1 = 0.5
-  config.optim.b2 = 0.99 if options.loss == "wgan" else 0.9  # RMSProp's decay for wgan.
-  config.optim.weight_decay = 0.0
-  config.optim.schedule = "cosine"  # constant | cosine
-  config.optim.warmup_steps = 0
-  config.optim.grad_clip_norm = 0.0
-
-  config.train = ml_collections.ConfigDict()
-  config.train.batch_size = 256
-  config.train.total_steps = 4_000
-  config.train.log_every_steps = 500
-
-  config.eval = ml_collections.ConfigDict(dict(every_steps=1_000, batch_size=500, num_samples=2_500))
-  config.ckpt = ml_collections.ConfigDict(dict(every_steps=4_000, keep=1))
+  is_wasserstein, is_wgan = options.loss in ("wgan", "wgan_gp"), options.loss == "wgan"
+  config.gan = config_lib.gan(
+      loss="wasserstein" if is_wasserstein else options.loss,
+      penalty="wgan_gp" if options.loss == "wgan_gp" else "none",
+      penalty_weight=0.1,
+      n_critic=5 if is_wasserstein else 1,
+      weight_clip=0.01 if is_wgan else 0.0,
+      ema_decay=0.0,  # Samples come from the generator itself: mode coverage is about its training.
+      ema_start_step=0,
+  )
+  config.optim = config_lib.optimizer(
+      "rmsprop" if is_wgan else "adam", 5e-5 if is_wgan else 2e-3, 0.5, 0.99 if is_wgan else 0.9, "cosine"
+  )
+  config.train = config_lib.training(256, 4_000, 500)
+  config_lib.evaluation_and_checkpoints(
+      config, ("split", "mode_coverage"), every_steps=1_000, batch_size=500, checkpoint_every_steps=4_000, keep=1
+  )
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config

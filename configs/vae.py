@@ -22,7 +22,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.family = "vae"
   config.seed = 0
-
   config.data = config_lib.image_data("mnist5k" if options.runlocal else "mnist", "dynamic", (0.0, 1.0))
 
   config.model = ml_collections.ConfigDict()
@@ -32,22 +31,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.likelihood = "bernoulli"  # bernoulli | discretized_logistic
   config.model.beta = 1.0
 
-  config.optim = ml_collections.ConfigDict()
-  config.optim.name = "adam"  # adam | adamw
-  config.optim.lr = 2e-3 if options.runlocal else 1e-3
-  config.optim.b1 = 0.9
-  config.optim.b2 = 0.999
-  config.optim.weight_decay = 0.0
-  config.optim.schedule = "cosine"  # constant | cosine
-  config.optim.warmup_steps = 100
-  config.optim.grad_clip_norm = 0.0  # 0 disables clipping.
-
-  config.train = ml_collections.ConfigDict()
-  config.train.batch_size = 64 if options.runlocal else 128  # Global batch, over all devices and processes.
-  config.train.total_steps = 3_000 if options.runlocal else 30_000
-  config.train.log_every_steps = 100 if options.runlocal else 500
-
-  config_lib.evaluation_and_checkpoints(config, every_steps=1_000 if options.runlocal else 5_000)
+  config.optim = config_lib.optimizer("adam", 2e-3 if options.runlocal else 1e-3, 0.9, 0.999, "cosine", 100)
+  config.train = config_lib.training(
+      64 if options.runlocal else 128, 3_000 if options.runlocal else 30_000, 100 if options.runlocal else 500
+  )
+  config_lib.evaluation_and_checkpoints(config, ("split", "grids"), every_steps=1_000 if options.runlocal else 5_000)
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config

@@ -4,7 +4,7 @@ r"""Times the jitted train step of any config at that config's batch size and pr
   python experiments/benchmark.py --config=configs/vae.py:runlocal --steps=50 --config.train.batch_size=256
 
 Warm-up is excluded from `step_ms` and `images_per_sec`; compilation is reported separately as `compile_s`. The
-batches are synthetic, so no dataset needs to be prepared; the example shapes come from the dataset's metadata.
+batches are synthetic, so no dataset needs to be prepared; the example spec comes from the dataset's metadata.
 """
 
 import json
@@ -25,12 +25,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   from genjax import benchmarking
-  from genjax.data import catalog
+  from genjax.data import sources
 
   config = _CONFIG.value
   try:
-    example_shapes = catalog.example_shapes(config.data.name, config.data.data_dir)
-    result = benchmarking.time_train_step(config, example_shapes, _STEPS.value)
+    result = benchmarking.time_train_step(config, sources.example_spec(config.data), _STEPS.value)
   except errors.UserError as e:
     sys.exit(f"genjax: error: {e}")
   print(json.dumps(result))

@@ -4,20 +4,19 @@ r"""Evaluates a trained run and writes WORKDIR/eval/<step>/metrics.json and summ
   python experiments/evaluate.py --workdir=/tmp/genjax/vae_local --classifier_workdir=/tmp/genjax/classifier_local \
     --iwae_samples=1000
   python experiments/evaluate.py --workdir=RUN --feature_network=inception --inception_weights=/path/to/pt_inception-2015-12-05-6726825d.pth
+  python experiments/evaluate.py --workdir=RUN --config.data.data_dir=/data   # the data has moved
 
-What it reports depends on the model (see genjax/evaluation.py): FID, KID and precision/recall for models that
-sample (GAN, VAE), the likelihood bounds of a VAE, reconstruction MSE/PSNR/SSIM of AE and VAE. The feature network
-is a genjax classifier run (configs/classifier.py; the domain network for MNIST-like data) or the FID Inception-v3.
+What it reports depends on what the model can do (see genjax/evaluators): FID, KID and precision/recall for models
+that sample images, mode coverage for generators of 2-D mixtures, the likelihood bounds of a model with a
+likelihood, reconstruction MSE/PSNR/SSIM of models that encode. The same evaluators run during training when
+config.evals lists them, so the numbers mean the same. `--config.x.y=v` overrides the run's saved config.
 """
 
-import json
 import os
-import sys
 
-from absl import app
 from absl import flags
 
-from genjax import errors
+from genjax import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's directory, as given to experiments/train.py.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
@@ -27,7 +26,8 @@ _FEATURE_NETWORK = flags.DEFINE_enum(
 _CLASSIFIER_WORKDIR = flags.DEFINE_string(
     "classifier_workdir",
     None,
-    "A configs/classifier.py run on the same kind of images (for --feature_network=classifier).",
+    "A configs/classifier.py run on the same kind of images (for --feature_network=classifier; default: the run's "
+    "config.eval.classifier_workdir).",
 )
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     "inception_weights", None, "pt_inception-2015-12-05-6726825d.pth (default: the cache, else a download)."
@@ -39,58 +39,52 @@ _REAL_FLOOR = flags.DEFINE_bool(
 _IWAE_SAMPLES = flags.DEFINE_integer("iwae_samples", 100, "Importance samples k of the VAE's likelihood bound.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 200, "Global batch of feature extraction and reconstruction.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the samples and of KID's subsets.")
-_OVERRIDES = flags.DEFINE_multi_string("override", [], "Config override KEY=VALUE, e.g. data.data_dir=/data.")
 flags.mark_flags_as_required(["workdir"])
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  try:
-    directory = _evaluate()
-  except errors.UserError as e:
-    sys.exit(f"genjax: error: {e}")
+def main(overrides: list[str]) -> None:
+  from genjax import checkpoint
+  from genjax import evaluators
+  from genjax import runs
+  from genjax.evaluators import report
+
+  checkpoint.quiet_orbax_logging()
+  run = runs.load(_WORKDIR.value, _STEP.value, [*_flags_as_overrides(), *overrides])
+  trainer, spec = run.experiment.trainer, run.data.spec
+  names = []
+  if trainer.sampler is not None and spec.is_image:
+    names.append("sample_quality")
+  if trainer.sampler is not None and run.data.mixture is not None:
+    names.append("mode_coverage")
+  if trainer.likelihood is not None:
+    names.append("likelihood")
+  if trainer.encoder is not None:
+    names.append("reconstruction")
+  built = evaluators.build(names, evaluators.Context(run.experiment, run.data, run.config.eval, _SEED.value))
+  metrics, _ = evaluators.run(built, run.state, run.step)
+  protocol = {"step": run.step, "dataset": run.config.data.name}
+  if spec.is_image:
+    protocol["binarize"] = run.config.data.binarize
+  for evaluator in built:
+    protocol.update(evaluator.protocol)
+  directory = os.path.join(run.workdir, "eval", str(run.step))
+  report.write(directory, f"Evaluation of {run.workdir} at step {run.step}", run.config.family, metrics, protocol)
   print(directory)
 
 
-def _evaluate() -> str:
-  from genjax import checkpoint
-  from genjax import evaluation
-  from genjax import runs
-
-  checkpoint.quiet_orbax_logging()
-  run = runs.load(_WORKDIR.value, _STEP.value, _OVERRIDES.value)
-  metrics, protocol = {}, {"step": run.step, "dataset": run.config.data.name, "binarize": run.config.data.binarize}
-  if run.trainer.generate is not None:
-    if _FEATURE_NETWORK.value == "inception":
-      network, params = evaluation.inception_network(_INCEPTION_WEIGHTS.value)
-    elif _CLASSIFIER_WORKDIR.value:
-      network, params = evaluation.classifier_network(_CLASSIFIER_WORKDIR.value)
-    else:
-      raise errors.UserError(
-          "FID, KID and precision/recall need a feature network: pass --classifier_workdir=RUN of a "
-          "configs/classifier.py run on this kind of images, or --feature_network=inception."
-      )
-    num_images = _NUM_IMAGES.value or len(run.eval_source)
-    sample_metrics, sample_protocol = evaluation.sample_quality(
-        run, network, num_images, _SEED.value, _BATCH_SIZE.value, params, _REAL_FLOOR.value
-    )
-    metrics.update(sample_metrics)
-    protocol.update(sample_protocol)
-  if run.config.family == "vae":
-    metrics.update(evaluation.likelihood_bounds(run, _IWAE_SAMPLES.value, _BATCH_SIZE.value, _SEED.value))
-    protocol["iwae_samples"] = _IWAE_SAMPLES.value
-  if run.trainer.reconstruct is not None:
-    metrics.update(evaluation.reconstruction_quality(run, _BATCH_SIZE.value))
-
-  directory = os.path.join(run.workdir, "eval", str(run.step))
-  os.makedirs(directory, exist_ok=True)
-  with open(os.path.join(directory, "metrics.json"), "w") as f:
-    json.dump({"metrics": metrics, "protocol": protocol}, f, indent=2)
-  with open(os.path.join(directory, "summary.md"), "w") as f:
-    f.write(evaluation.summary_markdown(run, metrics, protocol))
-  return directory
+def _flags_as_overrides() -> list[str]:
+  """This command's evaluation flags, as overrides of the run's `config.eval`."""
+  overrides = {
+      "batch_size": _BATCH_SIZE.value,
+      "feature_network": _FEATURE_NETWORK.value,
+      "num_quality_images": _NUM_IMAGES.value,
+      "real_floor": _REAL_FLOOR.value,
+      "iwae_samples": _IWAE_SAMPLES.value,
+      "classifier_workdir": _CLASSIFIER_WORKDIR.value,
+      "inception_weights": _INCEPTION_WEIGHTS.value,
+  }
+  return [f"--config.eval.{key}={value}" for key, value in overrides.items() if value is not None]
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from genjax import config_lib
 from genjax import errors
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/vae.py:runlocal.")
@@ -28,10 +29,8 @@ def _parse_flags(argv: list[str]) -> list[str]:
   except flags.Error as e:
     sys.exit(f"genjax: error: {e}")
   except (errors.UserError, AttributeError, KeyError, TypeError, ValueError) as e:
-    # ml_collections nests a KeyError's repr inside an AttributeError; unwrap it into one readable line.
-    message = str(e).replace("\\n", " ").replace("\\'", "'").strip("'\" ")
     overrides = " ".join(arg for arg in argv[1:] if arg.startswith("--config"))
-    sys.exit(f"genjax: error: cannot load the config from {overrides}: {message}")
+    sys.exit(f"genjax: error: cannot load the config from {overrides}: {config_lib.describe_config_error(e)}")
 
 
 def main(argv):

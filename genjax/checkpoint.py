@@ -41,11 +41,7 @@ class Checkpointer:
             enable_async_checkpointing=True,
             create=True,
         ),
-        item_handlers={
-            "state": ocp.StandardCheckpointHandler(),
-            "data": grain.checkpoint.CheckpointHandler(),
-            "config": ocp.JsonCheckpointHandler(),
-        },
+        handler_registry=_handler_registry(),
     )
 
   def latest_step(self) -> int | None:
@@ -117,6 +113,19 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _handler_registry() -> ocp.handlers.CheckpointHandlerRegistry:
+  """How each item of a checkpoint step is saved and restored."""
+  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+  for item, handler, save_args, restore_args in [
+      ("state", ocp.StandardCheckpointHandler, ocp.args.StandardSave, ocp.args.StandardRestore),
+      ("data", grain.checkpoint.CheckpointHandler, grain.checkpoint.CheckpointSave, grain.checkpoint.CheckpointRestore),
+      ("config", ocp.JsonCheckpointHandler, ocp.args.JsonSave, ocp.args.JsonRestore),
+  ]:
+    registry.add(item, save_args, handler)
+    registry.add(item, restore_args, handler)
+  return registry
 
 
 def _as_json(value):

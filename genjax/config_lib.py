@@ -1,13 +1,19 @@
-"""Small helpers shared by configs/ and the entry points: parsing a config's string argument, and the config
-sections that every experiment declares the same way (data, eval, ckpt, mesh, distributed).
+"""Small helpers shared by configs/ and the entry points: parsing a config's string argument, the config sections
+that every experiment declares the same way (data, optim, train, evals/eval, ckpt, mesh, distributed), and reading
+a saved config back with command-line overrides.
 
 A config file's `get_config(arg)` receives whatever follows the colon in `--config=configs/vae.py:ARG`.
 `parse_arg` turns `"runlocal,dataset=grid"` into a typed `ml_collections.ConfigDict` of the options that config
-declares, refusing names it does not declare. What differs between experiments (model, optimiser, schedule) stays
-written out in each config file.
+declares, refusing names it does not declare. Which dataset, model and hyperparameters an experiment uses stays
+written out in its config file.
 """
 
+import copy
+from collections.abc import Sequence
+
 import ml_collections
+from absl import flags
+from ml_collections import config_flags
 
 from genjax import errors
 
@@ -51,29 +57,42 @@ def _convert(key: str, value: str | None, default):
     raise errors.UserError(f"Config argument {key}={value!r} is not a valid {type(default).__name__}.") from None
 
 
-def apply_overrides(config: ml_collections.ConfigDict, overrides: list[str]) -> None:
-  """Applies `["section.key=value", ...]` to `config`, converting each value to the type of the value it replaces;
-  unknown keys raise `UserError`."""
-  for override in overrides:
-    dotted_key, has_value, value = override.partition("=")
-    *sections, key = dotted_key.strip().split(".")
-    parent = config
-    for section in sections:
-      if section not in parent or not isinstance(parent[section], ml_collections.ConfigDict):
-        raise errors.UserError(f"Unknown config section {section!r} in override {override!r}.")
-      parent = parent[section]
-    if not has_value or key not in parent:
-      raise errors.UserError(f"Override {override!r} is not KEY=VALUE with an existing config KEY.")
-    current = parent[key]
-    if isinstance(current, (list, tuple)):
-      item_default = current[0] if current else ""
-      parent[key] = type(current)(
-          _convert(key, item.strip(), item_default) for item in value.split(",") if item.strip()
-      )
-    elif current is None:
-      parent[key] = value
-    else:
-      parent[key] = _convert(key, value.strip(), current)
+def from_json(saved: dict) -> ml_collections.ConfigDict:
+  """A config read back from a run's config.json, typed as the config file made it: JSON's lists become tuples, and
+  unset values (null) become unset string fields (every optional field of a genjax config is a path or a name), so
+  that command-line overrides apply to them."""
+
+  def typed(value):
+    if isinstance(value, dict):
+      return ml_collections.ConfigDict({key: typed(item) for key, item in value.items()})
+    if isinstance(value, list):
+      return tuple(typed(item) for item in value)
+    if value is None:
+      return ml_collections.config_dict.placeholder(str)
+    return value
+
+  return typed(saved)
+
+
+def override(config: ml_collections.ConfigDict, arguments: Sequence[str]) -> ml_collections.ConfigDict:
+  """`config` with command-line overrides applied (`["--config.train.total_steps=9", ...]`), parsed by
+  ml_collections exactly as experiments/train.py parses them. Unknown keys and values of the wrong type raise
+  `UserError`."""
+  if not arguments:
+    return config
+  flag_values = flags.FlagValues()
+  argv = ["genjax", *arguments]
+  try:
+    config_flags.DEFINE_config_dict("config", copy.deepcopy(config), flag_values=flag_values, sys_argv=argv)
+    flag_values(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    raise errors.UserError(f"Cannot apply {' '.join(arguments)}: {describe_config_error(e)}") from None
+  return flag_values.config
+
+
+def describe_config_error(error: Exception) -> str:
+  """One readable line from ml_collections' errors, which nest a KeyError's repr inside an AttributeError."""
+  return str(error).replace("\\n", " ").replace("\\'", "'").strip("'\" ")
 
 
 def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml_collections.ConfigDict:
@@ -94,14 +113,6 @@ def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml
   )
 
 
-def image_gan_dataset(options: ml_collections.ConfigDict) -> str:
-  """The dataset of an image GAN config: bundled mnist5k with `runlocal`, TFDS cifar10 with `cifar10`, TFDS mnist
-  otherwise."""
-  if options.runlocal and options.cifar10:
-    raise errors.UserError("Config arguments runlocal and cifar10 exclude each other (runlocal trains on mnist5k).")
-  return "mnist5k" if options.runlocal else "cifar10" if options.cifar10 else "mnist"
-
-
 def point_data(name: str) -> ml_collections.ConfigDict:
   """The `data` section for a 2-D toy mixture ("ring" or "grid"): generated in memory, no image options."""
   return ml_collections.ConfigDict(
@@ -116,22 +127,97 @@ def point_data(name: str) -> ml_collections.ConfigDict:
   )
 
 
-def evaluation_and_checkpoints(config: ml_collections.ConfigDict, every_steps: int) -> None:
-  """Adds the `eval` and `ckpt` sections: evaluate and checkpoint every `every_steps`, keep the latest 3.
+def optimizer(
+    name: str, lr: float, b1: float, b2: float, schedule: str, warmup_steps: int = 0
+) -> ml_collections.ConfigDict:
+  """The `optim` section. name: adam | adamw | rmsprop (RMSProp ignores b1 and uses b2 as its decay); schedule:
+  constant | cosine (to 0 at total_steps), after a linear warm-up of `warmup_steps`; weight_decay applies to adamw;
+  grad_clip_norm = 0 disables clipping."""
+  return ml_collections.ConfigDict(
+      dict(
+          name=name,
+          lr=lr,
+          b1=b1,
+          b2=b2,
+          weight_decay=0.0,
+          schedule=schedule,
+          warmup_steps=warmup_steps,
+          grad_clip_norm=0.0,
+      )
+  )
 
-  With `eval.classifier_workdir` set to a configs/classifier.py run, every evaluation of a model that samples also
-  writes FID, KID and precision/recall of `eval.num_quality_images` samples in that classifier's feature space.
+
+def gan(
+    loss: str,
+    penalty: str = "none",
+    penalty_weight: float = 10.0,
+    n_critic: int = 1,
+    weight_clip: float = 0.0,
+    ema_decay: float = 0.999,
+    ema_start_step: int = 500,
+) -> ml_collections.ConfigDict:
+  """The `gan` section. loss: non_saturating | minimax | hinge | least_squares | wasserstein; penalty on the critic:
+  none | wgan_gp | r1, weighted by penalty_weight (WGAN-GP's lambda, R1's gamma); n_critic critic updates per
+  generator update; weight_clip: WGAN's critic weight clipping c (0 disables); ema_decay: the generator weight
+  average that samples use (0 disables), following the weights until ema_start_step."""
+  return ml_collections.ConfigDict(
+      dict(
+          loss=loss,
+          penalty=penalty,
+          penalty_weight=penalty_weight,
+          n_critic=n_critic,
+          weight_clip=weight_clip,
+          ema_decay=ema_decay,
+          ema_start_step=ema_start_step,
+      )
+  )
+
+
+def training(batch_size: int, total_steps: int, log_every_steps: int) -> ml_collections.ConfigDict:
+  """The `train` section; `batch_size` is the global batch, over all devices and processes."""
+  return ml_collections.ConfigDict(
+      dict(batch_size=batch_size, total_steps=total_steps, log_every_steps=log_every_steps)
+  )
+
+
+def evaluation_and_checkpoints(
+    config: ml_collections.ConfigDict,
+    evals: tuple[str, ...],
+    every_steps: int,
+    batch_size: int = 200,
+    checkpoint_every_steps: int | None = None,
+    keep: int = 3,
+) -> None:
+  """Adds `evals` (the evaluations to run, see `genjax.evaluators`), their options in `eval`, and `ckpt`: evaluate
+  every `every_steps`, checkpoint every `checkpoint_every_steps` (the same by default), keep the latest `keep`.
+
+  The `eval` options, the same for every config:
+    every_steps, batch_size   when to evaluate and the global batch of evaluation;
+    num_grid_images           images in each grid of "grids";
+    num_samples               samples scored by "mode_coverage";
+    feature_network           "sample_quality"'s feature space: classifier (a configs/classifier.py run named by
+                              classifier_workdir) or inception (the FID Inception-v3, weights from inception_weights
+                              or the cache);
+    num_quality_images        N of "sample_quality" (0: the whole eval split); real_floor also scores N training
+                              images against the same real images;
+    iwae_samples              importance samples of "likelihood".
   """
+  config.evals = evals
   config.eval = ml_collections.ConfigDict(
       dict(
           every_steps=every_steps,
-          batch_size=200,
+          batch_size=batch_size,
           num_grid_images=64,
+          num_samples=2_500,
+          feature_network="classifier",
           classifier_workdir=ml_collections.config_dict.placeholder(str),
+          inception_weights=ml_collections.config_dict.placeholder(str),
           num_quality_images=1000,
+          real_floor=False,
+          iwae_samples=100,
       )
   )
-  config.ckpt = ml_collections.ConfigDict(dict(every_steps=every_steps, keep=3))
+  config.ckpt = ml_collections.ConfigDict(dict(every_steps=checkpoint_every_steps or every_steps, keep=keep))
 
 
 def mesh_and_distributed(config: ml_collections.ConfigDict) -> None:

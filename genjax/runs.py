@@ -1,5 +1,6 @@
-"""A training run read back from its workdir, for evaluation and sampling: the resolved config (config.json), the
-trainer it defines, the eval split of its data, and its train state at one checkpoint step, placed on a mesh.
+"""A training run read back from its workdir, for evaluation and sampling: the resolved config (config.json), its
+data source, the experiment it defines (built through `genjax.experiment`), and its train state at one checkpoint
+step.
 
 It restores only; training and resuming belong to `train_loop`.
 """
@@ -10,17 +11,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import jax
 import ml_collections
 
 from genjax import checkpoint
 from genjax import config_lib
 from genjax import errors
-from genjax import sharding
-from genjax import trainers
-from genjax.data import catalog
-from genjax.data import pipeline
-from genjax.trainers import common
+from genjax import experiment
+from genjax.data import sources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,19 +25,17 @@ class Run:
   workdir: str
   config: ml_collections.ConfigDict
   step: int
-  trainer: common.Trainer
+  experiment: experiment.Experiment
   state: Any
-  example_shapes: dict[str, tuple[int, ...]]
-  eval_source: Sequence
-  mesh: jax.sharding.Mesh
-  state_sharding: Any
+  data: sources.DataSource
 
 
 def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), devices=None) -> Run:
   """Reads the run in `workdir` at checkpoint `step` (the latest by default).
 
-  `overrides` ("data.data_dir=/data", ...) change the saved config before anything is built, e.g. to point at data
-  that has moved. Raises `UserError` for a workdir that is not a genjax run, has no checkpoint, or lacks `step`.
+  `overrides` (command-line arguments such as "--config.data.data_dir=/data") change the saved config before
+  anything is built, e.g. to point at data that has moved. Raises `UserError` for a workdir that is not a genjax
+  run, has no checkpoint, or lacks `step`.
   """
   config_path = os.path.join(workdir, "config.json")
   if not os.path.isfile(config_path):
@@ -48,8 +43,7 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
         f"{workdir!r} is not a genjax run: it has no config.json. Pass the --workdir that experiments/train.py wrote."
     )
   with open(config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  config_lib.apply_overrides(config, list(overrides))
+    config = config_lib.override(config_lib.from_json(json.load(f)), overrides)
 
   checkpointer = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.ckpt.keep)
   try:
@@ -61,14 +55,9 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
       raise errors.UserError(
           f"The run in {workdir!r} has no checkpoint at step {step}; it has: {', '.join(map(str, saved_steps))}."
       )
-    data = config.data
-    eval_source = catalog.open_split(data.name, data.eval_split, data.data_dir, data.download)
-    example_shapes = pipeline.example_shapes(eval_source, data)
-    trainer = trainers.make_trainer(config, example_shapes)
-    mesh = sharding.make_mesh(config.mesh, devices)
-    abstract_state = jax.eval_shape(trainer.init, jax.random.key(0))
-    state_sharding = sharding.state_shardings(abstract_state, mesh)
-    state = checkpointer.restore_state(step, checkpoint.abstract_with_shardings(abstract_state, state_sharding))
+    data = sources.open_source(config.data)
+    built = experiment.build(config, data.spec, devices)
+    state = built.restore(checkpointer, step)
   finally:
     checkpointer.close()
-  return Run(workdir, config, step, trainer, state, example_shapes, eval_source, mesh, state_sharding)
+  return Run(workdir, config, step, built, state, data)

@@ -1,36 +1,53 @@
-"""Drawing from a restored run: batched samples, latent interpolations and sample export (PNG folders, NumPy files).
+"""Drawing from a trained model: batched samples, sample and reconstruction grids, latent interpolations, and
+sample export (PNG folders, NumPy files).
 
-Everything here takes a `runs.Run` and plain arrays; experiments/sample.py is the command line over it. Images
-come back as float arrays in the data's pixel range (`config.data.pixel_range`), NHWC.
+Everything here takes an `experiment.Experiment` with a train state (a restored run's, or the loop's) and plain
+arrays; experiments/sample.py is the command line over it. Images come back as float arrays in the data's pixel
+range (`config.data.pixel_range`), NHWC, and grids as uint8 images.
 """
 
+import math
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from genjax import errors
-from genjax import runs
-from genjax import sharding
+from genjax import experiment
+from genjax import pixels
+from genjax import writers
 
 INTERPOLATIONS = ("linear", "spherical")
 
 
-def generate(run: runs.Run, num_images: int, key: jax.Array, batch_size: int) -> np.ndarray:
+def generate(built: experiment.Experiment, state, num_images: int, key: jax.Array, batch_size: int) -> np.ndarray:
   """`num_images` samples `[N, H, W, C]`, drawn `batch_size` at a time (batch i with `fold_in(key, i)`)."""
-  if run.trainer.generate is None:
-    raise errors.UserError(f"A {run.config.family} model cannot sample (it has no prior over its codes).")
-  replicated = sharding.replicated(run.mesh)
-  generate_batch = jax.jit(
-      run.trainer.generate, static_argnums=2, in_shardings=(run.state_sharding, replicated), out_shardings=replicated
-  )
+  if built.trainer.sampler is None:
+    raise errors.UserError(f"A {built.config.family} model cannot sample (it has no prior over its codes).")
+  if num_images < 1 or batch_size < 1:
+    raise errors.UserError(f"Cannot draw {num_images} samples in batches of {batch_size}: both must be positive.")
   batches = []
   for index, start in enumerate(range(0, num_images, batch_size)):
     count = min(batch_size, num_images - start)
-    batches.append(np.asarray(generate_batch(run.state, jax.random.fold_in(key, index), count)))
+    batches.append(np.asarray(built.generate(state, jax.random.fold_in(key, index), count)))
   return np.concatenate(batches)[:num_images]
+
+
+def sample_grid(built: experiment.Experiment, state, num_images: int, key: jax.Array) -> np.ndarray:
+  """A grid of `num_images` samples; a class-conditional model's has one row per class."""
+  samples = generate(built, state, num_images, key, num_images)
+  num_classes = built.trainer.decoder.num_classes if built.trainer.decoder else 0
+  columns = max(1, num_images // num_classes) if num_classes else None
+  return writers.image_grid(samples, _pixel_range(built), columns)
+
+
+def reconstruction_grid(built: experiment.Experiment, state, images: np.ndarray) -> np.ndarray:
+  """`images` (odd rows) above their reconstructions (even rows), in a square grid."""
+  if built.trainer.encoder is None:
+    raise errors.UserError(f"A {built.config.family} model has no encoder to reconstruct with.")
+  reconstructions = np.asarray(built.reconstruct(state, images))
+  columns = math.ceil(math.sqrt(len(images)))
+  return writers.image_grid(writers.interleave_rows(images, reconstructions, columns), _pixel_range(built), columns)
 
 
 def interpolate(start: np.ndarray, end: np.ndarray, num_steps: int, mode: str) -> np.ndarray:
@@ -59,26 +76,62 @@ def interpolate(start: np.ndarray, end: np.ndarray, num_steps: int, mode: str) -
   return (direction * ((1 - t) * start_norm + t * end_norm)).astype(np.float32)
 
 
-def decode(run: runs.Run, latents: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-  """Images `[N, H, W, C]` that the run's decoder (or generator) makes of `latents [N, latent_size]`."""
-  if run.trainer.decode is None:
-    raise errors.UserError(f"A {run.config.family} model has no decoder to interpolate through.")
-  if latents.shape[-1] != run.trainer.latent_size:
+def interpolation_endpoints(
+    built: experiment.Experiment, state, num_strips: int, key: jax.Array, images: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+  """Start and end points `[num_strips, latent_size]` of interpolation strips: random prior draws for a model that
+  samples, else the codes of pairs of `images` (an autoencoder's codes follow no known prior)."""
+  latent_size = built.trainer.decoder.latent_size
+  if built.trainer.sampler is not None:
+    return tuple(np.asarray(jax.random.normal(key, (2, num_strips, latent_size))))
+  if images is None or len(images) < 2 * num_strips:
+    raise errors.UserError(f"Interpolating between image codes needs {2 * num_strips} images.")
+  codes = encode(built, state, images[: 2 * num_strips])
+  return codes[0::2], codes[1::2]
+
+
+def interpolation_grid(
+    built: experiment.Experiment, state, start: np.ndarray, end: np.ndarray, num_steps: int, mode: str
+) -> np.ndarray:
+  """One strip per row from `start [S, D]` to `end [S, D]` in `num_steps` images; a class-conditional model's strip
+  s keeps class s % num_classes."""
+  points = interpolate(start, end, num_steps, mode)
+  num_classes = built.trainer.decoder.num_classes
+  labels = np.repeat(np.arange(len(points)) % num_classes, num_steps) if num_classes else None
+  images = decode(built, state, points.reshape(-1, points.shape[-1]), labels)
+  return writers.image_grid(images, _pixel_range(built), num_steps)
+
+
+def load_endpoints(path: str, latent_size: int) -> tuple[np.ndarray, np.ndarray]:
+  """Interpolation endpoints from a .npy array `[2, strips, latent_size]`."""
+  try:
+    endpoints = np.load(path)
+  except (OSError, ValueError) as e:
+    raise errors.UserError(f"Cannot read --endpoints={path!r}: {e}") from e
+  if endpoints.ndim != 3 or endpoints.shape[0] != 2 or endpoints.shape[2] != latent_size:
     raise errors.UserError(
-        f"The latents have {latents.shape[-1]} dimensions; this model's latent size is {run.trainer.latent_size}."
+        f"--endpoints must hold an array [2, strips, {latent_size}] (start and end points); {path!r} holds "
+        f"{endpoints.shape}."
     )
-  return np.asarray(jax.jit(run.trainer.decode)(run.state, jnp.asarray(latents), labels))
+  return tuple(endpoints.astype(np.float32))
 
 
-def encode(run: runs.Run, images: np.ndarray) -> np.ndarray:
-  if run.trainer.encode is None:
-    raise errors.UserError(f"A {run.config.family} model has no encoder.")
-  return np.asarray(jax.jit(run.trainer.encode)(run.state, jnp.asarray(images)))
+def decode(built: experiment.Experiment, state, latents: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+  """Images `[N, H, W, C]` that the model's decoder (or generator) makes of `latents [N, latent_size]`."""
+  decoder = built.trainer.decoder
+  if decoder is None:
+    raise errors.UserError(f"A {built.config.family} model has no decoder to interpolate through.")
+  if latents.shape[-1] != decoder.latent_size:
+    raise errors.UserError(
+        f"The latents have {latents.shape[-1]} dimensions; this model's latent size is {decoder.latent_size}."
+    )
+  return np.asarray(built.decode(state, latents, labels))
 
 
-def to_uint8(images: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
-  low, high = pixel_range
-  return np.round(np.clip((np.asarray(images) - low) / (high - low), 0.0, 1.0) * 255).astype(np.uint8)
+def encode(built: experiment.Experiment, state, images: np.ndarray) -> np.ndarray:
+  if built.trainer.encoder is None:
+    raise errors.UserError(f"A {built.config.family} model has no encoder.")
+  return np.asarray(built.encode(state, images))
 
 
 def export(images: np.ndarray, pixel_range: tuple[float, float], path: str, file_format: str) -> str:
@@ -87,15 +140,19 @@ def export(images: np.ndarray, pixel_range: tuple[float, float], path: str, file
   "npz": one file `path` (".npz" appended if missing) holding `images` uint8 `[N, H, W, C]`;
   "png": a folder `path` of 000000.png, 000001.png, ... Returns what was written.
   """
-  pixels = to_uint8(images, pixel_range)
+  uint8_images = pixels.to_uint8(images, pixel_range)
   if file_format == "npz":
     path = path if path.endswith(".npz") else path + ".npz"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez_compressed(path, images=pixels)
+    np.savez_compressed(path, images=uint8_images)
   elif file_format == "png":
     os.makedirs(path, exist_ok=True)
-    for index, image in enumerate(pixels):
-      Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(os.path.join(path, f"{index:06d}.png"))
+    for index, image in enumerate(uint8_images):
+      pixels.save_png(os.path.join(path, f"{index:06d}.png"), image)
   else:
     raise errors.UserError(f"Export format {file_format!r} is not one of npz, png.")
   return path
+
+
+def _pixel_range(built: experiment.Experiment) -> tuple[float, float]:
+  return tuple(built.config.data.pixel_range)

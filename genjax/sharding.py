@@ -59,11 +59,14 @@ def state_shardings(abstract_state, mesh: jax.sharding.Mesh):
   return jax.tree.map(lambda _: replicated(mesh), abstract_state)
 
 
-def batch_sharding(mesh: jax.sharding.Mesh, mesh_config: ml_collections.ConfigDict, stacked: bool = False):
-  """Splits the batch axis over the batch axes; applies to every array of a batch dict. The batch axis is the
-  leading one, or the second for batches stacked `[k, B, ...]`."""
-  batch_axes = tuple(mesh_config.batch_axes)
-  return NamedSharding(mesh, P(None, batch_axes) if stacked else P(batch_axes))
+def batch_sharding(mesh: jax.sharding.Mesh, mesh_config: ml_collections.ConfigDict) -> NamedSharding:
+  """Splits a batch `[B, ...]` along B over the batch axes; applies to every array of a batch dict."""
+  return NamedSharding(mesh, P(tuple(mesh_config.batch_axes)))
+
+
+def stacked_batch_sharding(mesh: jax.sharding.Mesh, mesh_config: ml_collections.ConfigDict) -> NamedSharding:
+  """Splits stacked batches `[k, B, ...]` (the k batches of one train step) along B over the batch axes."""
+  return NamedSharding(mesh, P(None, tuple(mesh_config.batch_axes)))
 
 
 def check_batch_size(global_batch_size: int, mesh: jax.sharding.Mesh, mesh_config, name: str) -> None:

@@ -19,8 +19,9 @@ from typing import Protocol
 import numpy as np
 from matplotlib import figure
 from matplotlib.backends import backend_agg
-from PIL import Image
 import tensorboardX
+
+from genjax import pixels
 
 
 class Writer(Protocol):
@@ -73,9 +74,7 @@ class RunWriter:
     """Writes a uint8 HWC image as samples/<name>_<step>.png and as a TensorBoard image."""
     if not self._enabled:
       return
-    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(
-        os.path.join(self._samples_dir, f"{name}_{step:08d}.png")
-    )
+    pixels.save_png(os.path.join(self._samples_dir, f"{name}_{step:08d}.png"), image)
     self._tensorboard.add_image(name, image, step, dataformats="HWC")
     self._tensorboard.flush()
 
@@ -109,18 +108,16 @@ class MemoryWriter:
 def image_grid(images: np.ndarray, pixel_range: tuple[float, float], num_columns: int | None = None) -> np.ndarray:
   """Tiles `[N, H, W, C]` images in `pixel_range` into one uint8 `[rows*(H+1)+1, cols*(W+1)+1, C]` image with
   one-pixel gaps; values outside the range are clipped."""
-  images = np.asarray(images, np.float32)
+  images = pixels.to_uint8(images, pixel_range)
   num_images, height, width, channels = images.shape
   num_columns = num_columns or math.ceil(math.sqrt(num_images))
   num_rows = math.ceil(num_images / num_columns)
-  low, high = pixel_range
-  scaled = np.clip((images - low) / (high - low), 0.0, 1.0)
-  grid = np.zeros((num_rows * (height + 1) + 1, num_columns * (width + 1) + 1, channels), np.float32)
-  for index, image in enumerate(scaled):
+  grid = np.zeros((num_rows * (height + 1) + 1, num_columns * (width + 1) + 1, channels), np.uint8)
+  for index, image in enumerate(images):
     row, column = divmod(index, num_columns)
     top, left = 1 + row * (height + 1), 1 + column * (width + 1)
     grid[top : top + height, left : left + width] = image
-  return np.round(grid * 255).astype(np.uint8)
+  return grid
 
 
 def interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.ndarray:

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 from genjax.data import catalog  # noqa: E402
 from genjax.data import mnist5k  # noqa: E402
+from genjax.data import sources  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,8 +28,8 @@ def load_config(name: str, arg: str = "runlocal"):
   return module.get_config(arg)
 
 
-# What `pipeline.example_shapes` reports for MNIST-like data.
-MNIST_SHAPES = {"image": (28, 28, 1), "label": ()}
+# The example spec of MNIST-like data.
+MNIST_SPEC = sources.ExampleSpec.images((28, 28, 1), num_classes=10)
 
 
 def tiny_config(name: str, arg: str = "runlocal", **overrides):
@@ -49,10 +50,8 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   config.train.log_every_steps = 2
   config.eval.every_steps = 4
   config.eval.batch_size = 16
-  if "num_grid_images" in config.eval:
-    config.eval.num_grid_images = 8
-  else:
-    config.eval.num_samples = 100
+  config.eval.num_grid_images = 8
+  config.eval.num_samples = 100
   config.ckpt.every_steps = 2
   config.optim.warmup_steps = 0
   for dotted_key, value in overrides.items():
@@ -63,11 +62,17 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
 
 @pytest.fixture(scope="session")
 def digits():
-  """40 real MNIST digits (4 per class) as in-memory train and eval sources."""
+  """40 real MNIST digits (4 per class) as an in-memory source: 24 train and 20 eval examples."""
   images, labels = mnist5k.load_rows(mnist5k.bundled_csv_path())
   picked = np.concatenate([np.flatnonzero(labels == c)[:4] for c in range(10)])
   examples = [{"image": images[i], "label": int(labels[i])} for i in picked]
-  return examples[::2] + examples[1::2][:4], examples[1::2]
+  return sources.in_memory("mnist5k", examples[::2] + examples[1::2][:4], examples[1::2])
+
+
+def unlabelled(data: sources.DataSource) -> sources.DataSource:
+  """The same images without their labels."""
+  train, evaluation = ([{"image": example["image"]} for example in split] for split in (data.train, data.eval))
+  return sources.in_memory(data.name, train, evaluation)
 
 
 @pytest.fixture(scope="session")

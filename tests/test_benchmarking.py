@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from conftest import MNIST_SHAPES, REPO_ROOT, tiny_config
+from conftest import MNIST_SPEC, REPO_ROOT, tiny_config
 from genjax import benchmarking
 
 
 @pytest.mark.parametrize("name", ["vae", "wgan_gp"])
 def test_time_train_step_reports_the_benchmark_fields(name, devices):
-  result = benchmarking.time_train_step(tiny_config(name), MNIST_SHAPES, num_steps=2, devices=devices)
+  result = benchmarking.time_train_step(tiny_config(name), MNIST_SPEC, num_steps=2, devices=devices)
   assert result["batch_size"] == 16 and result["devices"] == 8
   assert result["compile_s"] > 0 and result["step_ms"] > 0
   assert result["images_per_sec"] > 0

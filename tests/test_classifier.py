@@ -6,17 +6,17 @@ import json
 import os
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 
-from conftest import MNIST_SHAPES, load_config, tiny_config
+from conftest import MNIST_SPEC, load_config, tiny_config, unlabelled
+from genjax import config_lib
 from genjax import errors
 from genjax import train_loop
 from genjax import trainers
 from genjax import writers
 from genjax.data import pipeline
-from genjax.trainers import classifier
+from genjax.data import sources
 
 
 def _eval_batch(examples, data_config, batch_size):
@@ -24,18 +24,18 @@ def _eval_batch(examples, data_config, batch_size):
 
 
 def test_training_lowers_the_loss_and_raises_accuracy(digits):
-  train, _ = digits
+  train = digits.train
   # Without dropout, which on tiny_config's 8 features would slow the fit this test watches.
   config = tiny_config(
       "classifier", optim__lr=3e-3, optim__schedule="constant", data__random_crop_padding=0, model__dropout_rate=0.0
   )
-  trainer = trainers.make_trainer(config, MNIST_SHAPES)
+  trainer = trainers.make_trainer(config, MNIST_SPEC)
   train_step, eval_step = jax.jit(trainer.train_step), jax.jit(trainer.eval_step)
   # All 24 training digits in one evaluation batch: what the steps below fit.
   seen = _eval_batch(train, config.data, len(train))
   state = trainer.init(jax.random.key(0))
   before = eval_step(state, seen, jax.random.key(0))
-  batches = pipeline.train_iterator(train, config.data, 16, seed=0)
+  batches = pipeline.train_iterator(train, config.data, 16, seed=0)  # Stacked [1, 16, ...], one batch per step.
   for step in range(40):
     state, metrics = train_step(state, next(batches), jax.random.key(step))
   after = eval_step(state, seen, jax.random.key(0))
@@ -46,9 +46,9 @@ def test_training_lowers_the_loss_and_raises_accuracy(digits):
 
 
 def test_eval_sums_ignore_padded_examples(digits):
-  _, evaluation = digits
+  evaluation = digits.eval
   config = tiny_config("classifier")
-  trainer = trainers.make_trainer(config, MNIST_SHAPES)
+  trainer = trainers.make_trainer(config, MNIST_SPEC)
   state = trainer.init(jax.random.key(0))
   real = _eval_batch(evaluation[:8], config.data, 8)
   padded = _eval_batch(evaluation[:8], config.data, 16)
@@ -64,16 +64,16 @@ def test_eval_sums_ignore_padded_examples(digits):
 
 
 def test_features_are_the_penultimate_activations_and_ignore_dropout(digits):
-  _, evaluation = digits
+  evaluation = digits.eval
   config = tiny_config("classifier", model__dropout_rate=0.9)
-  trainer = trainers.make_trainer(config, MNIST_SHAPES)
+  trainer = trainers.make_trainer(config, MNIST_SPEC)
   state = trainer.init(jax.random.key(0))
   batch = _eval_batch(evaluation, config.data, len(evaluation))
-  features = jax.jit(classifier.feature_fn(config, MNIST_SHAPES))(state.params, batch["image"])
+  features = jax.jit(trainer.features.features)(state.params, batch["image"])
   assert features.shape == (len(evaluation), config.model.feature_size)
   # Dropout sits after the features: a network without it has the same features for the same parameters.
-  no_dropout = tiny_config("classifier", model__dropout_rate=0.0)
-  np.testing.assert_array_equal(features, classifier.feature_fn(no_dropout, MNIST_SHAPES)(state.params, batch["image"]))
+  no_dropout = trainers.make_trainer(tiny_config("classifier", model__dropout_rate=0.0), MNIST_SPEC)
+  np.testing.assert_array_equal(features, no_dropout.features.features(state.params, batch["image"]))
   # The logits at inference are one dense layer on the features: the eval step's accuracy follows from them.
   logits_layer = state.params["logits_layer"]
   logits = features @ logits_layer["kernel"] + logits_layer["bias"]
@@ -84,45 +84,44 @@ def test_features_are_the_penultimate_activations_and_ignore_dropout(digits):
 
 def test_features_work_from_a_config_read_back_from_json(digits):
   # Evaluation rebuilds the classifier from a run's config.json, where tuples have become lists.
-  _, evaluation = digits
+  evaluation = digits.eval
   config = tiny_config("classifier")
-  params = trainers.make_trainer(config, MNIST_SHAPES).init(jax.random.key(0)).params
-  restored = ml_collections.ConfigDict(json.loads(json.dumps(config.to_dict())))
+  params = trainers.make_trainer(config, MNIST_SPEC).init(jax.random.key(0)).params
+  restored = config_lib.from_json(json.loads(json.dumps(config.to_dict())))
   images = _eval_batch(evaluation, config.data, 8)["image"]
   np.testing.assert_array_equal(
-      classifier.feature_fn(restored, MNIST_SHAPES)(params, images),
-      classifier.feature_fn(config, MNIST_SHAPES)(params, images),
+      trainers.make_trainer(restored, MNIST_SPEC).features.features(params, images),
+      trainers.make_trainer(config, MNIST_SPEC).features.features(params, images),
   )
 
 
 def test_unlabelled_data_is_refused(digits, tmp_path):
   with pytest.raises(errors.UserError, match="trains on labelled images; dataset 'mnist5k' has no labels"):
-    trainers.make_trainer(tiny_config("classifier"), {"image": (28, 28, 1)})
-  train, evaluation = ([{"image": example["image"]} for example in split] for split in digits)
+    trainers.make_trainer(tiny_config("classifier"), sources.ExampleSpec.images((28, 28, 1)))
   with pytest.raises(errors.UserError, match="The classifier family trains on labelled images"):
-    train_loop.train_and_evaluate(tiny_config("classifier"), str(tmp_path), train, evaluation, writers.MemoryWriter())
+    train_loop.train_and_evaluate(tiny_config("classifier"), str(tmp_path), unlabelled(digits), writers.MemoryWriter())
 
 
 @pytest.mark.parametrize(
-    "overrides, example_shapes, message",
+    "overrides, spec, message",
     [
-        ({"model__architecture": "resnet"}, MNIST_SHAPES, "architecture='resnet' is not one of conv"),
-        ({"model__num_classes": 1}, MNIST_SHAPES, "num_classes=1 must be >= 2"),
-        ({"model__dropout_rate": 1.0}, MNIST_SHAPES, r"dropout_rate=1.0 must be in \[0, 1\)"),
-        ({"model__channels": (4, 4, 4, 4, 4)}, MNIST_SHAPES, "28x28 images are too small for 5 pooling stages"),
-        ({"optim__name": "sgd"}, MNIST_SHAPES, "optim.name='sgd' is not one of adam, adamw, rmsprop"),
-        ({}, {"point": (2,), "label": ()}, "The classifier family trains on images"),
+        ({"model__architecture": "resnet"}, MNIST_SPEC, "architecture='resnet' is not one of conv"),
+        ({"model__num_classes": 1}, MNIST_SPEC, "num_classes=1 must be >= 2"),
+        ({"model__dropout_rate": 1.0}, MNIST_SPEC, r"dropout_rate=1.0 must be in \[0, 1\)"),
+        ({"model__channels": (4, 4, 4, 4, 4)}, MNIST_SPEC, "28x28 images are too small for 5 pooling stages"),
+        ({"optim__name": "sgd"}, MNIST_SPEC, "optim.name='sgd' is not one of adam, adamw, rmsprop"),
+        ({}, sources.ExampleSpec.points(2, num_classes=8), "The classifier family trains on images"),
     ],
 )
-def test_impossible_settings_are_refused(overrides, example_shapes, message):
+def test_impossible_settings_are_refused(overrides, spec, message):
   with pytest.raises(errors.UserError, match=message):
-    trainers.make_trainer(tiny_config("classifier", **overrides), example_shapes)
+    trainers.make_trainer(tiny_config("classifier", **overrides), spec)
 
 
 def test_config_trains_end_to_end_and_writes_eval_accuracy(digits, tmp_path):
-  train, evaluation = digits  # 20 eval digits: accuracy is a multiple of 1/20.
+  # 20 eval digits: accuracy is a multiple of 1/20.
   writer = writers.MemoryWriter()
-  state = train_loop.train_and_evaluate(tiny_config("classifier"), str(tmp_path), train, evaluation, writer)
+  state = train_loop.train_and_evaluate(tiny_config("classifier"), str(tmp_path), digits, writer)
   assert int(state.step) == 4 and writer.config["family"] == "classifier"
   assert [(m["step"], m["split"]) for m in writer.metrics] == [(2, "train"), (4, "train"), (4, "eval")]
   eval_line = writer.metrics[-1]

@@ -10,6 +10,8 @@ from genjax import errors
 from genjax.data import catalog
 from genjax.data import mnist5k
 from genjax.data import pipeline
+from genjax.data import sources
+from genjax.data import toy2d
 
 
 def test_mnist5k_has_a_fixed_stratified_split(tfds_data_dir):
@@ -50,22 +52,28 @@ def test_impossible_download_is_explained(tmp_path, monkeypatch):
     catalog.open_split("fashion_mnist", "train", str(tmp_path), download=True)
 
 
+def _next_batch(iterator):
+  """The one batch of the next step (train iterators yield each step's batches stacked `[k, B, ...]`, k = 1)."""
+  stacked = next(iterator)
+  assert all(x.shape[0] == 1 for x in stacked.values())
+  return {key: x[0] for key, x in stacked.items()}
+
+
 def _first_batches(iterator, count):
-  return [next(iterator) for _ in range(count)]
+  return [_next_batch(iterator) for _ in range(count)]
 
 
 def test_train_batches_are_in_the_pixel_range_with_labels(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("vae", data__binarize="none", data__pixel_range=(-1.0, 1.0))
-  batch = next(pipeline.train_iterator(train, config.data, 8, seed=0))
+  batch = _next_batch(pipeline.train_iterator(train, config.data, 8, seed=0))
   assert batch["image"].shape == (8, 28, 28, 1) and batch["image"].dtype == np.float32
   assert batch["image"].min() >= -1.0 and batch["image"].max() <= 1.0 and batch["image"].min() == -1.0
   assert batch["label"].shape == (8,)
 
 
 def test_unlabelled_datasets_give_batches_without_labels(digits):
-  train, evaluation = digits
-  unlabelled = [{"image": example["image"]} for example in train]
+  unlabelled = [{"image": example["image"]} for example in digits.train]
   config = tiny_config("vae")
   assert set(next(pipeline.train_iterator(unlabelled, config.data, 4, seed=0))) == {"image"}
   assert set(next(pipeline.eval_batches(unlabelled, config.data, 4, seed=0))) == {"image", "mask"}
@@ -77,17 +85,17 @@ def test_dataset_without_images_is_refused(tmp_path):
 
 
 def test_dynamic_binarisation_draws_fresh_binary_pixels_each_epoch(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("vae", data__binarize="dynamic")
   iterator = pipeline.train_iterator(train[:8], config.data, 8, seed=0)
-  first_epoch, second_epoch = next(iterator), next(iterator)
+  first_epoch, second_epoch = _first_batches(iterator, 2)
   assert set(np.unique(first_epoch["image"])) == {0.0, 1.0}
   by_label = lambda batch: batch["image"][np.argsort(batch["label"], kind="stable")]
   assert not np.array_equal(by_label(first_epoch), by_label(second_epoch))
 
 
 def test_processes_read_disjoint_shards_that_cover_an_epoch(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("vae", data__binarize="none")
   seen = []
   for process_index in range(2):
@@ -111,14 +119,14 @@ def _assert_restored_iterator_continues(examples, data_config):
 
 
 def test_restored_iterator_continues_the_same_stream(digits):
-  train, _ = digits
+  train = digits.train
   _assert_restored_iterator_continues(
       train, tiny_config("vae", data__random_flip=True, data__random_crop_padding=2).data
   )
 
 
 def test_eval_batches_mask_the_padding(digits):
-  _, evaluation = digits  # 20 examples
+  evaluation = digits.eval  # 20 examples
   config = tiny_config("vae")
   batches = list(pipeline.eval_batches(evaluation, config.data, 8, seed=0))
   assert len(batches) == 3
@@ -134,8 +142,16 @@ def test_eval_batches_mask_the_padding(digits):
   assert sum(int(b["mask"].sum()) for shard in shards for b in shard) == 20
 
 
+def test_a_step_takes_its_batches_stacked_from_consecutive_examples(digits):
+  config = tiny_config("vae", data__binarize="none")
+  stacked = next(pipeline.train_iterator(digits.train, config.data, 4, seed=0, batches_per_step=3))
+  assert stacked["image"].shape == (3, 4, 28, 28, 1) and stacked["label"].shape == (3, 4)
+  flat = next(pipeline.train_iterator(digits.train, config.data, 12, seed=0))
+  np.testing.assert_array_equal(stacked["image"].reshape(12, 28, 28, 1), flat["image"][0])
+
+
 def test_batch_that_does_not_divide_over_processes_is_refused(digits):
-  train, _ = digits
+  train = digits.train
   with pytest.raises(errors.UserError, match="does not divide evenly over 3 processes"):
     pipeline.train_iterator(train, tiny_config("vae").data, 8, seed=0, process_count=3)
 
@@ -143,7 +159,7 @@ def test_batch_that_does_not_divide_over_processes_is_refused(digits):
 def test_worker_processes_give_a_stream_that_resumes_exactly(digits):
   # grain's worker processes read absl flags, which a CLI run has parsed and pytest has not.
   flags.FLAGS.mark_as_parsed()
-  train, _ = digits
+  train = digits.train
   _assert_restored_iterator_continues(train, tiny_config("vae", data__num_workers=2).data)
 
 
@@ -152,7 +168,7 @@ def test_worker_processes_give_a_stream_that_resumes_exactly(digits):
     [("ring", 8, 2 * 2.0 * np.sin(np.pi / 8), 0.02), ("grid", 25, 2.0, 0.05)],
 )
 def test_toy_mixtures_have_the_published_geometry(name, num_modes, nearest_neighbour_spacing, std):
-  split = catalog.open_split(name, "train", data_dir=None, download=False)
+  split = toy2d.open_split(name, "train")
   centers = split.mixture.centers
   assert centers.shape == (num_modes, 2)
   pairwise = np.linalg.norm(centers[:, None] - centers[None], axis=-1) + np.eye(num_modes) * 1e9
@@ -163,18 +179,18 @@ def test_toy_mixtures_have_the_published_geometry(name, num_modes, nearest_neigh
 
 
 def test_toy_splits_are_fixed_and_differ_from_each_other():
-  first, again = (catalog.open_split("grid", "test", None, False) for _ in range(2))
+  first, again = (toy2d.open_split("grid", "test") for _ in range(2))
   np.testing.assert_array_equal(first.points, again.points)
   assert len(first) == 2_500
-  train = catalog.open_split("grid", "train", None, False)
+  train = toy2d.open_split("grid", "train")
   train_points = {tuple(point) for point in train.points}
   assert not any(tuple(point) in train_points for point in first.points)
 
 
 def test_toy_points_pass_through_the_pipeline_unchanged():
   config = tiny_config("toy2d", "dataset=ring")
-  split = catalog.open_split("ring", "test", None, False)
+  split = toy2d.open_split("ring", "test")
   batch = next(pipeline.eval_batches(split, config.data, 16, seed=0))
   np.testing.assert_array_equal(batch["point"], split.points[:16])
   np.testing.assert_array_equal(batch["label"], split.labels[:16])
-  assert pipeline.example_shapes(split, config.data) == {"point": (2,), "label": ()}
+  assert sources.open_source(config.data).spec == sources.ExampleSpec.points(2, num_classes=8)

@@ -1,48 +1,60 @@
-"""Specification of genjax.evaluation and experiments/evaluate.py: which metrics each family gets, the protocol
-recorded with them, sharded batches of any size, and bad input."""
+"""Specification of genjax.evaluators, genjax.feature_networks and experiments/evaluate.py: which metrics each
+family gets, the protocol recorded with them, sharded batches of any size, one compilation per run, and bad input."""
 
+import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, tiny_config
 from genjax import errors
-from genjax import evaluation
+from genjax import evaluators
+from genjax import feature_networks
 from genjax import runs
 from genjax import train_loop
 from genjax import writers
+from genjax.evaluators import common
+from genjax.evaluators import sample_quality
+from genjax.metrics import feature_distances
+
+
+def _context(workdir, *overrides, devices=None):
+  run = runs.load(workdir, overrides=overrides, devices=devices)
+  return evaluators.Context(run.experiment, run.data, run.config.eval, seed=0)
 
 
 def test_batches_of_any_size_map_over_the_8_device_mesh_exactly(tiny_runs, devices):
-  run = runs.load(tiny_runs["vae"], devices=devices)
+  context = _context(tiny_runs["vae"], "--config.eval.batch_size=8", devices=devices)
   images = np.arange(13 * 2, dtype=np.float32).reshape(13, 2)
-  doubled = evaluation.map_batches(run, lambda params, batch: 2 * batch + params, jnp.float32(1), images, 8)
+  doubled = common.map_over_images(context, lambda params, batch: 2 * batch + params)(jnp.float32(1), images)
   np.testing.assert_array_equal(doubled, 2 * images + 1)
 
 
 def test_real_images_are_the_fixed_unbinarised_head_of_the_eval_split(tiny_runs):
-  run = runs.load(tiny_runs["vae"])  # Trained on dynamically binarised digits.
-  images = evaluation.real_images(run, 5)
+  context = _context(tiny_runs["vae"])  # Trained on dynamically binarised digits.
+  images = sample_quality.real_images(context, 5)
   assert images.shape == (5, 28, 28, 1)
   assert len(np.unique(images)) > 2  # Grey levels, not a binarised draw.
-  np.testing.assert_array_equal(images, evaluation.real_images(run, 5))
+  np.testing.assert_array_equal(images, sample_quality.real_images(context, 5))
   with pytest.raises(errors.UserError, match="Asked for 5000 real images, but the mnist5k split 'test' has 1000"):
-    evaluation.real_images(run, 5000)
+    sample_quality.real_images(context, 5000)
 
 
 def test_identical_feature_sets_score_as_a_perfect_model(tiny_runs):
-  run = runs.load(tiny_runs["cgan"])
-  network, params = evaluation.classifier_network(tiny_runs["classifier"])
-  real = evaluation.real_images(run, 50)
-  pixel_range = tuple(run.config.data.pixel_range)
-  features = evaluation.map_batches(run, lambda p, x: network.features(p, x, pixel_range), params, real, 8)
+  context = _context(tiny_runs["cgan"], "--config.eval.batch_size=8")
+  network = feature_networks.classifier(tiny_runs["classifier"])
+  real = sample_quality.real_images(context, 50)
+  pixel_range = tuple(context.config.data.pixel_range)
+  features = common.map_over_images(context, lambda p, x: network.features(p, x, pixel_range))(network.params, real)
   assert features.shape == (50, 8)
-  assert np.isclose(evaluation.feature_distances.frechet_distance_from_features(features, features), 0.0, atol=1e-6)
+  assert np.isclose(feature_distances.frechet_distance_from_features(features, features), 0.0, atol=1e-6)
 
 
 def _evaluate(workdir, *flags):
@@ -111,10 +123,57 @@ def test_evaluate_command_refuses_bad_input_with_one_message(flags, message, tin
 
 
 def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tiny_runs, digits, tmp_path):
-  train, evaluation_split = digits
-  config = tiny_config("gan", eval__classifier_workdir=tiny_runs["classifier"], eval__num_quality_images=10)
+  config = tiny_config(
+      "gan",
+      eval__classifier_workdir=tiny_runs["classifier"],
+      eval__num_quality_images=10,
+      eval__every_steps=2,
+  )
+  config.evals = ("split", "grids", "sample_quality")
   writer = writers.MemoryWriter()
-  train_loop.train_and_evaluate(config, str(tmp_path), train, evaluation_split, writer)
-  (eval_line,) = [m for m in writer.metrics if m["split"] == "eval"]
-  assert {"fid", "kid", "kid_std", "precision", "recall"} <= set(eval_line)
-  assert np.isfinite(eval_line["fid"]) and eval_line["fid"] > 0
+  with jax.log_compiles():
+    with _compilations() as compiled:
+      train_loop.train_and_evaluate(config, str(tmp_path), digits, writer)
+  eval_lines = [m for m in writer.metrics if m["split"] == "eval"]
+  assert [m["step"] for m in eval_lines] == [2, 4]
+  for eval_line in eval_lines:
+    assert {"fid", "kid", "kid_std", "precision", "recall"} <= set(eval_line)
+    assert np.isfinite(eval_line["fid"]) and eval_line["fid"] > 0
+  # Two evaluations, one compilation of the feature network (real and generated images share it).
+  assert sum("XLA compilation of jit(features_in_run_range)" in message for message in compiled) == 1
+
+
+def test_a_classifier_workdir_without_the_sample_quality_evaluation_is_refused(tiny_runs, digits, tmp_path):
+  config = tiny_config("gan", eval__classifier_workdir=tiny_runs["classifier"])
+  with pytest.raises(errors.UserError, match="config.evals does not list 'sample_quality'"):
+    train_loop.train_and_evaluate(config, str(tmp_path), digits, writers.MemoryWriter())
+
+
+@pytest.mark.parametrize(
+    "evals, message",
+    [
+        (("mode_coverage",), "'mode_coverage' evaluation .* needs a 2-D mixture; 'mnist5k' is not one"),
+        (("likelihood",), "'likelihood' evaluation .* needs a likelihood; a gan has none"),
+        (("fid",), r"unknown evaluations \['fid'\]"),
+    ],
+)
+def test_evaluations_that_cannot_serve_the_run_are_refused_before_training(evals, message, digits, tmp_path):
+  config = tiny_config("gan")
+  config.evals = evals
+  with pytest.raises(errors.UserError, match=message):
+    train_loop.train_and_evaluate(config, str(tmp_path), digits, writers.MemoryWriter())
+  assert os.listdir(tmp_path) == []  # Refused before a checkpoint directory was made.
+
+
+@contextlib.contextmanager
+def _compilations():
+  """Collects the messages of JAX's compilation log (with `jax.log_compiles()` on)."""
+  messages = []
+  handler = logging.Handler()
+  handler.emit = lambda record: messages.append(record.getMessage())
+  logger = logging.getLogger("jax")
+  logger.addHandler(handler)
+  try:
+    yield messages
+  finally:
+    logger.removeHandler(handler)

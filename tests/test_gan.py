@@ -7,24 +7,26 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import MNIST_SHAPES, tiny_config
+from conftest import MNIST_SPEC, tiny_config, unlabelled
 from genjax import errors
-from genjax import sharding
+from genjax import experiment
 from genjax import train_loop
 from genjax import trainers
 from genjax import writers
-from genjax.data import catalog
 from genjax.data import pipeline
+from genjax.data import sources
+from genjax.data import toy2d
 from genjax.models import gans
 
 
 def _stacked_batch(examples, config, n_critic):
-  batch = next(pipeline.train_iterator(examples, config.data, n_critic * config.train.batch_size, seed=0))
-  return jax.tree.map(lambda x: x.reshape(n_critic, -1, *x.shape[1:]), batch)
+  return next(
+      pipeline.train_iterator(examples, config.data, config.train.batch_size, seed=0, batches_per_step=n_critic)
+  )
 
 
 def _run_steps(config, examples, num_steps):
-  trainer = trainers.make_trainer(config, MNIST_SHAPES)
+  trainer = trainers.make_trainer(config, MNIST_SPEC)
   state = jax.jit(trainer.init)(jax.random.key(0))
   initial = state
   step = jax.jit(trainer.train_step)
@@ -38,7 +40,7 @@ def _adam_count(opt_state) -> int:
 
 
 def test_each_step_makes_n_critic_discriminator_updates_per_generator_update(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("gan", gan__n_critic=3)
   _, state, _ = _run_steps(config, train, num_steps=2)
   assert _adam_count(state.g_opt_state) == 2
@@ -47,7 +49,7 @@ def test_each_step_makes_n_critic_discriminator_updates_per_generator_update(dig
 
 
 def test_weight_clipping_keeps_every_critic_weight_in_range(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("wgan")
   initial, state, _ = _run_steps(config, train, num_steps=1)
   clip = config.gan.weight_clip
@@ -56,7 +58,7 @@ def test_weight_clipping_keeps_every_critic_weight_in_range(digits):
 
 
 def test_generator_average_follows_its_decay(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("gan", gan__ema_decay=0.9, gan__ema_start_step=0)
   initial, state, _ = _run_steps(config, train, num_steps=1)
   expected = jax.tree.map(lambda ema, w: 0.9 * ema + 0.1 * w, initial.g_ema_params, state.g_params)
@@ -64,7 +66,7 @@ def test_generator_average_follows_its_decay(digits):
 
 
 def test_generator_average_equals_the_weights_before_its_start_step(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("gan", gan__ema_decay=0.9, gan__ema_start_step=5)
   _, state, _ = _run_steps(config, train, num_steps=2)
   jax.tree.map(np.testing.assert_array_equal, state.g_ema_params, state.g_params)
@@ -72,31 +74,20 @@ def test_generator_average_equals_the_weights_before_its_start_step(digits):
 
 @pytest.mark.parametrize("name", ["gan", "wgan_gp"])
 def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
-  train, _ = digits
   config = tiny_config(name)
-  trainer = trainers.make_trainer(config, MNIST_SHAPES)
-  batch_np = _stacked_batch(train, config, config.gan.n_critic)
+  batch_np = _stacked_batch(digits.train, config, config.gan.n_critic)
   results = []
   for mesh_devices in (devices, devices[:1]):
-    mesh = sharding.make_mesh(config.mesh, mesh_devices)
-    state_sharding = sharding.state_shardings(jax.eval_shape(trainer.init, jax.random.key(0)), mesh)
-    batch_sharding = sharding.batch_sharding(mesh, config.mesh, stacked=True)
-    state = jax.jit(trainer.init, out_shardings=state_sharding)(jax.random.key(0))
-    step = jax.jit(
-        trainer.train_step,
-        in_shardings=(state_sharding, batch_sharding, sharding.replicated(mesh)),
-        out_shardings=(state_sharding, sharding.replicated(mesh)),
-    )
-    state, metrics = step(state, sharding.to_global_batch(batch_np, batch_sharding), jax.random.key(1))
+    built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
+    state, metrics = built.train_step(built.init(), built.train_batch(batch_np))
     results.append(jax.device_get((state.g_params, state.d_params, metrics)))
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), results[0], results[1])
 
 
 @pytest.mark.parametrize("name", ["gan", "wgan", "wgan_gp"])
 def test_gan_configs_train_end_to_end_and_write_sample_grids(name, digits, tmp_path):
-  train, evaluation = digits
   writer = writers.MemoryWriter()
-  train_loop.train_and_evaluate(tiny_config(name), str(tmp_path), train, evaluation, writer)
+  train_loop.train_and_evaluate(tiny_config(name), str(tmp_path), digits, writer)
   train_lines = [m for m in writer.metrics if m["split"] == "train"]
   assert {"loss", "d_loss", "g_loss", "penalty", "d_real", "d_fake", "wasserstein_estimate"} <= set(train_lines[-1])
   assert all(np.isfinite(value) for line in writer.metrics for key, value in line.items() if key != "split")
@@ -117,14 +108,13 @@ def test_gan_configs_train_end_to_end_and_write_sample_grids(name, digits, tmp_p
 )
 def test_impossible_gan_settings_are_refused_before_compiling(overrides, message):
   with pytest.raises(errors.UserError, match=message):
-    trainers.make_trainer(tiny_config("gan", **overrides), MNIST_SHAPES)
+    trainers.make_trainer(tiny_config("gan", **overrides), MNIST_SPEC)
 
 
 def test_conditional_gan_trains_and_draws_one_row_per_class(digits, tmp_path):
-  train, evaluation = digits
   writer = writers.MemoryWriter()
   config = tiny_config("gan", model__num_classes=10, eval__num_grid_images=20)
-  train_loop.train_and_evaluate(config, str(tmp_path), train, evaluation, writer)
+  train_loop.train_and_evaluate(config, str(tmp_path), digits, writer)
   ((_, _, grid),) = [image for image in writer.images if image[1] == "samples"]
   assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.
 
@@ -143,21 +133,20 @@ def test_conditional_networks_depend_on_the_label():
 
 
 def test_conditional_model_on_unlabelled_data_is_refused(digits, tmp_path):
-  train, evaluation = ([{"image": example["image"]} for example in split] for split in digits)
   with pytest.raises(errors.UserError, match="class-conditional, but dataset 'mnist5k' has no labels"):
     train_loop.train_and_evaluate(
-        tiny_config("gan", model__num_classes=10), str(tmp_path), train, evaluation, writers.MemoryWriter()
+        tiny_config("gan", model__num_classes=10), str(tmp_path), unlabelled(digits), writers.MemoryWriter()
     )
 
 
 @pytest.mark.parametrize("dataset", ["ring", "grid"])
 def test_toy2d_config_trains_and_scores_mode_coverage(dataset, tmp_path):
   config = tiny_config("toy2d", f"dataset={dataset}")
-  train, evaluation = (catalog.open_split(dataset, split, None, False) for split in ("train", "test"))
+  data = sources.open_source(config.data)
   writer = writers.MemoryWriter()
-  train_loop.train_and_evaluate(config, str(tmp_path), train, evaluation, writer)
+  train_loop.train_and_evaluate(config, str(tmp_path), data, writer)
   (eval_line,) = [m for m in writer.metrics if m["split"] == "eval"]
-  assert 0 <= eval_line["modes_covered"] <= len(evaluation.mixture.centers)
+  assert 0 <= eval_line["modes_covered"] <= len(toy2d.MIXTURES[dataset].centers)
   assert 0.0 <= eval_line["high_quality_fraction"] <= 1.0
   ((_, name, plot),) = writer.images
   assert name == "samples" and plot.dtype == np.uint8 and plot.shape[-1] == 3
@@ -165,7 +154,7 @@ def test_toy2d_config_trains_and_scores_mode_coverage(dataset, tmp_path):
 
 def test_resnet_wgan_gp_for_cifar10_trains_a_step_on_32x32_colour_images():
   config = tiny_config("wgan_gp", "cifar10", gan__n_critic=2)
-  trainer = trainers.make_trainer(config, {"image": (32, 32, 3), "label": ()})
+  trainer = trainers.make_trainer(config, sources.ExampleSpec.images((32, 32, 3), num_classes=10))
   state = jax.jit(trainer.init)(jax.random.key(0))
   images = jax.random.uniform(jax.random.key(1), (2, 16, 32, 32, 3), minval=-1.0, maxval=1.0)
   state, metrics = jax.jit(trainer.train_step)(state, {"image": images}, jax.random.key(2))
@@ -173,7 +162,7 @@ def test_resnet_wgan_gp_for_cifar10_trains_a_step_on_32x32_colour_images():
 
 
 def test_spectral_norm_critic_updates_its_power_iteration_state_each_critic_update(digits):
-  train, _ = digits
+  train = digits.train
   config = tiny_config("gan", model__d_spectral_norm=True)
   initial, state, _ = _run_steps(config, train, num_steps=1)
   u_vectors = lambda d_batch_stats: [leaf for path, leaf in _flatten_with_names(d_batch_stats) if path.endswith("/u")]
@@ -188,4 +177,4 @@ def _flatten_with_names(tree):
 
 def test_image_architectures_refuse_point_data():
   with pytest.raises(errors.UserError, match="makes images; for 2-D points use 'mlp'"):
-    trainers.make_trainer(tiny_config("gan"), {"point": (2,), "label": ()})
+    trainers.make_trainer(tiny_config("gan"), sources.ExampleSpec.points(2, num_classes=8))

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from genjax import errors
-from genjax.metrics import inception_weights
+from genjax.feature_networks import inception_weights
 from genjax.models import inception
 
 # Parameter and statistics elements of pytorch-fid's FIDInceptionV3 without its fc layer and BatchNorm counters,

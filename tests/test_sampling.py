@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import REPO_ROOT
 from genjax import errors
+from genjax import pixels
 from genjax import runs
 from genjax import sampling
 
@@ -45,15 +46,16 @@ def test_export_writes_8_bit_images_that_read_back(file_format, tmp_path):
     read = np.load(path)["images"]
   else:
     read = np.stack([np.asarray(Image.open(os.path.join(path, name)))[..., None] for name in sorted(os.listdir(path))])
-  np.testing.assert_array_equal(read, sampling.to_uint8(images, (-1.0, 1.0)))
+  np.testing.assert_array_equal(read, pixels.to_uint8(images, (-1.0, 1.0)))
   assert read.dtype == np.uint8 and read[0, 0, 0, 0] == 0 and read[-1, -1, -1, 0] == 255
 
 
 def test_generate_draws_the_requested_number_in_batches(tiny_runs):
   run = runs.load(tiny_runs["vae"])
-  images = sampling.generate(run, 10, jax.random.key(0), batch_size=4)
+  images = sampling.generate(run.experiment, run.state, 10, jax.random.key(0), batch_size=4)
   assert images.shape == (10, 28, 28, 1)
-  np.testing.assert_array_equal(images[:4], sampling.generate(run, 4, jax.random.key(0), batch_size=4))
+  again = sampling.generate(run.experiment, run.state, 4, jax.random.key(0), batch_size=4)
+  np.testing.assert_array_equal(images[:4], again)
 
 
 def test_loading_a_missing_step_or_an_empty_workdir_is_refused(tiny_runs, tmp_path):
@@ -88,6 +90,20 @@ def test_sample_command_writes_grids_interpolations_and_exports(name, expected_f
     assert len(os.listdir(out_dir / "samples")) == 12
   strips = np.asarray(Image.open(out_dir / "interpolations_spherical.png"))
   assert strips.shape == (3 * 29 + 1, 5 * 29 + 1)  # 3 strips of 5 images of 28x28, one-pixel gaps.
+
+
+def test_conditional_sample_grid_has_one_row_per_class(tiny_runs):
+  run = runs.load(tiny_runs["cgan"])
+  grid = sampling.sample_grid(run.experiment, run.state, 20, jax.random.key(0))
+  assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.
+
+
+def test_sample_command_applies_config_overrides_to_the_saved_config(tiny_runs, tmp_path):
+  refused = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", "--config.data.nmae=mnist")
+  assert refused.returncode == 1 and "Traceback" not in refused.stderr
+  assert 'Did you mean "name"' in refused.stderr
+  renamed = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", "--config.data.name=mnistt")
+  assert renamed.returncode == 1 and "Unknown dataset 'mnistt'" in renamed.stderr
 
 
 def test_sample_command_refuses_endpoints_of_the_wrong_size(tiny_runs, tmp_path):

@@ -8,11 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import MNIST_SHAPES, tiny_config
+from conftest import tiny_config, unlabelled
 from genjax import errors
-from genjax import sharding
+from genjax import experiment
 from genjax import train_loop
-from genjax import trainers
 from genjax import writers
 from genjax.data import pipeline
 
@@ -32,23 +31,13 @@ def _assert_trees_equal(a, b):
 @pytest.mark.parametrize("family", ["vae", "ae"])
 def test_step_on_8_devices_equals_step_on_1_device(family, digits, devices):
   config = tiny_config(family)
-  train, _ = digits
-  batch_np = next(pipeline.train_iterator(train, config.data, 16, seed=0))
-  trainer = trainers.make_trainer(config, MNIST_SHAPES)
+  batch_np = next(pipeline.train_iterator(digits.train, config.data, 16, seed=0))
   results = []
   for mesh_devices in (devices, devices[:1]):
-    mesh = sharding.make_mesh(config.mesh, mesh_devices)
-    state_sharding = sharding.state_shardings(jax.eval_shape(trainer.init, jax.random.key(0)), mesh)
-    batch_sharding = sharding.batch_sharding(mesh, config.mesh)
-    state = jax.jit(trainer.init, out_shardings=state_sharding)(jax.random.key(0))
-    step = jax.jit(
-        trainer.train_step,
-        in_shardings=(state_sharding, batch_sharding, sharding.replicated(mesh)),
-        out_shardings=(state_sharding, sharding.replicated(mesh)),
-    )
-    batch = sharding.to_global_batch(batch_np, batch_sharding)
+    built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
+    batch = built.train_batch(batch_np)
     assert len(batch["image"].sharding.device_set) == len(mesh_devices)
-    state, metrics = step(state, batch, jax.random.key(1))
+    state, metrics = built.train_step(built.init(), batch)
     results.append((_params(state), jax.device_get(metrics)))
   _assert_trees_close(results[0][0], results[1][0])
   _assert_trees_close(results[0][1], results[1][1])
@@ -69,15 +58,12 @@ class _PreemptedAt(writers.MemoryWriter):
 
 @pytest.mark.parametrize("family", ["vae", "ae"])
 def test_resume_reproduces_uninterrupted_run(family, digits, tmp_path):
-  train, evaluation = digits
   config = tiny_config(family)
-  straight = train_loop.train_and_evaluate(
-      config, str(tmp_path / "straight"), train, evaluation, writers.MemoryWriter()
-  )
-  preempted = train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), train, evaluation, _PreemptedAt(2))
+  straight = train_loop.train_and_evaluate(config, str(tmp_path / "straight"), digits, writers.MemoryWriter())
+  preempted = train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), digits, _PreemptedAt(2))
   assert int(preempted.step) == 2
   second_writer = writers.MemoryWriter()
-  resumed = train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), train, evaluation, second_writer)
+  resumed = train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), digits, second_writer)
   assert int(resumed.step) == int(straight.step) == 4
   assert [m["step"] for m in second_writer.metrics if m["split"] == "train"] == [4]
   _assert_trees_equal(_params(resumed), _params(straight))
@@ -85,25 +71,20 @@ def test_resume_reproduces_uninterrupted_run(family, digits, tmp_path):
 
 
 def test_longer_rerun_continues_from_the_last_checkpoint(digits, tmp_path):
-  train, evaluation = digits
   workdir = str(tmp_path / "run")
-  train_loop.train_and_evaluate(
-      tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter()
-  )
+  train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=2), workdir, digits, writers.MemoryWriter())
   writer = writers.MemoryWriter()
-  state = train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=6), workdir, train, evaluation, writer)
+  state = train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=6), workdir, digits, writer)
   assert int(state.step) == 6
   assert [m["step"] for m in writer.metrics if m["split"] == "train"] == [4, 6]
 
 
 def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_path):
-  train, evaluation = digits
   # A constant learning rate, so that raising total_steps between runs leaves the schedule unchanged.
   reference = train_loop.train_and_evaluate(
       tiny_config("vae", train__total_steps=6, optim__schedule="constant"),
       str(tmp_path / "reference"),
-      train,
-      evaluation,
+      digits,
       writers.MemoryWriter(),
   )
   workdir = str(tmp_path / "moving")
@@ -111,8 +92,7 @@ def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_pa
     state = train_loop.train_and_evaluate(
         tiny_config("vae", train__total_steps=total_steps, optim__schedule="constant"),
         workdir,
-        train,
-        evaluation,
+        digits,
         writers.MemoryWriter(),
         devices=mesh_devices,
     )
@@ -121,34 +101,27 @@ def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_pa
 
 
 def test_checkpoint_of_another_model_is_refused_and_kept(digits, tmp_path):
-  train, evaluation = digits
   workdir = str(tmp_path / "run")
-  train_loop.train_and_evaluate(
-      tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter()
-  )
+  train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=2), workdir, digits, writers.MemoryWriter())
   bigger = tiny_config("vae", model__latent_size=8)
   with pytest.raises(errors.UserError, match=r"different model: model.latent_size was 4, now 8"):
-    train_loop.train_and_evaluate(bigger, workdir, train, evaluation, writers.MemoryWriter())
+    train_loop.train_and_evaluate(bigger, workdir, digits, writers.MemoryWriter())
   # The refused run changed nothing: the original config still resumes.
-  state = train_loop.train_and_evaluate(tiny_config("vae"), workdir, train, evaluation, writers.MemoryWriter())
+  state = train_loop.train_and_evaluate(tiny_config("vae"), workdir, digits, writers.MemoryWriter())
   assert int(state.step) == 4
 
 
 def test_checkpoint_with_another_optimiser_state_is_refused(digits, tmp_path):
-  train, evaluation = digits
   workdir = str(tmp_path / "run")
-  train_loop.train_and_evaluate(
-      tiny_config("vae", train__total_steps=2), workdir, train, evaluation, writers.MemoryWriter()
-  )
+  train_loop.train_and_evaluate(tiny_config("vae", train__total_steps=2), workdir, digits, writers.MemoryWriter())
   clipped = tiny_config("vae", optim__grad_clip_norm=1.0)  # Adds a clipping state to the optimiser's.
   with pytest.raises(errors.UserError, match="does not fit this run's train state"):
-    train_loop.train_and_evaluate(clipped, workdir, train, evaluation, writers.MemoryWriter())
+    train_loop.train_and_evaluate(clipped, workdir, digits, writers.MemoryWriter())
 
 
 def test_vae_run_reports_the_bound_and_writes_grids(digits, tmp_path):
-  train, evaluation = digits
   writer = writers.MemoryWriter()
-  train_loop.train_and_evaluate(tiny_config("vae"), str(tmp_path), train, evaluation, writer)
+  train_loop.train_and_evaluate(tiny_config("vae"), str(tmp_path), digits, writer)
   assert writer.config["family"] == "vae"
   train_lines = [m for m in writer.metrics if m["split"] == "train"]
   eval_lines = [m for m in writer.metrics if m["split"] == "eval"]
@@ -163,15 +136,14 @@ def test_vae_run_reports_the_bound_and_writes_grids(digits, tmp_path):
 
 
 def test_eval_averages_over_exactly_the_real_examples(digits, tmp_path):
-  train, evaluation = digits  # 20 eval examples: batches of 16 leave 12 padded slots in the second.
+  # 20 eval examples: batches of 16 leave 12 padded slots in the second.
   results = []
   for eval_batch_size in (16, 8):
     writer = writers.MemoryWriter()
     train_loop.train_and_evaluate(
         tiny_config("ae", eval__batch_size=eval_batch_size),
         str(tmp_path / str(eval_batch_size)),
-        train,
-        evaluation,
+        digits,
         writer,
     )
     results.append([m for m in writer.metrics if m["split"] == "eval"][0])
@@ -179,18 +151,16 @@ def test_eval_averages_over_exactly_the_real_examples(digits, tmp_path):
 
 
 def test_autoencoder_writes_reconstructions_but_no_samples(digits, tmp_path):
-  train, evaluation = digits
   writer = writers.MemoryWriter()
-  train_loop.train_and_evaluate(tiny_config("ae", model__input_noise_std=0.3), str(tmp_path), train, evaluation, writer)
+  train_loop.train_and_evaluate(tiny_config("ae", model__input_noise_std=0.3), str(tmp_path), digits, writer)
   assert {name for _, name, _ in writer.images} == {"reconstructions"}
   assert "mse" in [m for m in writer.metrics if m["split"] == "eval"][0]
 
 
 def test_divergence_stops_with_a_message(digits, tmp_path):
-  train, evaluation = digits
   exploding = tiny_config("ae", optim__lr=1e30)
   with pytest.raises(errors.UserError, match="Training diverged by step 2"):
-    train_loop.train_and_evaluate(exploding, str(tmp_path), train, evaluation, writers.MemoryWriter())
+    train_loop.train_and_evaluate(exploding, str(tmp_path), digits, writers.MemoryWriter())
 
 
 @pytest.mark.parametrize(
@@ -205,14 +175,10 @@ def test_divergence_stops_with_a_message(digits, tmp_path):
     ],
 )
 def test_impossible_settings_are_refused_before_training(overrides, message, digits, tmp_path):
-  train, evaluation = digits
   with pytest.raises(errors.UserError, match=message):
-    train_loop.train_and_evaluate(
-        tiny_config("vae", **overrides), str(tmp_path), train, evaluation, writers.MemoryWriter()
-    )
+    train_loop.train_and_evaluate(tiny_config("vae", **overrides), str(tmp_path), digits, writers.MemoryWriter())
 
 
 def test_vae_trains_on_an_unlabelled_dataset(digits, tmp_path):
-  train, evaluation = ([{"image": example["image"]} for example in split] for split in digits)
-  state = train_loop.train_and_evaluate(tiny_config("vae"), str(tmp_path), train, evaluation, writers.MemoryWriter())
+  state = train_loop.train_and_evaluate(tiny_config("vae"), str(tmp_path), unlabelled(digits), writers.MemoryWriter())
   assert int(state.step) == 4

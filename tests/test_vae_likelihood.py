@@ -13,17 +13,17 @@ from genjax import errors
 from genjax.models import autoencoders
 from genjax.trainers import common
 from genjax.trainers import vae
-from conftest import MNIST_SHAPES, tiny_config
+from conftest import MNIST_SPEC, tiny_config
 
 
 @pytest.fixture(scope="module")
 def setup(digits):
   """An untrained tiny VAE, its evaluator (jitted) and 8 binarised digits (the Bernoulli likelihood's data)."""
   config = tiny_config("vae")
-  params = vae.make_trainer(config, MNIST_SHAPES).init(jax.random.key(0)).params
-  images = (np.stack([example["image"] for example in digits[1][:8]]) > 127).astype(np.float32)
+  params = vae.make_trainer(config, MNIST_SPEC).init(jax.random.key(0)).params
+  images = (np.stack([example["image"] for example in digits.eval[:8]]) > 127).astype(np.float32)
   evaluate = jax.jit(
-      vae.make_likelihood_evaluator(config, MNIST_SHAPES), static_argnames=("num_samples", "samples_per_chunk")
+      vae.make_likelihood_evaluator(config, MNIST_SPEC), static_argnames=("num_samples", "samples_per_chunk")
   )
   return config, params, images, evaluate
 
@@ -77,13 +77,13 @@ def test_discretized_logistic_bounds_are_finite_and_ordered(digits):
   config = tiny_config(
       "vae", model__likelihood="discretized_logistic", data__binarize="none", data__pixel_range=(-1.0, 1.0)
   )
-  params = vae.make_trainer(config, MNIST_SHAPES).init(jax.random.key(0)).params
-  images = np.stack([example["image"] for example in digits[1][:4]]).astype(np.float32) / 127.5 - 1.0
-  bounds = vae.make_likelihood_evaluator(config, MNIST_SHAPES)(params, images, jax.random.key(5), 8)
+  params = vae.make_trainer(config, MNIST_SPEC).init(jax.random.key(0)).params
+  images = np.stack([example["image"] for example in digits.eval[:4]]).astype(np.float32) / 127.5 - 1.0
+  bounds = vae.make_likelihood_evaluator(config, MNIST_SPEC)(params, images, jax.random.key(5), 8)
   assert all(np.all(np.isfinite(value)) for value in bounds.values())
   assert np.all(bounds["iwae_nats"] <= bounds["neg_elbo_nats"])
 
 
 def test_gaussian_likelihood_has_no_likelihood_evaluator():
   with pytest.raises(errors.UserError, match="likelihood"):
-    vae.make_likelihood_evaluator(tiny_config("vae", model__likelihood="gaussian"), MNIST_SHAPES)
+    vae.make_likelihood_evaluator(tiny_config("vae", model__likelihood="gaussian"), MNIST_SPEC)

@@ -1,7 +1,4 @@
-"""The dataset catalogue: name -> random-access source of examples for grain.
-
-Image datasets come from TFDS: name -> prepared array_record split -> `tfds.data_source`. The 2-D toy mixtures
-("ring", "grid", see `toy2d`) are generated in memory and need no preparation.
+"""The TFDS catalogue: dataset name -> prepared array_record split -> random-access `tfds.data_source`.
 
 Owns preparation (download and conversion to array_record, which needs TensorFlow) and every user-facing error
 about data: unknown names, missing or unprepared data, impossible downloads. Reading a prepared split goes through
@@ -16,7 +13,6 @@ import tensorflow_datasets as tfds
 
 from genjax import errors
 from genjax.data import mnist5k
-from genjax.data import toy2d
 
 # Datasets that ship with genjax and need no network to prepare.
 BUNDLED = {"mnist5k": mnist5k.Mnist5k}
@@ -34,9 +30,6 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool):
   Raises `UserError` for an unknown dataset or split, for data that is absent while `download` is False, and for a
   download or preparation that fails (the message names the dataset, the data_dir and the offline alternatives).
   """
-  if name in toy2d.MIXTURES:
-    _check_split(name, split, list(toy2d.SPLIT_SIZES))
-    return toy2d.MixtureSplit(name, split)
   builder = _builder(name, data_dir)
   if "image" not in builder.info.features:
     raise errors.UserError(
@@ -64,13 +57,12 @@ def _check_split(name: str, split: str, known_splits: list[str]) -> None:
     )
 
 
-def example_shapes(name: str, data_dir: str | None) -> dict[str, tuple[int, ...]]:
-  """The shapes of one raw example ("image" or "point", and "label" when the dataset has labels), from metadata:
-  nothing is prepared or read."""
-  if name in toy2d.MIXTURES:
-    return {"point": (2,), "label": ()}
+def image_features(name: str, data_dir: str | None) -> tuple[tuple[int, int, int], int]:
+  """The image shape (H, W, C) of dataset `name` and its number of classes (0 without a `label` feature), from
+  metadata: nothing is prepared or read."""
   features = _builder(name, data_dir).info.features
-  return {key: tuple(features[key].shape) for key in ("image", "label") if key in features}
+  num_classes = features["label"].num_classes if "label" in features else 0
+  return tuple(features["image"].shape), num_classes
 
 
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
@@ -83,7 +75,7 @@ def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
     raise errors.UserError(
         f"Unknown dataset {name!r}. "
         + (f"Did you mean: {', '.join(near)}? " if near else "")
-        + f"Bundled with genjax (offline): {', '.join(BUNDLED)}; 2-D toy data: {', '.join(toy2d.MIXTURES)}. "
+        + f"Bundled with genjax (offline): {', '.join(BUNDLED)}; 2-D toy data: ring, grid. "
         + (f"Already prepared in {data_dir}: {', '.join(prepared)}. " if prepared else "")
         + f"Any of the {len(catalogue)} TFDS datasets can be named "
         "(https://www.tensorflow.org/datasets/catalog/overview)."

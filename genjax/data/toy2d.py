@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from genjax import errors
+
 
 @dataclasses.dataclass(frozen=True)
 class Mixture:
@@ -44,6 +46,13 @@ MIXTURES = {
 # Sizes of the fixed splits. 2,500 test points: the sample size the mode-collapse studies above score with.
 SPLIT_SIZES = {"train": 100_000, "test": 2_500}
 _SPLIT_SEEDS = {"train": 0, "test": 1}
+
+
+def open_split(name: str, split: str) -> "MixtureSplit":
+  """The fixed sample `split` ("train" or "test") of mixture `name`; `UserError` for another split."""
+  if split not in SPLIT_SIZES:
+    raise errors.UserError(f"Dataset {name!r} has no split {split!r}; it has: {', '.join(SPLIT_SIZES)}.")
+  return MixtureSplit(name, split)
 
 
 class MixtureSplit(Sequence):

@@ -15,10 +15,11 @@ import dm_pix
 import jax
 import jax.numpy as jnp
 
+from genjax import pixels
+
 
 def _to_unit_range(images: jax.Array, pixel_range: tuple[float, float]) -> jax.Array:
-  low, high = pixel_range
-  return (jnp.asarray(images, jnp.float32) - low) / (high - low)
+  return pixels.rescale(jnp.asarray(images, jnp.float32), pixel_range, pixels.UNIT_RANGE)
 
 
 def mean_squared_error(reference: jax.Array, reconstruction: jax.Array) -> jax.Array:

@@ -1,13 +1,15 @@
-"""Per-family trainers: each module builds the train state and the pure train/eval steps of one model family.
+"""Per-family trainers: each module builds the train state and the pure train/eval steps of one model family, and
+the capabilities it offers (see `contract`).
 
-`FAMILIES` maps `config.family` to the family's `make_trainer(config, example_shapes)`, where `example_shapes` maps the keys of one
-example ("image" or "point", and "label" if the data has labels) to their shapes.
+`FAMILIES` maps `config.family` to the family's `make_trainer(config, spec)`, where `spec` is the
+`sources.ExampleSpec` of the data it trains on.
 """
 
 from genjax import errors
+from genjax.data import sources
 from genjax.trainers import autoencoder
 from genjax.trainers import classifier
-from genjax.trainers import common
+from genjax.trainers import contract
 from genjax.trainers import gan
 from genjax.trainers import vae
 
@@ -19,7 +21,13 @@ FAMILIES = {
 }
 
 
-def make_trainer(config, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
+def make_trainer(config, spec: sources.ExampleSpec) -> contract.Trainer:
   if config.family not in FAMILIES:
     raise errors.UserError(f"config.family={config.family!r} is not one of {', '.join(FAMILIES)}.")
-  return FAMILIES[config.family](config, example_shapes)
+  trainer = FAMILIES[config.family](config, spec)
+  if trainer.needs_labels and not spec.has_labels:
+    raise errors.UserError(
+        f"This {config.family} model is class-conditional, but dataset {config.data.name!r} has no labels; "
+        "train it unconditionally (config.model.num_classes=0) or on a labelled dataset."
+    )
+  return trainer

@@ -10,8 +10,10 @@ import ml_collections
 
 from genjax import errors
 from genjax import losses
+from genjax.data import sources
 from genjax.models import autoencoders
 from genjax.trainers import common
+from genjax.trainers import contract
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 
@@ -22,10 +24,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.model.input_noise_std must be >= 0.")
 
 
-def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
-  """Builds the autoencoder's pure functions for images of `example_shapes["image"]` (H, W, C)."""
+def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> contract.Trainer:
+  """Builds the autoencoder's pure functions for the images of `spec`."""
   check_config(config)
-  image_shape = common.image_shape(example_shapes, "autoencoder")
+  image_shape = common.image_shape(spec, "autoencoder")
   model_config = config.model
   likelihood = model_config.likelihood
   model = autoencoders.Autoencoder(*common.encoder_decoder(model_config, model_config.latent_size, image_shape))
@@ -35,7 +37,9 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
   def init(key):
     return common.new_state(model.init(key, jnp.zeros((1, *image_shape), jnp.float32))["params"], optimizer)
 
-  def per_example_metrics(params, images, key):
+  def per_example_metrics(params, batch, key, train):
+    del train  # The same noise in training and evaluation: the evaluation measures the denoising task.
+    images = batch["image"]
     noisy = images + model_config.input_noise_std * jax.random.normal(key, images.shape, images.dtype)
     outputs = model.apply({"params": params}, noisy)
     nll = common.reconstruction_nll(likelihood, outputs, images)
@@ -57,7 +61,11 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
   def reconstruct(state, images):
     return decode(state, encode(state, images))
 
-  # No generate: an autoencoder's codes follow no known distribution to sample from; decode still interpolates.
-  return common.Trainer(
-      init, train_step, eval_step, reconstruct, None, encode, decode, latent_size=model_config.latent_size
+  # No sampler: an autoencoder's codes follow no known distribution to sample from; decode still interpolates.
+  return contract.Trainer(
+      init,
+      train_step,
+      eval_step,
+      decoder=contract.Decoder(decode, model_config.latent_size),
+      encoder=contract.Encoder(encode, reconstruct),
   )

@@ -1,11 +1,7 @@
-"""What every trainer family shares: the `Trainer` contract, the single-network train state, the optimiser and
-the pixel likelihoods that turn decoder outputs into losses and images.
-
-A trainer is a bundle of pure functions over a state pytree. The training loop jits and shards them; a trainer
-never sees meshes, files or loggers.
+"""What trainer families share: the single-network train state and its steps, the optimiser, and the pixel
+likelihoods that turn decoder outputs into losses and images. The contract itself is `contract.Trainer`.
 """
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -17,46 +13,9 @@ import optax
 
 from genjax import errors
 from genjax import losses
+from genjax.data import sources
 from genjax.models import autoencoders
-
-State = Any
-Batch = dict[str, jax.Array]
-Metrics = dict[str, jax.Array]
-
-
-@dataclasses.dataclass(frozen=True)
-class Trainer:
-  """The pure functions the training loop drives for one model family.
-
-  init:         key -> state.
-  train_step:   (state, batch, key) -> (state, metrics); metrics are batch means (scalars).
-  eval_step:    (state, batch, key) -> metrics; sums over the real examples of the batch (`batch["mask"]` is 1 for
-                real examples, 0 for padding) plus their number under "count", so that any split size averages
-                exactly.
-  reconstruct:  (state, images) -> images in the data's pixel range, or None for families without an encoder.
-  generate:     (state, key, num_images) -> images in the data's pixel range, or None for families that cannot
-                sample (the plain autoencoder); num_images must be static under jit.
-  encode:       (state, images) -> latent codes `[N, latent_size]` (a VAE's posterior mean), or None.
-  decode:       (state, latents `[N, latent_size]`, labels `[N]` or None) -> images in the data's pixel range, or
-                None; with encode, what latent interpolation walks through.
-  latent_size:  the size of the codes that decode takes (None without a decoder).
-  real_batches_per_step: None if train_step takes one batch `[B, ...]`; k if it takes k batches stacked as
-                `[k, B, ...]` (a GAN critic's k updates per generator update).
-  needs_labels: whether the steps read `batch["label"]` (class-conditional models).
-  samples_per_row: the width of `generate`'s grid (one row per class), or None for a square grid.
-  """
-
-  init: Callable[[jax.Array], State]
-  train_step: Callable[[State, Batch, jax.Array], tuple[State, Metrics]]
-  eval_step: Callable[[State, Batch, jax.Array], Metrics]
-  reconstruct: Callable[[State, jax.Array], jax.Array] | None
-  generate: Callable[[State, jax.Array, int], jax.Array] | None
-  encode: Callable[[State, jax.Array], jax.Array] | None = None
-  decode: Callable[[State, jax.Array, jax.Array | None], jax.Array] | None = None
-  latent_size: int | None = None
-  real_batches_per_step: int | None = None
-  needs_labels: bool = False
-  samples_per_row: int | None = None
+from genjax.trainers import contract
 
 
 @flax.struct.dataclass
@@ -68,21 +27,11 @@ class TrainState:
   opt_state: Any
 
 
-# What one example of a dataset holds: an image (H, W, C), or a point of the 2-D toy data (`genjax.data.toy2d`).
-DATA_KEYS = ("image", "point")
-
-
-def data_key(example_shapes: dict[str, tuple[int, ...]]) -> str:
-  """The key under which batches carry the data ("image" or "point"); labels, if any, come under "label"."""
-  (key,) = [key for key in DATA_KEYS if key in example_shapes]
-  return key
-
-
-def image_shape(example_shapes: dict[str, tuple[int, ...]], family: str) -> tuple[int, int, int]:
+def image_shape(spec: sources.ExampleSpec, family: str) -> tuple[int, int, int]:
   """The (H, W, C) of a dataset's images; `UserError` for a family that needs images and data without them."""
-  if "image" not in example_shapes:
-    raise errors.UserError(f"The {family} family trains on images; this dataset has {', '.join(example_shapes)}.")
-  return example_shapes["image"]
+  if not spec.is_image:
+    raise errors.UserError(f"The {family} family trains on images; this dataset has {', '.join(spec.shapes)}.")
+  return spec.data_shape
 
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
@@ -122,19 +71,22 @@ def new_state(params, optimizer: optax.GradientTransformation) -> TrainState:
 
 
 def steps_from_per_example_metrics(
-    per_example_metrics: Callable[[Any, jax.Array, jax.Array], dict[str, jax.Array]],
+    per_example_metrics: Callable[[Any, contract.Batch, jax.Array, bool], dict[str, jax.Array]],
     optimizer: optax.GradientTransformation,
 ):
-  """The train and eval steps of a one-network family, from `per_example_metrics(params, images, key)`, which
-  returns `[N]` arrays and among them the "loss" to minimise.
+  """The train and eval steps of a one-network family, from `per_example_metrics(params, batch, key, train)`,
+  which maps a batch `[N, ...]` to `[N]` arrays, among them the "loss" to minimise.
 
-  The train step descends the batch mean of "loss" and reports the batch means of every metric plus the gradient
-  norm; the eval step returns masked sums (see `Trainer`).
+  The train step treats its k stacked batches `[k, B, ...]` as one batch of k * B examples, descends the mean
+  "loss" and reports the batch means of every metric plus the gradient norm; the eval step returns masked sums
+  (see `contract.Trainer`).
   """
 
-  def train_step(state: TrainState, batch: Batch, key: jax.Array) -> tuple[TrainState, Metrics]:
+  def train_step(state: TrainState, batch: contract.Batch, key: jax.Array) -> tuple[TrainState, contract.Metrics]:
+    examples = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+
     def loss_fn(params):
-      metrics = jax.tree.map(jnp.mean, per_example_metrics(params, batch["image"], key))
+      metrics = jax.tree.map(jnp.mean, per_example_metrics(params, examples, key, True))
       return metrics["loss"], metrics
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -143,8 +95,8 @@ def steps_from_per_example_metrics(
     params = optax.apply_updates(state.params, updates)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
-  def eval_step(state: TrainState, batch: Batch, key: jax.Array) -> Metrics:
-    return masked_sums(per_example_metrics(state.params, batch["image"], key), batch["mask"])
+  def eval_step(state: TrainState, batch: contract.Batch, key: jax.Array) -> contract.Metrics:
+    return masked_sums(per_example_metrics(state.params, batch, key, False), batch["mask"])
 
   return train_step, eval_step
 
@@ -211,7 +163,7 @@ def likelihood_mean(likelihood: str, outputs: jax.Array) -> jax.Array:
   return outputs
 
 
-def masked_sums(per_example: dict[str, jax.Array], mask: jax.Array) -> Metrics:
+def masked_sums(per_example: dict[str, jax.Array], mask: jax.Array) -> contract.Metrics:
   """Sums per-example metrics over the real examples of a padded batch, adding their number as "count"."""
   sums = {name: jnp.sum(values * mask) for name, values in per_example.items()}
   sums["count"] = jnp.sum(mask)

@@ -20,8 +20,10 @@ import optax
 
 from genjax import errors
 from genjax import losses
+from genjax.data import sources
 from genjax.models import gans
 from genjax.trainers import common
+from genjax.trainers import contract
 
 ARCHITECTURES = ("dcgan", "resnet", "mlp")
 PENALTIES = ("none", "wgan_gp", "r1")
@@ -68,9 +70,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.gan.ema_decay must be in [0, 1) (0 disables the average).")
 
 
-def _networks(config: ml_collections.ConfigDict, data_key: str, data_shape: tuple[int, ...]):
-  """The configured generator and discriminator for examples of `data_shape`."""
+def _networks(config: ml_collections.ConfigDict, spec: sources.ExampleSpec):
+  """The configured generator and discriminator for the examples of `spec`."""
   model_config = config.model
+  data_shape = spec.data_shape
   architecture, num_classes = model_config.architecture, model_config.num_classes
   d_options = dict(
       normalization=model_config.d_normalization, num_classes=num_classes, spectral_norm=model_config.d_spectral_norm
@@ -78,7 +81,7 @@ def _networks(config: ml_collections.ConfigDict, data_key: str, data_shape: tupl
   if architecture == "mlp":
     generator = gans.MLPGenerator(model_config.g_channels, math.prod(data_shape), num_classes)
     return generator, gans.MLPDiscriminator(model_config.d_channels, **d_options)
-  if data_key != "image":
+  if not spec.is_image:
     raise errors.UserError(f"The {architecture} architecture makes images; for 2-D points use 'mlp'.")
   if tuple(config.data.pixel_range) != (-1.0, 1.0):
     raise errors.UserError("Image generators end in tanh: set config.data.pixel_range=(-1.0, 1.0).")
@@ -94,14 +97,14 @@ def _networks(config: ml_collections.ConfigDict, data_key: str, data_shape: tupl
   return gans.DCGANGenerator(*g_arguments), gans.DCGANDiscriminator(model_config.d_channels, **d_options)
 
 
-def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
-  """Builds the GAN's pure functions for examples of `example_shapes` (images HWC, or 2-D points)."""
+def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> contract.Trainer:
+  """Builds the GAN's pure functions for the examples of `spec` (images HWC, or 2-D points). It decodes (latents
+  through the generator's weight average) and samples."""
   check_config(config)
   gan_config, model_config = config.gan, config.model
   num_classes = model_config.num_classes
-  data_key = common.data_key(example_shapes)
-  data_shape = example_shapes[data_key]
-  generator, discriminator = _networks(config, data_key, data_shape)
+  data_key, data_shape = spec.data_key, spec.data_shape
+  generator, discriminator = _networks(config, spec)
   g_optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   # The critic takes n_critic steps per generator step; its schedule counts its own steps.
   d_optimizer = common.make_optimizer(config.optim, config.train.total_steps * gan_config.n_critic)
@@ -211,6 +214,7 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
     decay = jnp.where(state.step >= gan_config.ema_start_step, gan_config.ema_decay, 0.0)
     g_ema_params = jax.tree.map(lambda ema, w: decay * ema + (1.0 - decay) * w, state.g_ema_params, g_params)
     metrics = jax.tree.map(jnp.mean, critic_metrics)  # Averages over the n_critic updates.
+    # "loss", the metric every family reports, is the critic's loss here (as in the eval lines).
     metrics.update(loss=metrics["d_loss"], g_loss=g_loss, g_grad_norm=optax.tree.norm(grads))
     new_state = state.replace(
         step=state.step + 1,
@@ -249,15 +253,16 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
     }
     return common.masked_sums(per_example, batch["mask"])
 
-  return common.Trainer(
+  return contract.Trainer(
       init,
       train_step,
       eval_step,
-      reconstruct=None,
-      generate=generate,
-      decode=sample_averaged,
-      latent_size=latent_size,
-      real_batches_per_step=gan_config.n_critic,
+      batches_per_step=gan_config.n_critic,
+      param_fields=("g_params", "d_params"),
+      progress_metrics=("d_loss", "g_loss"),
       needs_labels=bool(num_classes),
-      samples_per_row=max(1, config.eval.num_grid_images // num_classes) if num_classes else None,
+      decoder=contract.Decoder(sample_averaged, latent_size, num_classes),
+      sampler=contract.Sampler(
+          generate, samples_per_row=max(1, config.eval.num_grid_images // num_classes) if num_classes else None
+      ),
   )

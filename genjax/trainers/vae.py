@@ -12,8 +12,10 @@ import ml_collections
 
 from genjax import errors
 from genjax import losses
+from genjax.data import sources
 from genjax.models import autoencoders
 from genjax.trainers import common
+from genjax.trainers import contract
 
 LIKELIHOODS = ("bernoulli", "discretized_logistic")
 
@@ -28,10 +30,11 @@ def _model(model_config: ml_collections.ConfigDict, image_shape: tuple[int, int,
   return autoencoders.VAE(*common.encoder_decoder(model_config, 2 * model_config.latent_size, image_shape))
 
 
-def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]]) -> common.Trainer:
-  """Builds the VAE's pure functions for images of `example_shapes["image"]` (H, W, C)."""
+def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> contract.Trainer:
+  """Builds the VAE's pure functions for the images of `spec`. It decodes, samples, encodes and bounds the
+  likelihood (with `make_likelihood_evaluator`)."""
   check_config(config)
-  image_shape = common.image_shape(example_shapes, "vae")
+  image_shape = common.image_shape(spec, "vae")
   model_config = config.model
   likelihood = model_config.likelihood
   model = _model(model_config, image_shape)
@@ -43,7 +46,9 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
     params = model.init(init_key, jnp.zeros((1, *image_shape), jnp.float32), sample_key)["params"]
     return common.new_state(params, optimizer)
 
-  def per_example_metrics(params, images, key):
+  def per_example_metrics(params, batch, key, train):
+    del train  # One posterior sample in training and evaluation alike: the ELBO's estimate.
+    images = batch["image"]
     outputs, mean, log_variance = model.apply({"params": params}, images, key)
     reconstruction = common.reconstruction_nll(likelihood, outputs, images)
     kl = losses.standard_normal_kl(mean, log_variance)
@@ -75,12 +80,21 @@ def make_trainer(config: ml_collections.ConfigDict, example_shapes: dict[str, tu
   def generate(state, key, num_images):
     return decode(state, jax.random.normal(key, (num_images, model_config.latent_size)))
 
-  return common.Trainer(
-      init, train_step, eval_step, reconstruct, generate, encode, decode, latent_size=model_config.latent_size
+  likelihood_bounds = make_likelihood_evaluator(config, spec)
+  return contract.Trainer(
+      init,
+      train_step,
+      eval_step,
+      decoder=contract.Decoder(decode, model_config.latent_size),
+      sampler=contract.Sampler(generate),
+      encoder=contract.Encoder(encode, reconstruct),
+      likelihood=contract.Likelihood(
+          lambda state, images, key, num_samples: likelihood_bounds(state.params, images, key, num_samples)
+      ),
   )
 
 
-def make_likelihood_evaluator(config: ml_collections.ConfigDict, example_shapes: dict[str, tuple[int, ...]]):
+def make_likelihood_evaluator(config: ml_collections.ConfigDict, spec: sources.ExampleSpec):
   """Builds `evaluate(params, images, key, num_samples, samples_per_chunk=100) -> dict of [N] arrays`, the
   likelihood bounds of a trained VAE (`state.params` of `make_trainer(config, example_shapes)`):
 
@@ -99,7 +113,7 @@ def make_likelihood_evaluator(config: ml_collections.ConfigDict, example_shapes:
   for "discretized_logistic". The VAE family has no Gaussian likelihood, so `check_config` refuses one.
   """
   check_config(config)
-  image_shape = common.image_shape(example_shapes, "vae")
+  image_shape = common.image_shape(spec, "vae")
   model_config = config.model
   likelihood = model_config.likelihood
   model = _model(model_config, image_shape)

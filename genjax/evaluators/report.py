@@ -1,0 +1,38 @@
+"""What experiments/evaluate.py writes: metrics.json (the metrics and the protocol that produced them) and a short
+human-readable summary.md."""
+
+import json
+import os
+
+_METRIC_DESCRIPTIONS = {
+    "fid": "FID (lower is better)",
+    "kid": "KID, unbiased MMD^2 (lower is better)",
+    "kid_std": "KID standard deviation over subsets",
+    "precision": "precision: samples inside the real manifold",
+    "recall": "recall: real images inside the sample manifold",
+    "neg_elbo_nats": "negative ELBO, nats per image",
+    "neg_elbo_bits_per_dim": "negative ELBO, bits per dimension",
+    "iwae_nats": "importance-weighted bound on -log p(x), nats per image",
+    "iwae_bits_per_dim": "importance-weighted bound on -log p(x), bits per dimension",
+    "mse": "reconstruction mean squared error per pixel",
+    "psnr": "reconstruction PSNR, dB",
+    "ssim": "reconstruction SSIM",
+}
+
+
+def summary_markdown(title: str, family: str, metrics: dict[str, float], protocol: dict) -> str:
+  lines = [f"# {title}", "", f"{family} model.", ""]
+  lines += ["| metric | value |", "|---|---|"]
+  lines += [f"| {_METRIC_DESCRIPTIONS.get(name, name)} | {value:.6g} |" for name, value in metrics.items()]
+  lines += ["", "## Protocol", ""]
+  lines += [f"- {name}: {value}" for name, value in protocol.items()]
+  return "\n".join(lines) + "\n"
+
+
+def write(directory: str, title: str, family: str, metrics: dict[str, float], protocol: dict) -> None:
+  """Writes `directory`/metrics.json and summary.md."""
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, "metrics.json"), "w") as f:
+    json.dump({"metrics": metrics, "protocol": protocol}, f, indent=2)
+  with open(os.path.join(directory, "summary.md"), "w") as f:
+    f.write(summary_markdown(title, family, metrics, protocol))

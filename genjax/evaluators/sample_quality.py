@@ -1,0 +1,129 @@
+"""The "sample_quality" evaluation: FID, KID and precision/recall between N samples and N held-out real images, in
+the feature space of a network (`config.eval.feature_network`: a genjax classifier run named by
+`config.eval.classifier_workdir`, or the FID Inception-v3).
+
+The real images are the first N (`config.eval.num_quality_images`) of the eval split in its fixed order, at full
+grey level (never binarised), so that every model of a dataset is compared with the same real set. With
+`config.eval.real_floor`, the first N training images are scored against the same real set too (`real_floor_*`):
+what a model that reproduced the data distribution would score. The feature function is compiled once, and the
+real features computed once, when the evaluator is built.
+"""
+
+import jax
+import numpy as np
+
+from genjax import errors
+from genjax import feature_networks
+from genjax import sampling
+from genjax.evaluators import common
+from genjax.metrics import feature_distances
+
+
+def feature_network(options) -> feature_networks.FeatureNetwork:
+  """The network that `config.eval` names."""
+  if options.feature_network == "inception":
+    return feature_networks.inception(options.inception_weights)
+  if options.feature_network != "classifier":
+    raise errors.UserError(
+        f"config.eval.feature_network={options.feature_network!r} is not one of {', '.join(feature_networks.NAMES)}."
+    )
+  if not options.classifier_workdir:
+    raise errors.UserError(
+        "FID, KID and precision/recall need a feature network: pass --classifier_workdir=RUN of a "
+        "configs/classifier.py run on this kind of images (config.eval.classifier_workdir), or "
+        "--feature_network=inception."
+    )
+  return feature_networks.classifier(options.classifier_workdir)
+
+
+def real_images(context: common.Context, num_images: int, split: str = "eval") -> np.ndarray:
+  """The first `num_images` of a split in its fixed order, in the run's pixel range, never binarised."""
+  data_config = context.config.data.copy_and_resolve_references()
+  data_config.binarize = "none"
+  source = context.data.eval if split == "eval" else context.data.train
+  split_name = data_config.eval_split if split == "eval" else data_config.train_split
+  if num_images > len(source):
+    raise errors.UserError(
+        f"Asked for {num_images} real images, but the {data_config.name} split {split_name!r} has {len(source)}; "
+        "lower --num_images."
+    )
+  images = []
+  for batch in context.eval_batches(data_config, split):
+    images.append(np.asarray(context.experiment.gather(batch["image"]))[np.asarray(batch["mask"]) > 0])
+    if sum(map(len, images)) >= num_images:
+      break
+  return np.concatenate(images)[:num_images]
+
+
+class SampleQuality:
+
+  def __init__(self, context: common.Context):
+    experiment = context.experiment
+    common.require(experiment.spec.is_image, "sample_quality", f"compares images; {context.data.name!r} has none")
+    common.require(
+        experiment.trainer.sampler is not None,
+        "sample_quality",
+        f"needs samples; a {context.config.family} model does not sample",
+    )
+    options = context.options
+    self._context = context
+    self._num_images = options.num_quality_images or len(context.data.eval)
+    self._network = feature_network(options)
+    real = real_images(context, self._num_images)
+    if self._network.image_shape is not None and tuple(real.shape[1:]) != tuple(self._network.image_shape):
+      raise errors.UserError(
+          f"The feature network {self._network.name} takes {self._network.image_shape} images; this run's are "
+          f"{real.shape[1:]}."
+      )
+    pixel_range = tuple(context.config.data.pixel_range)
+
+    def features_in_run_range(params, images):
+      return self._network.features(params, images, pixel_range)
+
+    self._features = common.map_over_images(context, features_in_run_range)
+    self._real_features = self._features(self._network.params, real)
+    self._floor = None
+    if options.real_floor:
+      training_images = real_images(context, self._num_images, "train")
+      self._floor = _distances(self._real_features, self._features(self._network.params, training_images), context.seed)
+    self.protocol = {
+        "feature_network": self._network.name,
+        "feature_weights_sha256": self._network.weights_sha256,
+        "n_real": self._num_images,
+        "n_fake": self._num_images,
+        "real_split": (
+            f"{context.config.data.name}/{context.config.data.eval_split} (first {self._num_images}, not binarised)"
+        ),
+        "resize": "bilinear to 299x299 (pytorch-fid)" if self._network.image_shape is None else "none",
+        "seed": context.seed,
+        "kid": "unbiased MMD^2, cubic kernel, 100 subsets of min(1000, N // 2) images",
+        "precision_recall": "k = 3 nearest neighbours (Kynkaanniemi et al. 2019)",
+    }
+
+  def run(self, state, step: int):
+    del step
+    context = self._context
+    fakes = sampling.generate(
+        context.experiment, state, self._num_images, jax.random.key(context.seed), context.options.batch_size
+    )
+    metrics = _distances(self._real_features, self._features(self._network.params, fakes), context.seed)
+    if self._floor is not None:
+      metrics.update({f"real_floor_{name}": value for name, value in self._floor.items()})
+    return metrics, {}
+
+
+def _distances(real_features: np.ndarray, other_features: np.ndarray, seed: int) -> dict[str, float]:
+  # Subsets of at most half the images: with subsets of all N (N <= 1000 here) every subset would be the same
+  # and the standard deviation meaningless.
+  subset_size = min(1000, len(real_features) // 2)
+  kid_mean, kid_std = feature_distances.kernel_inception_distance(
+      real_features, other_features, subset_size=subset_size, seed=seed
+  )
+  precision, recall = feature_distances.precision_recall(real_features, other_features)
+  return {
+      "fid": feature_distances.frechet_distance_from_features(real_features, other_features),
+      "kid": kid_mean,
+      "kid_std": kid_std,
+      "precision": precision,
+      "recall": recall,
+  }

@@ -1,0 +1,118 @@
+"""The trainer contract: the pure functions every family provides, and the optional capabilities some offer.
+
+A trainer is a bundle of pure functions over a state pytree; `genjax.experiment` jits and shards them, the loop
+drives them, and evaluators and tools use the capabilities. Consumers ask whether a trainer has a capability
+(`trainer.sampler is not None`), never which family it is.
+
+Batches are dicts of arrays keyed as in `sources.ExampleSpec` ("image" or "point", "label" for labelled data):
+- `train_step` receives `batches_per_step` batches stacked: `[k, B, ...]` (k = 1 for most families; a GAN's
+  critic takes k = n_critic real batches, one per critic update);
+- `eval_step` receives one batch `[B, ...]` plus `batch["mask"]`, 1.0 for real examples and 0.0 for padding.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+State = Any
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoder:
+  """Latent codes -> examples: what interpolation walks through.
+
+  decode:      (state, latents `[N, latent_size]`, labels `[N]` or None) -> examples in the data's range.
+  latent_size: the size of the codes.
+  num_classes: > 0 for a class-conditional decoder, which needs labels.
+  """
+
+  decode: Callable[[State, jax.Array, jax.Array | None], jax.Array]
+  latent_size: int
+  num_classes: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+  """Draws examples: a GAN's generator (its weight average), a VAE's prior through its decoder.
+
+  generate:        (state, key, num_examples) -> examples in the data's range; num_examples is static under jit.
+                   A class-conditional model draws class by class (see the family's docstring).
+  samples_per_row: the width of a sample grid (one row per class for a conditional model), or None for square.
+  """
+
+  generate: Callable[[State, jax.Array, int], jax.Array]
+  samples_per_row: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoder:
+  """Examples -> codes, and back.
+
+  encode:      (state, images) -> codes `[N, latent_size]` (a VAE's posterior mean).
+  reconstruct: (state, images) -> images in the data's pixel range.
+  """
+
+  encode: Callable[[State, jax.Array], jax.Array]
+  reconstruct: Callable[[State, jax.Array], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Likelihood:
+  """Bounds on -log p(x), per example.
+
+  bounds: (state, images, key, num_samples) -> dict of `[N]` arrays: `neg_elbo_nats`, `iwae_nats` and their
+          `*_bits_per_dim`; num_samples (importance samples) is static under jit.
+  """
+
+  bounds: Callable[[State, jax.Array, jax.Array, int], dict[str, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+  """A feature space for comparing images (a classifier's penultimate activations).
+
+  features:    (params, images in `pixel_range`) -> `[N, D]`, deterministic.
+  params:      state -> the parameters that `features` takes (what a weight hash covers).
+  pixel_range: the pixel range the images must be in.
+  """
+
+  features: Callable[[Any, jax.Array], jax.Array]
+  params: Callable[[State], Any]
+  pixel_range: tuple[float, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+  """One family's pure functions and capabilities.
+
+  init:             key -> state.
+  train_step:       (state, batch `[k, B, ...]`, key) -> (state, metrics); metrics are scalar batch means.
+  eval_step:        (state, batch `[B, ...]` with "mask", key) -> sums over the real examples of per-example
+                    metrics, plus their number under "count", so that any split size averages exactly.
+  batches_per_step: k, the batches that one train step takes.
+  param_fields:     the state fields that hold trainable parameters (what the parameter count counts).
+  progress_metrics: the train metrics that the console's progress line shows.
+  needs_labels:     whether the steps read `batch["label"]` (class-conditional models, classifiers).
+  decoder, sampler, encoder, likelihood, features: capabilities, None where the family has none.
+  """
+
+  init: Callable[[jax.Array], State]
+  train_step: Callable[[State, Batch, jax.Array], tuple[State, Metrics]]
+  eval_step: Callable[[State, Batch, jax.Array], Metrics]
+  batches_per_step: int = 1
+  param_fields: tuple[str, ...] = ("params",)
+  progress_metrics: tuple[str, ...] = ("loss",)
+  needs_labels: bool = False
+  decoder: Decoder | None = None
+  sampler: Sampler | None = None
+  encoder: Encoder | None = None
+  likelihood: Likelihood | None = None
+  features: Features | None = None
+
+  def num_params(self, state: State) -> int:
+    """The number of trainable parameters in `state` (abstract or concrete)."""
+    return sum(leaf.size for field in self.param_fields for leaf in jax.tree.leaves(getattr(state, field)))
