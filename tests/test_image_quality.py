@@ -11,7 +11,7 @@ from genjax.metrics import image_quality
 
 
 def _digits_in_unit_range(digits, count: int = 4) -> np.ndarray:
-  return np.stack([example["image"] for example in digits[1][:count]]).astype(np.float32) / 255.0
+  return np.stack([example["image"] for example in digits.eval[:count]]).astype(np.float32) / 255.0
 
 
 def test_identical_images_have_ssim_one_zero_error_and_infinite_psnr(digits):
