@@ -28,6 +28,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.latent_size = 16 if options.runlocal else 32
   config.model.likelihood = "gaussian"  # gaussian (squared error) | bernoulli (cross-entropy)
   config.model.input_noise_std = 0.3 if options.denoising else 0.0
+  config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
 
   config.optim = config_lib.optimizer("adam", 2e-3 if options.runlocal else 1e-3, 0.9, 0.999, "cosine", 100)
   config.train = config_lib.training(

@@ -36,6 +36,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.feature_size = 128  # The width of the feature space that evaluation compares images in.
   config.model.num_classes = 10
   config.model.dropout_rate = 0.5  # Between the features and the logits.
+  config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
 
   config.optim = config_lib.optimizer("adam", 3e-3 if options.runlocal else 1e-3, 0.9, 0.999, "cosine", 100)
   config.train = config_lib.training(

@@ -55,6 +55,7 @@ def base_config(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   config.model.num_classes = 10 if options.conditional else 0  # > 0: class-conditional G and projection D.
   config.model.d_normalization = "batch"  # batch | layer | none
   config.model.d_spectral_norm = False  # Divide each critic weight by its largest singular value (SNGAN).
+  config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
 
   # A shorter generator weight average for the short runlocal runs.
   config.gan = config_lib.gan("non_saturating", ema_decay=0.99 if options.runlocal else 0.999)

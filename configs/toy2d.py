@@ -40,6 +40,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.num_classes = 0
   config.model.d_normalization = "none"  # batch | layer | none
   config.model.d_spectral_norm = False
+  config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
 
   is_wasserstein, is_wgan = options.loss in ("wgan", "wgan_gp"), options.loss == "wgan"
   config.gan = config_lib.gan(

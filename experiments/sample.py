@@ -45,7 +45,6 @@ def main(overrides: list[str]) -> None:
   from genjax import pixels
   from genjax import runs
   from genjax import sampling
-  from genjax.data import pipeline
 
   checkpoint.quiet_orbax_logging()
   run = runs.load(_WORKDIR.value, _STEP.value, overrides)
@@ -68,8 +67,7 @@ def main(overrides: list[str]) -> None:
   test_images = None
   if trainer.encoder is not None:
     needed = max(_NUM_RECONSTRUCTIONS.value, 2 * _NUM_INTERPOLATIONS.value, 1)
-    batch = next(pipeline.eval_batches(run.data.eval, run.config.data, needed, run.config.seed))
-    test_images = batch["image"][: int(batch["mask"].sum())]
+    test_images = sampling.first_images(built, run.data.eval, min(needed, len(run.data.eval)))
   if trainer.encoder is not None and _NUM_RECONSTRUCTIONS.value:
     save("reconstructions.png", sampling.reconstruction_grid(built, state, test_images[: _NUM_RECONSTRUCTIONS.value]))
 

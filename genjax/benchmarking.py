@@ -12,20 +12,25 @@ import ml_collections
 import numpy as np
 
 from genjax import experiment
+from genjax.data import pipeline
 from genjax.data import sources
 
 
-def synthetic_batch(built: experiment.Experiment, rng: np.random.Generator) -> dict[str, np.ndarray]:
-  """A host batch `[k, B, ...]` of the experiment's spec: uniform pixels in the data's range, standard normal
-  points, labels drawn from the spec's classes."""
+def synthetic_raw_batch(built: experiment.Experiment, rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """A raw train batch `[k, B, ...]` of the experiment's spec, as the input path delivers it: uniform uint8 pixels
+  (or standard normal points), labels drawn from the spec's classes, and stream positions."""
   config, spec = built.config, built.spec
   leading = (built.trainer.batches_per_step, config.train.batch_size)
   shape = (*leading, *spec.data_shape)
-  data = rng.uniform(*config.data.pixel_range, shape) if spec.is_image else rng.standard_normal(shape)
-  batch = {spec.data_key: data.astype(np.float32)}
+  if spec.is_image:
+    raw = {spec.data_key: rng.integers(0, 256, shape, dtype=np.uint8)}
+  else:
+    raw = {spec.data_key: rng.standard_normal(shape).astype(np.float32)}
   if spec.has_labels:
-    batch[sources.LABEL] = rng.integers(spec.num_classes, size=leading).astype(np.int32)
-  return batch
+    raw[sources.LABEL] = rng.integers(spec.num_classes, size=leading).astype(np.int32)
+  raw[pipeline.EPOCH] = np.zeros(leading, np.int32)
+  raw[pipeline.POSITION] = np.arange(np.prod(leading), dtype=np.int32).reshape(leading)
+  return raw
 
 
 def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, num_steps: int, devices=None) -> dict:
@@ -36,20 +41,20 @@ def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec
   n_critic, reads k times as many real examples: see `real_images_per_sec`), the batch size and the devices.
   """
   built = experiment.build(config, spec, devices)
-  batch = built.train_batch(synthetic_batch(built, np.random.default_rng(0)))
+  feed = built.host_feed(synthetic_raw_batch(built, np.random.default_rng(0)))
   state = built.init()
 
-  key = built.keys.train
+  keys = built.keys
   start = time.perf_counter()
-  train_step = built.jitted_train_step.lower(state, batch, key).compile()
+  train_step = built.jitted_train_step.lower(state, feed, keys).compile()
   compile_s = time.perf_counter() - start
 
   for _ in range(2):
-    state, metrics = train_step(state, batch, key)
+    state, metrics = train_step(state, feed, keys)
   jax.block_until_ready(metrics)
   start = time.perf_counter()
   for _ in range(num_steps):
-    state, metrics = train_step(state, batch, key)
+    state, metrics = train_step(state, feed, keys)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
 

@@ -1,15 +1,14 @@
-"""Orbax behind one door: saving and restoring the train state, the data iterator and the resolved config.
+"""Orbax behind one door: saving and restoring the train state and the resolved config.
 
-A checkpoint step holds three items: `state` (the train-state pytree), `data` (the grain iterator's position, one
-file per process) and `config` (the resolved config as JSON). Saves are asynchronous. Restoring goes into an
-abstract state that carries the current shardings, so a checkpoint written on 8 devices restores onto 1 and the
-other way round. A checkpoint from another model is refused with a `UserError` before any array is read.
+A checkpoint step holds two items: `state` (the train-state pytree) and `config` (the resolved config as JSON). The
+data's position needs no item: the step fixes it (see `genjax.data.pipeline`). Saves are asynchronous. Restoring
+goes into an abstract state that carries the current shardings, so a checkpoint written on 8 devices restores onto
+1 and the other way round. A checkpoint from another model is refused with a `UserError` before any array is read.
 """
 
 import logging
 import os
 
-import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
@@ -50,48 +49,34 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
 
-  def save(self, step: int, state, data_iterator, config: ml_collections.ConfigDict) -> None:
+  def save(self, step: int, state, config: ml_collections.ConfigDict) -> None:
     """Starts an asynchronous save; the state's arrays are copied off the device before this returns."""
     self._manager.save(
         step,
-        args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state),
-            data=grain.checkpoint.CheckpointSave(data_iterator),
-            config=ocp.args.JsonSave(config.to_dict()),
-        ),
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
     )
 
   def saved_config(self, step: int) -> dict:
     return self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
 
-  def restore(self, step: int, abstract_state, data_iterator, config: ml_collections.ConfigDict):
-    """Restores the state at `step` into `abstract_state`'s shapes and shardings and moves `data_iterator` to the
-    saved position. Raises `UserError` if the checkpoint belongs to a different model."""
-    self._check_compatible(step, config)
-    try:
-      restored = self._manager.restore(
-          step,
-          args=ocp.args.Composite(
-              state=ocp.args.StandardRestore(abstract_state),
-              data=grain.checkpoint.CheckpointRestore(data_iterator),
-          ),
-      )
-    except (ValueError, KeyError, TypeError) as e:
-      raise errors.UserError(
-          f"The checkpoint at step {step} in {self.directory} does not fit this run's train state "
-          f"({str(e).splitlines()[0]}). It was probably written with a different optimiser or model; resume with "
-          "the config it was written with, or use a new --workdir."
-      ) from e
-    return restored["state"]
-
-  def restore_state(self, step: int, abstract_state):
-    """Restores only the state at `step` (for evaluation and sampling, which need no data position)."""
+  def restore(self, step: int, abstract_state, config: ml_collections.ConfigDict | None = None):
+    """Restores the state at `step` into `abstract_state`'s shapes and shardings. With `config`, first raises
+    `UserError` if the checkpoint belongs to a different model; without, a mismatch is reported as a config.json
+    edited after training."""
+    if config is not None:
+      self._check_compatible(step, config)
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
     except (ValueError, KeyError, TypeError) as e:
+      cause = str(e).splitlines()[0]
       raise errors.UserError(
-          f"The checkpoint at step {step} in {self.directory} does not fit the train state of its run's config "
-          f"({str(e).splitlines()[0]}); was config.json edited after training?"
+          f"The checkpoint at step {step} in {self.directory} does not fit this run's train state ({cause}). "
+          + (
+              "It was probably written with a different optimiser or model; resume with the config it was written "
+              "with, or use a new --workdir."
+              if config is not None
+              else "Was config.json edited after training?"
+          )
       ) from e
     return restored["state"]
 
@@ -120,7 +105,6 @@ def _handler_registry() -> ocp.handlers.CheckpointHandlerRegistry:
   registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
   for item, handler, save_args, restore_args in [
       ("state", ocp.StandardCheckpointHandler, ocp.args.StandardSave, ocp.args.StandardRestore),
-      ("data", grain.checkpoint.CheckpointHandler, grain.checkpoint.CheckpointSave, grain.checkpoint.CheckpointRestore),
       ("config", ocp.JsonCheckpointHandler, ocp.args.JsonSave, ocp.args.JsonRestore),
   ]:
     registry.add(item, save_args, handler)

@@ -108,7 +108,7 @@ def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml
           pixel_range=pixel_range,
           random_flip=False,
           random_crop_padding=0,
-          num_workers=0,  # grain worker processes (0: read in the training process); fixes the data order.
+          **_input_path(),
       )
   )
 
@@ -122,9 +122,17 @@ def point_data(name: str) -> ml_collections.ConfigDict:
           eval_split="test",
           data_dir=ml_collections.config_dict.placeholder(str),  # Unused: the mixtures are generated, not stored.
           download=False,
-          num_workers=0,
+          **_input_path(),
       )
   )
+
+
+def _input_path() -> dict:
+  """How training examples reach the device (see genjax/data/pipeline.py). on_device: auto (the train split on the
+  device when it takes at most on_device_max_bytes and a quarter of a device's memory) | true | false (read on the
+  host); num_workers: the host path's grain worker processes (-1: one per core beyond two, at most 8; 0: threads
+  in the training process). Neither changes the data order."""
+  return dict(on_device="auto", on_device_max_bytes=2**30, num_workers=-1)
 
 
 def optimizer(

@@ -7,15 +7,21 @@ the benchmark and the tests. The sequence is written once here: the state's shap
 directly in its sharding by a jitted init; the train step is jitted with explicit in/out shardings and donates the
 old state's buffers to the new one.
 
-Randomness is derived, never stored: one base key per run (from `config.seed`) is split into named streams, and
-the key of a train step is `fold_in(train_key, state.step)`, computed inside the jitted step, so that nothing but
-the batch crosses from host to device per step and a resumed run draws exactly what an unbroken run draws.
+The jitted train step takes a feed (`pipeline.HostFeed` or `on_device.DeviceFeed`) rather than a batch: it takes
+its raw batch from the feed (gathering it on the device for the on-device path) and preprocesses it (`preprocess`)
+inside the same program, so no per-example work happens on the host and only uint8 pixels cross to the device.
+
+Randomness is derived, never stored: one base key per run (from `config.seed`) is split into named streams; the key
+of a train step is `fold_in(train_key, state.step)` and each example's preprocessing key comes from its place in the
+data stream, both computed inside the jitted step, so that nothing but the batch crosses from host to device per
+step and a resumed run draws exactly what an unbroken run draws.
 """
 
 import dataclasses
 import functools
 from typing import Any
 
+import flax
 import jax
 import ml_collections
 import numpy as np
@@ -23,29 +29,34 @@ import numpy as np
 from genjax import checkpoint
 from genjax import sharding
 from genjax import trainers
+from genjax.data import pipeline
+from genjax.data import preprocess
 from genjax.data import sources
 from genjax.trainers import contract
 
 
-@dataclasses.dataclass(frozen=True)
+@flax.struct.dataclass
 class Keys:
   """The run's named random streams, all from `config.seed`: `train` is folded with the step, `eval` with the
-  evaluation batch's index, and `sample` draws the same latents at every evaluation."""
+  evaluation batch's index, `sample` draws the same latents at every evaluation, and `train_data` / `eval_data`
+  key each example's preprocessing (dynamic binarisation, flips, crops) by its place in the data."""
 
   init: jax.Array
   train: jax.Array
   eval: jax.Array
   sample: jax.Array
+  train_data: jax.Array
+  eval_data: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
   """A config built on a mesh: what training, evaluation, sampling and benchmarking share.
 
-  `train_step(state, batch)` takes a global batch `[k, B, ...]` laid out by `train_batch_sharding` (see
-  `train_batch`); it calls `jitted_train_step(state, batch, keys.train)`, the jitted function itself (for
-  lowering and compiling ahead of time). `eval_step(state, batch, key)` takes a global batch `[B, ...]` laid out by
-  `batch_sharding`.
+  `train_step(state, feed)` runs one step on the raw batch that a feed gives (see `pipeline`); it calls
+  `jitted_train_step(state, feed, keys)`, the jitted function itself (for lowering and compiling ahead of time).
+  `eval_step(state, batch, key)` takes a preprocessed global batch `[B, ...]` laid out by `batch_sharding` (see
+  `eval_batch`).
   """
 
   config: ml_collections.ConfigDict
@@ -58,34 +69,38 @@ class Experiment:
   train_batch_sharding: jax.sharding.NamedSharding
   replicated: jax.sharding.NamedSharding
   keys: Keys
+  preprocess_options: preprocess.Options | None
   _init: Any
   jitted_train_step: Any
   eval_step: Any
+  _preprocess_eval: Any
 
   def init(self):
     """A fresh train state, created directly in its sharding."""
     return self._init(self.keys.init)
 
-  def train_step(self, state, batch: dict[str, jax.Array]):
+  def train_step(self, state, feed):
     """One train step (the old state's buffers are donated: do not use `state` afterwards)."""
-    return self.jitted_train_step(state, batch, self.keys.train)
+    return self.jitted_train_step(state, feed, self.keys)
 
-  def train_batch(self, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    """This process's share `[k, B / processes, ...]` of a train batch -> the global batch."""
-    return sharding.to_global_batch(local_batch, self.train_batch_sharding)
+  def host_feed(self, local_raw: dict[str, np.ndarray]) -> pipeline.HostFeed:
+    """This process's share `[k, B / processes, ...]` of a raw train batch -> a feed for `train_step`."""
+    return pipeline.HostFeed(sharding.to_global_batch(local_raw, self.train_batch_sharding))
 
-  def eval_batch(self, local_batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    """This process's share `[B / processes, ...]` of an evaluation batch -> the global batch."""
-    return sharding.to_global_batch(local_batch, self.batch_sharding)
+  def eval_batch(self, local_raw: dict[str, np.ndarray], binarized: bool = True) -> dict[str, jax.Array]:
+    """This process's share `[B / processes, ...]` of a raw evaluation batch (`pipeline.eval_batches`) -> the
+    global batch, preprocessed with the split's fixed draws (no augmentation), with its "mask". With
+    `binarized=False` the images keep their grey levels whatever the config binarises (real images for FID)."""
+    options = self.preprocess_options
+    if options is not None and not binarized:
+      options = dataclasses.replace(options, binarize="none")
+    return self._preprocess_eval(sharding.to_global_batch(local_raw, self.batch_sharding), self.keys, options)
 
-  def restore(self, checkpointer: checkpoint.Checkpointer, step: int, data_iterator=None):
-    """The state saved at `step`, restored into this mesh's shardings (whatever mesh wrote it). With a
-    `data_iterator`, the iterator is moved to the saved position and the checkpoint is first checked to be of this
-    config's model."""
+  def restore(self, checkpointer: checkpoint.Checkpointer, step: int, check_model: bool = True):
+    """The state saved at `step`, restored into this mesh's shardings (whatever mesh wrote it). With
+    `check_model`, the checkpoint is first checked to be of this config's model."""
     target = checkpoint.abstract_with_shardings(self.abstract_state, self.state_sharding)
-    if data_iterator is None:
-      return checkpointer.restore_state(step, target)
-    return checkpointer.restore(step, target, data_iterator, self.config)
+    return checkpointer.restore(step, target, self.config if check_model else None)
 
   # The trainer's capabilities, each jitted once per experiment (outputs replicated, so every process can read
   # them); the `contract` capability must exist.
@@ -129,16 +144,26 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
 
   replicated = sharding.replicated(mesh)
   # Placed on the mesh once, so that passing a key to a step moves nothing.
-  init_key, train_key, eval_key, sample_key = (
-      jax.device_put(key, replicated) for key in jax.random.split(jax.random.key(config.seed), 4)
-  )
-  abstract_state = jax.eval_shape(trainer.init, init_key)
+  keys = Keys(*(jax.device_put(key, replicated) for key in jax.random.split(jax.random.key(config.seed), 6)))
+  abstract_state = jax.eval_shape(trainer.init, keys.init)
   state_sharding = sharding.state_shardings(abstract_state, mesh)
   batch_sharding = sharding.batch_sharding(mesh, config.mesh)
   train_batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
+  options = preprocess.Options.from_config(config.data)
 
-  def train_step(state, batch, train_key):
-    return trainer.train_step(state, batch, jax.random.fold_in(train_key, state.step))
+  def model_arrays(raw):
+    return {key: raw[key] for key in spec.shapes}
+
+  def train_step(state, feed, keys):
+    raw = jax.lax.with_sharding_constraint(feed.raw_batch(state.step), train_batch_sharding)
+    example_keys = preprocess.train_example_keys(keys.train_data, raw[pipeline.EPOCH], raw[pipeline.POSITION])
+    batch = preprocess.apply(model_arrays(raw), example_keys, options, training=True)
+    return trainer.train_step(state, batch, jax.random.fold_in(keys.train, state.step))
+
+  def preprocess_eval(raw, keys, options):
+    example_keys = preprocess.eval_example_keys(keys.eval_data, raw[pipeline.INDEX])
+    batch = preprocess.apply(model_arrays(raw), example_keys, options, training=False)
+    return {**batch, pipeline.MASK: raw[pipeline.MASK]}
 
   return Experiment(
       config=config,
@@ -150,15 +175,13 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
       batch_sharding=batch_sharding,
       train_batch_sharding=train_batch_sharding,
       replicated=replicated,
-      keys=Keys(init_key, train_key, eval_key, sample_key),
+      keys=keys,
+      preprocess_options=options,
       _init=jax.jit(trainer.init, out_shardings=state_sharding),
-      jitted_train_step=jax.jit(
-          train_step,
-          in_shardings=(state_sharding, train_batch_sharding, replicated),
-          out_shardings=(state_sharding, replicated),
-          donate_argnums=(0,),
-      ),
+      # The feed's arrays keep the shardings they were placed with (batch-sharded or replicated).
+      jitted_train_step=jax.jit(train_step, out_shardings=(state_sharding, replicated), donate_argnums=(0,)),
       eval_step=jax.jit(
           trainer.eval_step, in_shardings=(state_sharding, batch_sharding, replicated), out_shardings=replicated
       ),
+      _preprocess_eval=jax.jit(preprocess_eval, static_argnums=2, out_shardings=batch_sharding),
   )

@@ -57,7 +57,7 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
       )
     data = sources.open_source(config.data)
     built = experiment.build(config, data.spec, devices)
-    state = built.restore(checkpointer, step)
+    state = built.restore(checkpointer, step, check_model=False)
   finally:
     checkpointer.close()
   return Run(workdir, config, step, built, state, data)

@@ -16,6 +16,8 @@ from genjax import errors
 from genjax import experiment
 from genjax import pixels
 from genjax import writers
+from genjax.data import pipeline
+from genjax.data import sources
 
 INTERPOLATIONS = ("linear", "spherical")
 
@@ -31,6 +33,22 @@ def generate(built: experiment.Experiment, state, num_images: int, key: jax.Arra
     count = min(batch_size, num_images - start)
     batches.append(np.asarray(built.generate(state, jax.random.fold_in(key, index), count)))
   return np.concatenate(batches)[:num_images]
+
+
+def first_images(built: experiment.Experiment, source, num_images: int, binarized: bool = True) -> np.ndarray:
+  """The first `num_images` images of a split in its fixed order, preprocessed as in evaluation (see
+  `Experiment.eval_batch`), on the host."""
+  if num_images > len(source):
+    raise errors.UserError(f"Asked for {num_images} images of a split that has {len(source)}.")
+  images, count = [], 0
+  for raw in pipeline.eval_batches(source, built.config.eval.batch_size, jax.process_index(), jax.process_count()):
+    batch = built.eval_batch(raw, binarized)
+    real = np.asarray(built.gather(batch[pipeline.MASK])) > 0
+    images.append(np.asarray(built.gather(batch[sources.IMAGE]))[real])
+    count += int(real.sum())
+    if count >= num_images:
+      break
+  return np.concatenate(images)[:num_images]
 
 
 def sample_grid(built: experiment.Experiment, state, num_images: int, key: jax.Array) -> np.ndarray:

@@ -5,10 +5,10 @@ handles preemption. What is trained is built by `genjax.experiment` (mesh, train
 a family trains lives in its trainer; what is evaluated lives in `genjax.evaluators`. Where data comes from and
 where results go are arguments (`data`, `writer`), so tests drive the loop with in-memory data and writers.
 
-Per step only the batch crosses from host to device (the step's key is derived inside the jitted step), and nothing
-waits on the device except at log, evaluation and checkpoint steps; a transfer guard makes any other host<->device
-transfer in the step's path an error. With the data iterator restored from the checkpoint, a resumed run repeats
-the unbroken run's steps bit for bit.
+Per step at most the raw batch crosses from host to device (nothing, when the data lives on the device; the keys are
+derived inside the jitted step), and nothing waits on the device except at log, evaluation and checkpoint steps; a
+transfer guard makes any other host<->device transfer in the step's path an error. The step fixes the data, so a
+resumed run repeats the unbroken run's steps bit for bit.
 """
 
 import os
@@ -83,26 +83,31 @@ def train_and_evaluate(
   built = experiment.build(config, data.spec, devices)
   trainer = built.trainer
   evaluations = evaluators.build(config.evals, evaluators.Context(built, data, config.eval, config.seed))
-  train_iterator = pipeline.train_iterator(
-      data.train,
-      config.data,
-      config.train.batch_size,
-      config.seed,
-      trainer.batches_per_step,
-      jax.process_index(),
-      jax.process_count(),
-  )
   checkpointer = checkpoint.Checkpointer(checkpoint_dir, keep=config.ckpt.keep)
   start_step = checkpointer.latest_step() or 0
   if start_step:
-    state = built.restore(checkpointer, start_step, train_iterator)
+    state = built.restore(checkpointer, start_step)
     logging.info("Resumed from the checkpoint at step %d in %s.", start_step, checkpoint_dir)
   else:
     state = built.init()
   # Written only now, so that a refused resume leaves the workdir's record of its own config untouched.
   writer.write_config(config.to_dict())
+  train_input = pipeline.open_train_input(
+      data,
+      config.data,
+      config.seed,
+      trainer.batches_per_step,
+      config.train.batch_size,
+      built.mesh,
+      built.train_batch_sharding,
+      start_step,
+  )
   logging.info(
-      "%s model: %d parameters on a %s mesh.", config.family, trainer.num_params(state), dict(built.mesh.shape)
+      "%s model: %d parameters on a %s mesh; training data %s.",
+      config.family,
+      trainer.num_params(state),
+      dict(built.mesh.shape),
+      train_input.description,
   )
 
   total_steps = config.train.total_steps
@@ -114,8 +119,7 @@ def train_and_evaluate(
     while step < total_steps:
       # Only the batch may cross from host to device here; anything else is a bug that costs speed.
       with jax.transfer_guard("disallow"):
-        batch = built.train_batch(next(train_iterator))
-        state, metrics = built.train_step(state, batch)
+        state, metrics = built.train_step(state, train_input.feed(step))
         # Device-side running sums: nothing waits on the device until a logging step fetches them.
         metric_sums = metrics if metric_sums is None else jax.tree.map(jnp.add, metric_sums, metrics)
       step += 1
@@ -134,7 +138,7 @@ def train_and_evaluate(
           writer.write_image(step, name, image)
       stop_requested = preemption.requested(step)
       if step % config.ckpt.every_steps == 0 or is_last or stop_requested:
-        checkpointer.save(step, state, train_iterator, config)
+        checkpointer.save(step, state, config)
       if stop_requested:
         logging.warning("Stopped at step %d on a signal; rerun the same command to resume from this checkpoint.", step)
         break

@@ -15,6 +15,8 @@ import pytest  # noqa: E402
 
 from genjax.data import catalog  # noqa: E402
 from genjax.data import mnist5k  # noqa: E402
+from genjax.data import pipeline  # noqa: E402
+from genjax.data import preprocess  # noqa: E402
 from genjax.data import sources  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +69,23 @@ def digits():
   picked = np.concatenate([np.flatnonzero(labels == c)[:4] for c in range(10)])
   examples = [{"image": images[i], "label": int(labels[i])} for i in picked]
   return sources.in_memory("mnist5k", examples[::2] + examples[1::2][:4], examples[1::2])
+
+
+def train_batch(config, data: sources.DataSource, step: int = 0, batches_per_step: int = 1):
+  """The preprocessed train batch `[k, B, ...]` of `step`, as a trainer's train step receives it."""
+  raw = pipeline.StreamReader(data.train, config.seed, batches_per_step, config.train.batch_size, 0, 1)(step)
+  keys = preprocess.train_example_keys(jax.random.key(0), raw[pipeline.EPOCH], raw[pipeline.POSITION])
+  model_arrays = {key: raw[key] for key in data.spec.shapes}
+  return preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data), training=True)
+
+
+def eval_batch(config, examples, batch_size: int):
+  """The first evaluation batch `[B, ...]` of `examples` (with "mask"), as a trainer's eval step receives it."""
+  raw = next(pipeline.eval_batches(examples, batch_size))
+  keys = preprocess.eval_example_keys(jax.random.key(0), raw[pipeline.INDEX])
+  model_arrays = {key: raw[key] for key in ("image", "point", "label") if key in raw}
+  batch = preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data), training=False)
+  return {**jax.tree.map(np.array, batch), "mask": raw["mask"]}  # Writable copies.
 
 
 def unlabelled(data: sources.DataSource) -> sources.DataSource:

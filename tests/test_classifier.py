@@ -9,18 +9,13 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import MNIST_SPEC, load_config, tiny_config, unlabelled
+from conftest import MNIST_SPEC, eval_batch, load_config, tiny_config, train_batch, unlabelled
 from genjax import config_lib
 from genjax import errors
 from genjax import train_loop
 from genjax import trainers
 from genjax import writers
-from genjax.data import pipeline
 from genjax.data import sources
-
-
-def _eval_batch(examples, data_config, batch_size):
-  return next(pipeline.eval_batches(examples, data_config, batch_size, seed=0))
 
 
 def test_training_lowers_the_loss_and_raises_accuracy(digits):
@@ -32,12 +27,11 @@ def test_training_lowers_the_loss_and_raises_accuracy(digits):
   trainer = trainers.make_trainer(config, MNIST_SPEC)
   train_step, eval_step = jax.jit(trainer.train_step), jax.jit(trainer.eval_step)
   # All 24 training digits in one evaluation batch: what the steps below fit.
-  seen = _eval_batch(train, config.data, len(train))
+  seen = eval_batch(config, train, len(train))
   state = trainer.init(jax.random.key(0))
   before = eval_step(state, seen, jax.random.key(0))
-  batches = pipeline.train_iterator(train, config.data, 16, seed=0)  # Stacked [1, 16, ...], one batch per step.
   for step in range(40):
-    state, metrics = train_step(state, next(batches), jax.random.key(step))
+    state, metrics = train_step(state, train_batch(config, digits, step), jax.random.key(step))
   after = eval_step(state, seen, jax.random.key(0))
   assert set(metrics) == {"loss", "accuracy", "grad_norm"}
   assert float(after["loss"]) < 0.5 * float(before["loss"])
@@ -50,8 +44,8 @@ def test_eval_sums_ignore_padded_examples(digits):
   config = tiny_config("classifier")
   trainer = trainers.make_trainer(config, MNIST_SPEC)
   state = trainer.init(jax.random.key(0))
-  real = _eval_batch(evaluation[:8], config.data, 8)
-  padded = _eval_batch(evaluation[:8], config.data, 16)
+  real = eval_batch(config, evaluation[:8], 8)
+  padded = eval_batch(config, evaluation[:8], 16)
   # What padding holds must not matter: fill it with noise and a label, as if it were data.
   padded["image"][8:] = np.random.default_rng(0).random(padded["image"][8:].shape, np.float32)
   padded["label"][8:] = 3
@@ -68,7 +62,7 @@ def test_features_are_the_penultimate_activations_and_ignore_dropout(digits):
   config = tiny_config("classifier", model__dropout_rate=0.9)
   trainer = trainers.make_trainer(config, MNIST_SPEC)
   state = trainer.init(jax.random.key(0))
-  batch = _eval_batch(evaluation, config.data, len(evaluation))
+  batch = eval_batch(config, evaluation, len(evaluation))
   features = jax.jit(trainer.features.features)(state.params, batch["image"])
   assert features.shape == (len(evaluation), config.model.feature_size)
   # Dropout sits after the features: a network without it has the same features for the same parameters.
@@ -88,7 +82,7 @@ def test_features_work_from_a_config_read_back_from_json(digits):
   config = tiny_config("classifier")
   params = trainers.make_trainer(config, MNIST_SPEC).init(jax.random.key(0)).params
   restored = config_lib.from_json(json.loads(json.dumps(config.to_dict())))
-  images = _eval_batch(evaluation, config.data, 8)["image"]
+  images = eval_batch(config, evaluation, 8)["image"]
   np.testing.assert_array_equal(
       trainers.make_trainer(restored, MNIST_SPEC).features.features(params, images),
       trainers.make_trainer(config, MNIST_SPEC).features.features(params, images),

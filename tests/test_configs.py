@@ -137,9 +137,12 @@ def test_a_saved_config_reads_back_as_the_config_that_was_saved():
     assert config_lib.from_json(json.loads(json.dumps(config.to_dict()))).to_dict() == config.to_dict()
 
 
-# Keys that configs gained after tests/data/resolved_configs.json was written: the evaluation list, and the eval
-# options that every config now declares (the same schema for every config).
+# Keys that configs gained after tests/data/resolved_configs.json was written: the evaluation list, the eval options
+# that every config now declares (the same schema for every config), the choice of input path and the compute dtype.
 ADDED_KEYS = {
+    "model.dtype",
+    "data.on_device",
+    "data.on_device_max_bytes",
     "evals",
     "eval.num_grid_images",
     "eval.num_samples",
@@ -150,6 +153,10 @@ ADDED_KEYS = {
     "eval.real_floor",
     "eval.iwae_samples",
 }
+
+
+# Values changed on purpose since then: worker processes by default where there are spare cores.
+CHANGED_VALUES = {"data.num_workers": -1}
 
 
 def _flatten(tree, prefix=""):
@@ -169,7 +176,7 @@ with open(os.path.join(REPO_ROOT, "tests", "data", "resolved_configs.json")) as 
 @pytest.mark.parametrize("variant", sorted(RESOLVED_BEFORE))
 def test_every_config_variant_resolves_to_the_values_it_had(variant):
   name, arg = variant.split(":")
-  before = _flatten(RESOLVED_BEFORE[variant])
+  before = _flatten(RESOLVED_BEFORE[variant]) | CHANGED_VALUES
   now = _flatten(json.loads(json.dumps(load_config(name, arg).to_dict())))
   assert {key: now.get(key) for key in before} == before
   assert set(now) - set(before) <= ADDED_KEYS

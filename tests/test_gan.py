@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from conftest import MNIST_SPEC, tiny_config, unlabelled
+from conftest import MNIST_SPEC, tiny_config, train_batch, unlabelled
 from genjax import errors
 from genjax import experiment
 from genjax import train_loop
@@ -19,19 +19,14 @@ from genjax.data import toy2d
 from genjax.models import gans
 
 
-def _stacked_batch(examples, config, n_critic):
-  return next(
-      pipeline.train_iterator(examples, config.data, config.train.batch_size, seed=0, batches_per_step=n_critic)
-  )
-
-
-def _run_steps(config, examples, num_steps):
+def _run_steps(config, data, num_steps):
   trainer = trainers.make_trainer(config, MNIST_SPEC)
   state = jax.jit(trainer.init)(jax.random.key(0))
   initial = state
   step = jax.jit(trainer.train_step)
   for index in range(num_steps):
-    state, metrics = step(state, _stacked_batch(examples, config, config.gan.n_critic), jax.random.key(index))
+    batch = train_batch(config, data, index, config.gan.n_critic)
+    state, metrics = step(state, batch, jax.random.key(index))
   return initial, state, metrics
 
 
@@ -40,46 +35,42 @@ def _adam_count(opt_state) -> int:
 
 
 def test_each_step_makes_n_critic_discriminator_updates_per_generator_update(digits):
-  train = digits.train
   config = tiny_config("gan", gan__n_critic=3)
-  _, state, _ = _run_steps(config, train, num_steps=2)
+  _, state, _ = _run_steps(config, digits, num_steps=2)
   assert _adam_count(state.g_opt_state) == 2
   assert _adam_count(state.d_opt_state) == 6
   assert int(state.step) == 2
 
 
 def test_weight_clipping_keeps_every_critic_weight_in_range(digits):
-  train = digits.train
   config = tiny_config("wgan")
-  initial, state, _ = _run_steps(config, train, num_steps=1)
+  initial, state, _ = _run_steps(config, digits, num_steps=1)
   clip = config.gan.weight_clip
   assert max(float(np.abs(w).max()) for w in jax.tree.leaves(initial.d_params)) > clip  # Clipping had work to do.
   assert max(float(np.abs(w).max()) for w in jax.tree.leaves(state.d_params)) <= clip
 
 
 def test_generator_average_follows_its_decay(digits):
-  train = digits.train
   config = tiny_config("gan", gan__ema_decay=0.9, gan__ema_start_step=0)
-  initial, state, _ = _run_steps(config, train, num_steps=1)
+  initial, state, _ = _run_steps(config, digits, num_steps=1)
   expected = jax.tree.map(lambda ema, w: 0.9 * ema + 0.1 * w, initial.g_ema_params, state.g_params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), state.g_ema_params, expected)
 
 
 def test_generator_average_equals_the_weights_before_its_start_step(digits):
-  train = digits.train
   config = tiny_config("gan", gan__ema_decay=0.9, gan__ema_start_step=5)
-  _, state, _ = _run_steps(config, train, num_steps=2)
+  _, state, _ = _run_steps(config, digits, num_steps=2)
   jax.tree.map(np.testing.assert_array_equal, state.g_ema_params, state.g_params)
 
 
 @pytest.mark.parametrize("name", ["gan", "wgan_gp"])
 def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
   config = tiny_config(name)
-  batch_np = _stacked_batch(digits.train, config, config.gan.n_critic)
+  raw = pipeline.StreamReader(digits.train, config.seed, config.gan.n_critic, config.train.batch_size)(0)
   results = []
   for mesh_devices in (devices, devices[:1]):
     built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
-    state, metrics = built.train_step(built.init(), built.train_batch(batch_np))
+    state, metrics = built.train_step(built.init(), built.host_feed(raw))
     results.append(jax.device_get((state.g_params, state.d_params, metrics)))
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), results[0], results[1])
 
@@ -162,9 +153,8 @@ def test_resnet_wgan_gp_for_cifar10_trains_a_step_on_32x32_colour_images():
 
 
 def test_spectral_norm_critic_updates_its_power_iteration_state_each_critic_update(digits):
-  train = digits.train
   config = tiny_config("gan", model__d_spectral_norm=True)
-  initial, state, _ = _run_steps(config, train, num_steps=1)
+  initial, state, _ = _run_steps(config, digits, num_steps=1)
   u_vectors = lambda d_batch_stats: [leaf for path, leaf in _flatten_with_names(d_batch_stats) if path.endswith("/u")]
   assert len(u_vectors(state.d_batch_stats)) == 3  # Two convolutions and the output layer.
   for before, after in zip(u_vectors(initial.d_batch_stats), u_vectors(state.d_batch_stats)):

@@ -31,13 +31,13 @@ def _assert_trees_equal(a, b):
 @pytest.mark.parametrize("family", ["vae", "ae"])
 def test_step_on_8_devices_equals_step_on_1_device(family, digits, devices):
   config = tiny_config(family)
-  batch_np = next(pipeline.train_iterator(digits.train, config.data, 16, seed=0))
+  raw = pipeline.StreamReader(digits.train, config.seed, 1, config.train.batch_size)(0)
   results = []
   for mesh_devices in (devices, devices[:1]):
     built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
-    batch = built.train_batch(batch_np)
-    assert len(batch["image"].sharding.device_set) == len(mesh_devices)
-    state, metrics = built.train_step(built.init(), batch)
+    feed = built.host_feed(raw)
+    assert len(feed.raw["image"].sharding.device_set) == len(mesh_devices)
+    state, metrics = built.train_step(built.init(), feed)
     results.append((_params(state), jax.device_get(metrics)))
   _assert_trees_close(results[0][0], results[1][0])
   _assert_trees_close(results[0][1], results[1][1])
@@ -68,6 +68,16 @@ def test_resume_reproduces_uninterrupted_run(family, digits, tmp_path):
   assert [m["step"] for m in second_writer.metrics if m["split"] == "train"] == [4]
   _assert_trees_equal(_params(resumed), _params(straight))
   _assert_trees_equal(jax.tree.map(np.asarray, resumed.opt_state), jax.tree.map(np.asarray, straight.opt_state))
+
+
+def test_host_path_with_a_restart_equals_the_device_path_straight(digits, tmp_path):
+  straight = train_loop.train_and_evaluate(
+      tiny_config("vae", data__on_device="true"), str(tmp_path / "device"), digits, writers.MemoryWriter()
+  )
+  host = tiny_config("vae", data__on_device="false")
+  train_loop.train_and_evaluate(host, str(tmp_path / "host"), digits, _PreemptedAt(2))
+  resumed = train_loop.train_and_evaluate(host, str(tmp_path / "host"), digits, writers.MemoryWriter())
+  _assert_trees_close(_params(resumed), _params(straight), rtol=1e-6, atol=1e-7)
 
 
 def test_longer_rerun_continues_from_the_last_checkpoint(digits, tmp_path):

@@ -1,62 +1,58 @@
-"""The grain input pipeline: a random-access split of raw examples (see `sources.DataSource`) -> batches.
+"""How raw training examples reach the device, in one global order that the step number fixes, and the host-side
+reading of evaluation batches.
 
-Images (`{"image": uint8 HWC, "label": int}`, the label optional) are scaled, binarised and augmented as
-`config.data` says; examples without an image (2-D points) pass through unchanged. Batches carry "label" exactly
-when the examples do.
+The order: epoch e visits the train split in `epoch_permutation(seed, e)`; the stream is the epochs one after
+another, and train step s takes stream positions [s * k * B, (s + 1) * k * B) as its k stacked batches of B. Every
+example appears once per epoch, and one process or many, one device or many, read the same examples at every
+step. The input's only state is the step, so nothing of it is checkpointed and a resumed run continues exactly.
 
-Owns shuffling, per-process sharding, augmentation, binarisation and scaling to the model's pixel range. It works
-on any random-access sequence, so tests hand it in-memory lists and training hands it TFDS data sources (see
-`catalog`). Everything random is seeded per record from the run's seed, so the stream is a pure function of
-(seed, position): a restored iterator continues exactly where the saved one stopped.
+Two paths deliver the same raw batches (uint8 images as stored; see `preprocess` for what happens to them on the
+device), and a jitted train step takes either as its `feed`:
+- `on_device.DeviceInput`: the split lives on the device and each step gathers its batch there (no host work per
+  step); chosen by `config.data.on_device` when the split fits (see `open_train_input`);
+- `HostInput`: each step's batch is read on the host, vectorised over the batch, in grain worker processes
+  (`config.data.num_workers`, -1: one per spare core) or threads, and put on the device a few steps ahead by a
+  background thread, so host work overlaps the step.
 
-Batches are host-local NumPy dicts; `sharding` turns them into global jax.Arrays.
+Everything here works on any random-access split (TFDS data sources, the 2-D mixtures, in-memory lists).
 """
 
-import math
+import os
 from collections.abc import Iterator, Sequence
-from typing import Any
 
+import flax
 import grain
+import jax
 import ml_collections
 import numpy as np
 
 from genjax import errors
-from genjax import pixels
+from genjax import sharding
+from genjax.data import sources
 
-# Eval-time dynamic binarisation draws one fixed sample of the test set, the usual protocol for binarised MNIST
-# likelihoods; this offset keeps its seed apart from the training stream's.
-_EVAL_SEED_OFFSET = 1_000_003
+# Bookkeeping arrays of a raw train batch: where each example stands in the stream (its random draws come from it).
+EPOCH, POSITION = "epoch", "position"
+# Bookkeeping arrays of a raw evaluation batch: each example's index in the split, and 1 for real examples, 0 for
+# the padding of the last batch.
+INDEX, MASK = "index", "mask"
 
-
-def _preprocess(data_config: ml_collections.ConfigDict, training: bool):
-  """The random part of preprocessing, as a grain random_map function on uint8 images."""
-
-  def transform(example: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    if "image" not in example:
-      return example
-    image = np.asarray(example["image"], dtype=np.float32) / 255.0
-    if training and data_config.random_crop_padding:
-      pad = data_config.random_crop_padding
-      height, width = image.shape[:2]
-      padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-      top, left = rng.integers(0, 2 * pad + 1, size=2)
-      image = padded[top : top + height, left : left + width]
-    if training and data_config.random_flip and rng.random() < 0.5:
-      image = image[:, ::-1]
-    if data_config.binarize == "dynamic":
-      image = (rng.random(image.shape, dtype=np.float32) < image).astype(np.float32)
-    elif data_config.binarize == "threshold":
-      image = (image > 0.5).astype(np.float32)
-    processed = {"image": pixels.rescale(image, pixels.UNIT_RANGE, tuple(data_config.pixel_range))}
-    if "label" in example:
-      processed["label"] = np.int32(example["label"])
-    return processed
-
-  return transform
+ON_DEVICE_MODES = ("auto", "true", "false")
+# Prefetched global batches waiting for the step (host path).
+_DEVICE_PREFETCH = 2
 
 
-def _shard_for_this_process(dataset: grain.MapDataset, process_index: int, process_count: int):
-  return dataset[process_index::process_count]
+def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
+  """The order `[size]` int32 in which epoch `epoch` visits the split."""
+  return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
+
+
+def stream_positions(
+    step: int, batches_per_step: int, global_batch_size: int, process_index: int = 0, process_count: int = 1
+) -> np.ndarray:
+  """Stream positions `[k, B / process_count]` (int64) of this process's share of train step `step`."""
+  local = local_batch_size(global_batch_size, process_count)
+  first = step * batches_per_step * global_batch_size + process_index * local
+  return first + np.arange(batches_per_step)[:, None] * global_batch_size + np.arange(local)[None, :]
 
 
 def local_batch_size(global_batch_size: int, process_count: int) -> int:
@@ -67,64 +63,153 @@ def local_batch_size(global_batch_size: int, process_count: int) -> int:
   return global_batch_size // process_count
 
 
-def train_iterator(
-    source: Sequence,
-    data_config: ml_collections.ConfigDict,
-    global_batch_size: int,
-    seed: int,
-    batches_per_step: int = 1,
-    process_index: int = 0,
-    process_count: int = 1,
-) -> grain.DatasetIterator:
-  """An endless, checkpointable iterator of this process's share of each step's training batches: arrays
-  `[batches_per_step, global_batch_size / process_count, ...]` (a trainer's k batches of one step, stacked).
+def read_examples(source: Sequence, indices: np.ndarray) -> dict[str, np.ndarray]:
+  """The raw examples `source[indices]` stacked into arrays of `indices.shape + example shape` (one read of the
+  whole batch where the source offers it)."""
+  flat = [int(index) for index in indices.reshape(-1)]
+  examples = source.__getitems__(flat) if hasattr(source, "__getitems__") else [source[index] for index in flat]
+  keys = [key for key in (sources.IMAGE, sources.POINT, sources.LABEL) if key in examples[0]]
+  arrays = {key: np.stack([np.asarray(example[key]) for example in examples]) for key in keys}
+  if sources.LABEL in arrays:
+    arrays[sources.LABEL] = arrays[sources.LABEL].astype(np.int32)
+  return {key: array.reshape(*indices.shape, *array.shape[1:]) for key, array in arrays.items()}
 
-  Every epoch is a fresh shuffle of this process's shard; the last incomplete batch of the stream never occurs
-  because the stream does not end.
-  """
-  batch_size = local_batch_size(global_batch_size, process_count)
-  dataset = grain.MapDataset.source(source).seed(seed)
-  dataset = _shard_for_this_process(dataset, process_index, process_count)
-  dataset = dataset.shuffle().repeat(None).random_map(_preprocess(data_config, training=True))
-  # Batching the random-access dataset, before it becomes an iterator, costs grain about 20 us per example on
-  # this 2-core CPU against about 130 us for IterDataset.batch (measured on batches of 1,280 2-D points).
-  dataset = dataset.batch(batches_per_step * batch_size, drop_remainder=True)
-  dataset = dataset.map(
-      lambda batch: {key: x.reshape(batches_per_step, batch_size, *x.shape[1:]) for key, x in batch.items()}
-  )
-  dataset = dataset.to_iter_dataset()
-  if data_config.num_workers:
-    dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=data_config.num_workers))
-  return iter(dataset)
+
+class StreamReader:
+  """Reads a process's share of any train step's raw batch from a split, with each example's epoch and position
+  (picklable, for worker processes). By default the share of this process."""
+
+  def __init__(
+      self,
+      source: Sequence,
+      seed: int,
+      batches_per_step: int,
+      global_batch_size: int,
+      process_index: int | None = None,
+      process_count: int | None = None,
+  ):
+    self._source = source
+    self._seed = seed
+    self._batches_per_step = batches_per_step
+    self._global_batch_size = global_batch_size
+    self._process_index = jax.process_index() if process_index is None else process_index
+    self._process_count = jax.process_count() if process_count is None else process_count
+    self._orders = {}
+
+  def _order(self, epoch: int) -> np.ndarray:
+    if epoch not in self._orders:
+      # Steps ask for their epoch and the next: older orders are never needed again.
+      self._orders = {kept: order for kept, order in self._orders.items() if kept >= epoch - 1}
+      self._orders[epoch] = epoch_permutation(self._seed, epoch, len(self._source))
+    return self._orders[epoch]
+
+  def __call__(self, step: int) -> dict[str, np.ndarray]:
+    positions = stream_positions(
+        step, self._batches_per_step, self._global_batch_size, self._process_index, self._process_count
+    )
+    epochs, within = np.divmod(positions, len(self._source))
+    indices = np.empty_like(within)
+    for epoch in np.unique(epochs):  # Two at most, unless a step outnumbers the split.
+      in_epoch = epochs == epoch
+      indices[in_epoch] = self._order(int(epoch))[within[in_epoch]]
+    raw = read_examples(self._source, indices)
+    raw[EPOCH], raw[POSITION] = epochs.astype(np.int32), within.astype(np.int32)
+    return raw
+
+
+@flax.struct.dataclass
+class HostFeed:
+  """A train step's raw batch read on the host: global arrays `[k, B, ...]` sharded along B."""
+
+  raw: dict[str, jax.Array]
+
+  def raw_batch(self, step: jax.Array) -> dict[str, jax.Array]:
+    del step  # Read for this step already.
+    return self.raw
+
+
+class HostInput:
+  """Raw train batches read on the host from step `start_step` on, `HostFeed`s prefetched onto the device."""
+
+  def __init__(
+      self,
+      source: Sequence,
+      data_config: ml_collections.ConfigDict,
+      seed: int,
+      batches_per_step: int,
+      global_batch_size: int,
+      batch_sharding: jax.sharding.NamedSharding,
+      start_step: int,
+  ):
+    reader = StreamReader(source, seed, batches_per_step, global_batch_size)
+    # Steps are numbered from start_step; the stream has no end (the loop stops at total_steps).
+    steps = grain.MapDataset.range(start_step, np.iinfo(np.int64).max).map(reader)
+    num_workers = _num_workers(data_config.num_workers)
+    if num_workers:
+      batches = steps.to_iter_dataset().mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+    else:
+      # Threads: image decoding releases the GIL for much of its time.
+      batches = steps.to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=4))
+    to_device = lambda raw: HostFeed(sharding.to_global_batch(raw, batch_sharding))
+    self._feeds = iter(
+        grain.experimental.ThreadPrefetchIterDataset(batches.map(to_device), prefetch_buffer_size=_DEVICE_PREFETCH)
+    )
+    self.description = f"host ({num_workers} worker processes)" if num_workers else "host (threads)"
+
+  def feed(self, step: int) -> HostFeed:
+    del step  # The next one in order: steps are consumed one by one from start_step.
+    return next(self._feeds)
+
+
+def _num_workers(configured: int) -> int:
+  """-1: a worker process per core beyond the two that the training process uses, at most 8."""
+  if configured >= 0:
+    return configured
+  return max(0, min(8, (os.cpu_count() or 1) - 2))
+
+
+def open_train_input(
+    data: sources.DataSource,
+    data_config: ml_collections.ConfigDict,
+    seed: int,
+    batches_per_step: int,
+    global_batch_size: int,
+    mesh: jax.sharding.Mesh,
+    batch_sharding: jax.sharding.NamedSharding,
+    start_step: int,
+):
+  """The train input that `data_config.on_device` chooses: the split on the device when it is "true", or "auto"
+  and the split fits (see `on_device.fits`); the host path otherwise. Either has `feed(step)` -> a feed for the
+  jitted step, and a `description`."""
+  from genjax.data import on_device  # The device path imports this module's order.
+
+  mode = str(data_config.on_device).lower()
+  if mode not in ON_DEVICE_MODES:
+    raise errors.UserError(
+        f"config.data.on_device={data_config.on_device!r} is not one of {', '.join(ON_DEVICE_MODES)}."
+    )
+  if mode == "true" or (mode == "auto" and on_device.fits(data, data_config, mesh)):
+    return on_device.DeviceInput(data, data_config, seed, batches_per_step, global_batch_size, mesh, start_step)
+  return HostInput(data.train, data_config, seed, batches_per_step, global_batch_size, batch_sharding, start_step)
 
 
 def eval_batches(
     source: Sequence,
-    data_config: ml_collections.ConfigDict,
     global_batch_size: int,
-    seed: int,
     process_index: int = 0,
     process_count: int = 1,
 ) -> Iterator[dict[str, np.ndarray]]:
-  """One pass over the split in a fixed order, with a `mask` marking real examples (1) and padding (0).
+  """One pass over a split in its fixed order: this process's share of each raw batch, with each example's
+  `index` in the split and a `mask` (1 for real examples, 0 for padding).
 
-  Every process yields the same number of batches, padding its shard as needed, so a jitted eval step over the
-  global batch never waits on a process that has run out of data.
+  Every process yields the same number of batches, padding its share as needed, so a jitted step over the global
+  batch never waits on a process that has run out of data. Global batch i holds examples [i * B, (i + 1) * B).
   """
-  batch_size = local_batch_size(global_batch_size, process_count)
-  dataset = _shard_for_this_process(grain.MapDataset.source(source), process_index, process_count)
-  dataset = dataset.random_map(_preprocess(data_config, training=False), seed=seed + _EVAL_SEED_OFFSET)
-  num_batches = math.ceil(math.ceil(len(source) / process_count) / batch_size)
-  for batch_index in range(num_batches):
-    examples = [dataset[i] for i in range(batch_index * batch_size, min((batch_index + 1) * batch_size, len(dataset)))]
-    yield _pad_and_mask(examples, batch_size, template=dataset[0])
-
-
-def _pad_and_mask(examples: list[dict[str, Any]], batch_size: int, template: dict[str, Any]) -> dict[str, np.ndarray]:
-  padding = batch_size - len(examples)
-  batch = {}
-  for key, value in template.items():
-    stacked = [np.asarray(e[key]) for e in examples] + [np.zeros_like(value)] * padding
-    batch[key] = np.stack(stacked)
-  batch["mask"] = np.concatenate([np.ones(len(examples), np.float32), np.zeros(padding, np.float32)])
-  return batch
+  local = local_batch_size(global_batch_size, process_count)
+  for start in range(0, len(source), global_batch_size):
+    indices = np.arange(start + process_index * local, start + (process_index + 1) * local)
+    real = indices < len(source)
+    raw = read_examples(source, np.where(real, indices, 0))
+    raw[INDEX] = indices.astype(np.int32)
+    raw[MASK] = real.astype(np.float32)
+    yield raw

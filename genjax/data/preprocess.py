@@ -45,18 +45,16 @@ class Options:
 
 def train_example_keys(key: jax.Array, epochs: jax.Array, positions: jax.Array) -> jax.Array:
   """One key per training example: `fold_in(fold_in(key, epoch), position in the epoch's order)`."""
-  fold = jax.vmap(jax.random.fold_in)
-  return fold(fold(jnp.broadcast_to(key, epochs.shape), epochs), positions)
+  fold = jax.vmap(lambda epoch, position: jax.random.fold_in(jax.random.fold_in(key, epoch), position))
+  return fold(epochs.reshape(-1), positions.reshape(-1)).reshape(epochs.shape)
 
 
 def eval_example_keys(key: jax.Array, indices: jax.Array) -> jax.Array:
   """One key per evaluation example: `fold_in(key, its index in the split)` (a fixed draw of the split)."""
-  return jax.vmap(jax.random.fold_in)(jnp.broadcast_to(key, indices.shape), indices)
+  return jax.vmap(lambda index: jax.random.fold_in(key, index))(indices.reshape(-1)).reshape(indices.shape)
 
 
-def apply(
-    raw: dict[str, jax.Array], keys: jax.Array, options: Options | None, training: bool
-) -> dict[str, jax.Array]:
+def apply(raw: dict[str, jax.Array], keys: jax.Array, options: Options | None, training: bool) -> dict[str, jax.Array]:
   """Preprocesses a batch of raw examples with any leading batch axes (`[B, ...]` or `[k, B, ...]`).
 
   Args:

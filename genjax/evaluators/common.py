@@ -36,18 +36,12 @@ class Context:
   def config(self) -> ml_collections.ConfigDict:
     return self.experiment.config
 
-  def eval_batches(self, data_config: ml_collections.ConfigDict | None = None, split: str = "eval"):
-    """Global batches `[options.batch_size, ...]` (with "mask") over a whole split, in its fixed order."""
+  def eval_batches(self, split: str = "eval", binarized: bool = True):
+    """Preprocessed global batches `[options.batch_size, ...]` (with "mask") over a whole split, in its fixed
+    order (see `Experiment.eval_batch` for `binarized`)."""
     source = self.data.eval if split == "eval" else self.data.train
-    local_batches = pipeline.eval_batches(
-        source,
-        data_config or self.config.data,
-        self.options.batch_size,
-        self.config.seed,
-        jax.process_index(),
-        jax.process_count(),
-    )
-    return map(self.experiment.eval_batch, local_batches)
+    local_batches = pipeline.eval_batches(source, self.options.batch_size, jax.process_index(), jax.process_count())
+    return (self.experiment.eval_batch(raw, binarized) for raw in local_batches)
 
 
 class Evaluator(Protocol):

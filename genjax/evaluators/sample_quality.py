@@ -38,21 +38,15 @@ def feature_network(options) -> feature_networks.FeatureNetwork:
 
 def real_images(context: common.Context, num_images: int, split: str = "eval") -> np.ndarray:
   """The first `num_images` of a split in its fixed order, in the run's pixel range, never binarised."""
-  data_config = context.config.data.copy_and_resolve_references()
-  data_config.binarize = "none"
+  data_config = context.config.data
   source = context.data.eval if split == "eval" else context.data.train
-  split_name = data_config.eval_split if split == "eval" else data_config.train_split
   if num_images > len(source):
+    split_name = data_config.eval_split if split == "eval" else data_config.train_split
     raise errors.UserError(
         f"Asked for {num_images} real images, but the {data_config.name} split {split_name!r} has {len(source)}; "
         "lower --num_images."
     )
-  images = []
-  for batch in context.eval_batches(data_config, split):
-    images.append(np.asarray(context.experiment.gather(batch["image"]))[np.asarray(batch["mask"]) > 0])
-    if sum(map(len, images)) >= num_images:
-      break
-  return np.concatenate(images)[:num_images]
+  return sampling.first_images(context.experiment, source, num_images, binarized=False)
 
 
 class SampleQuality:

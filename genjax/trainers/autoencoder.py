@@ -31,6 +31,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   model_config = config.model
   likelihood = model_config.likelihood
   model = autoencoders.Autoencoder(*common.encoder_decoder(model_config, model_config.latent_size, image_shape))
+  apply = common.mixed_precision(model.apply, model_config.dtype)
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
@@ -41,7 +42,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     del train  # The same noise in training and evaluation: the evaluation measures the denoising task.
     images = batch["image"]
     noisy = images + model_config.input_noise_std * jax.random.normal(key, images.shape, images.dtype)
-    outputs = model.apply({"params": params}, noisy)
+    outputs = apply({"params": params}, noisy)
     nll = common.reconstruction_nll(likelihood, outputs, images)
     squared_error = losses.squared_error(common.likelihood_mean(likelihood, outputs), images)
     # The loss per pixel for squared error (the usual MSE scale); nats per image for the Bernoulli likelihood.
@@ -51,11 +52,11 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   train_step, eval_step = common.steps_from_per_example_metrics(per_example_metrics, optimizer)
 
   def encode(state, images):
-    return model.apply({"params": state.params}, images, method=autoencoders.Autoencoder.encode)
+    return apply({"params": state.params}, images, method=autoencoders.Autoencoder.encode)
 
   def decode(state, codes, labels=None):
     del labels  # Unconditional.
-    outputs = model.apply({"params": state.params}, codes, method=autoencoders.Autoencoder.decode)
+    outputs = apply({"params": state.params}, codes, method=autoencoders.Autoencoder.decode)
     return common.likelihood_mean(likelihood, outputs)
 
   def reconstruct(state, images):

@@ -61,6 +61,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     )
   image_shape = spec.data_shape
   model = _model(config.model)
+  apply = common.mixed_precision(model.apply, config.model.dtype)
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
 
   def init(key):
@@ -70,7 +71,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   def per_example_metrics(params, batch, dropout_key, train):
     """`[N]` loss and accuracy; dropout is on in training only."""
     rngs = {"dropout": dropout_key} if train else None
-    logits = model.apply({"params": params}, batch["image"], train=train, rngs=rngs)
+    logits = apply({"params": params}, batch["image"], train=train, rngs=rngs)
     labels = batch["label"]
     return {
         "loss": optax.softmax_cross_entropy_with_integer_labels(logits, labels),
@@ -80,7 +81,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   train_step, eval_step = common.steps_from_per_example_metrics(per_example_metrics, optimizer)
 
   def features(params, images: jax.Array) -> jax.Array:
-    return model.apply({"params": params}, images, method=classifiers.ConvClassifier.features)
+    return apply({"params": params}, images, method=classifiers.ConvClassifier.features)
 
   return contract.Trainer(
       init,

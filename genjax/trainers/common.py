@@ -34,6 +34,36 @@ def image_shape(spec: sources.ExampleSpec, family: str) -> tuple[int, int, int]:
   return spec.data_shape
 
 
+# Compute dtypes of activations, matmuls and convolutions (config.model.dtype). float16 is left out: without loss
+# scaling its gradients underflow; bfloat16 has float32's range.
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def mixed_precision(apply_fn: Callable, dtype_name: str) -> Callable:
+  """`apply_fn` (a flax `Module.apply`) computing in `dtype_name`: float parameters and float array arguments are
+  cast to it on the way in, float outputs (updated batch statistics included) back to float32 on the way out.
+
+  Parameters, optimiser states, batch statistics, losses and penalties thus stay float32, and gradients flow back
+  through the casts as float32 (mixed precision as in Micikevicius et al. 2018, without loss scaling, which
+  bfloat16's exponent range makes unnecessary).
+  """
+  if dtype_name not in COMPUTE_DTYPES:
+    raise errors.UserError(f"config.model.dtype={dtype_name!r} is not one of {', '.join(COMPUTE_DTYPES)}.")
+  dtype = COMPUTE_DTYPES[dtype_name]
+  if dtype == jnp.float32:
+    return apply_fn
+
+  def cast(tree, to):
+    is_float = lambda x: hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+    return jax.tree.map(lambda x: x.astype(to) if is_float(x) else x, tree)
+
+  def apply(variables, *args, **kwargs):
+    variables = {name: cast(tree, dtype) if name == "params" else tree for name, tree in variables.items()}
+    return cast(apply_fn(variables, *cast(args, dtype), **kwargs), jnp.float32)
+
+  return apply
+
+
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 

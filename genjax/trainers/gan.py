@@ -105,6 +105,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   num_classes = model_config.num_classes
   data_key, data_shape = spec.data_key, spec.data_shape
   generator, discriminator = _networks(config, spec)
+  apply_generator = common.mixed_precision(generator.apply, model_config.dtype)
+  apply_discriminator = common.mixed_precision(discriminator.apply, model_config.dtype)
   g_optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   # The critic takes n_critic steps per generator step; its schedule counts its own steps.
   d_optimizer = common.make_optimizer(config.optim, config.train.total_steps * gan_config.n_critic)
@@ -128,14 +130,14 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
   def generate_train_mode(g_params, g_batch_stats, latents, labels):
     """Fakes in training mode, and the generator's batch statistics updated by this batch."""
-    fakes, updates = generator.apply(
+    fakes, updates = apply_generator(
         {"params": g_params, "batch_stats": g_batch_stats}, latents, labels, train=True, mutable=["batch_stats"]
     )
     return fakes.reshape(-1, *data_shape), updates.get("batch_stats", g_batch_stats)
 
   def discriminate(d_params, d_batch_stats, images, labels):
     """Logits `[N]` in training mode, and the batch statistics updated by this batch."""
-    logits, updates = discriminator.apply(
+    logits, updates = apply_discriminator(
         {"params": d_params, "batch_stats": d_batch_stats}, images, labels, train=True, mutable=["batch_stats"]
     )
     return logits, updates.get("batch_stats", d_batch_stats)
@@ -151,7 +153,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       fake_logits, batch_stats = discriminate(d_params, batch_stats, fakes, labels)
       loss = jnp.mean(losses.discriminator_loss(gan_config.loss, real_logits, fake_logits))
       variables = {"params": d_params, "batch_stats": state.d_batch_stats}
-      critic = lambda images: discriminator.apply(variables, images, labels, train=False)
+      critic = lambda images: apply_discriminator(variables, images, labels, train=False)
       if gan_config.penalty == "wgan_gp":
         penalty = losses.gradient_penalty(critic, real, fakes, penalty_key)
       elif gan_config.penalty == "r1":
@@ -228,7 +230,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   def sample_averaged(state, latents, labels):
     """Images from the weight-averaged generator in inference mode."""
     variables = {"params": state.g_ema_params, "batch_stats": state.g_batch_stats}
-    return generator.apply(variables, latents, labels, train=False).reshape(-1, *data_shape)
+    return apply_generator(variables, latents, labels, train=False).reshape(-1, *data_shape)
 
   def generate(state, key, num_images):
     """`num_images` samples; a conditional model's come class by class, num_images // num_classes of each, then
@@ -244,8 +246,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     labels = batch["label"] if num_classes else None
     fakes = sample_averaged(state, jax.random.normal(key, (batch[data_key].shape[0], latent_size)), labels)
     variables = {"params": state.d_params, "batch_stats": state.d_batch_stats}
-    real_logits = discriminator.apply(variables, batch[data_key], labels, train=False)
-    fake_logits = discriminator.apply(variables, fakes, labels, train=False)
+    real_logits = apply_discriminator(variables, batch[data_key], labels, train=False)
+    fake_logits = apply_discriminator(variables, fakes, labels, train=False)
     per_example = {
         "loss": losses.discriminator_loss(gan_config.loss, real_logits, fake_logits),
         "d_real": real_logits,

@@ -38,6 +38,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   model_config = config.model
   likelihood = model_config.likelihood
   model = _model(model_config, image_shape)
+  apply = common.mixed_precision(model.apply, model_config.dtype)
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
@@ -49,7 +50,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   def per_example_metrics(params, batch, key, train):
     del train  # One posterior sample in training and evaluation alike: the ELBO's estimate.
     images = batch["image"]
-    outputs, mean, log_variance = model.apply({"params": params}, images, key)
+    outputs, mean, log_variance = apply({"params": params}, images, key)
     reconstruction = common.reconstruction_nll(likelihood, outputs, images)
     kl = losses.standard_normal_kl(mean, log_variance)
     neg_elbo = reconstruction + kl
@@ -65,13 +66,11 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
   def encode(state, images):
     """The posterior mean of each image."""
-    return model.apply({"params": state.params}, images, method=autoencoders.VAE.encode)[0]
+    return apply({"params": state.params}, images, method=autoencoders.VAE.encode)[0]
 
   def decode(state, latents, labels=None):
     del labels  # Unconditional.
-    return common.likelihood_mean(
-        likelihood, model.apply({"params": state.params}, latents, method=autoencoders.VAE.decode)
-    )
+    return common.likelihood_mean(likelihood, apply({"params": state.params}, latents, method=autoencoders.VAE.decode))
 
   def reconstruct(state, images):
     """Decodes the posterior mean of each image."""
@@ -117,17 +116,18 @@ def make_likelihood_evaluator(config: ml_collections.ConfigDict, spec: sources.E
   model_config = config.model
   likelihood = model_config.likelihood
   model = _model(model_config, image_shape)
+  apply = common.mixed_precision(model.apply, model_config.dtype)
   num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
   def evaluate(params, images, key, num_samples: int, samples_per_chunk: int = 100):
-    mean, log_variance = model.apply({"params": params}, images, method=autoencoders.VAE.encode)
+    mean, log_variance = apply({"params": params}, images, method=autoencoders.VAE.encode)
     zeros = jnp.zeros_like(mean)
 
     def log_weight(sample_index):
       """log w of one posterior sample for every image: `[N]`."""
       noise = jax.random.normal(jax.random.fold_in(key, sample_index), mean.shape, mean.dtype)
       latents = mean + jnp.exp(0.5 * log_variance) * noise
-      outputs = model.apply({"params": params}, latents, method=autoencoders.VAE.decode)
+      outputs = apply({"params": params}, latents, method=autoencoders.VAE.decode)
       log_likelihood = -common.reconstruction_nll(likelihood, outputs, images)
       log_prior = losses.diagonal_gaussian_log_prob(latents, zeros, zeros)
       log_posterior = losses.diagonal_gaussian_log_prob(latents, mean, log_variance)
