@@ -1,39 +1,43 @@
-r"""Times the jitted train step of any config at that config's batch size and prints one JSON object.
+r"""Times training of any config at that config's batch size and prints one JSON object.
 
   python experiments/benchmark.py --config=configs/gan.py --steps=20
-  python experiments/benchmark.py --config=configs/vae.py:runlocal --steps=50 --config.train.batch_size=256
+  python experiments/benchmark.py --config=configs/vae.py:runlocal --mode=end_to_end --steps=200
+  python experiments/benchmark.py --config=configs/wgan_gp.py:cifar10 --config.model.dtype=bfloat16
 
-Warm-up is excluded from `step_ms` and `images_per_sec`; compilation is reported separately as `compile_s`. The
-batches are synthetic, so no dataset needs to be prepared; the example spec comes from the dataset's metadata.
+--mode=step (the default) times the jitted train step alone on a synthetic batch: no dataset needs to be prepared
+(the example spec comes from the dataset's metadata); warm-up is excluded from `step_ms` and `images_per_sec`, and
+compilation is reported as `compile_s`. --mode=end_to_end times --steps steps of the real training loop on the real
+data (after as many warm-up steps), beside the step alone and the input path alone: `end_to_end_images_per_sec`,
+`step_images_per_sec`, `input_images_per_sec` (examples consumed per second), their ratio `end_to_end_over_step`,
+the input path, peak host memory, device and dtype.
 """
 
 import json
-import sys
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from genjax import errors
+from genjax import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file, e.g. configs/gan.py.")
-_STEPS = flags.DEFINE_integer("steps", 20, "Timed steps, after two warm-up steps.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Timed steps (after two warm-up steps, or as many for end_to_end).")
+_MODE = flags.DEFINE_enum("mode", "step", ["step", "end_to_end"], "What to time.")
 flags.mark_flags_as_required(["config"])
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+def main():
   from genjax import benchmarking
+  from genjax import checkpoint
   from genjax.data import sources
 
+  checkpoint.quiet_orbax_logging()
   config = _CONFIG.value
-  try:
+  if _MODE.value == "step":
     result = benchmarking.time_train_step(config, sources.example_spec(config.data), _STEPS.value)
-  except errors.UserError as e:
-    sys.exit(f"genjax: error: {e}")
+  else:
+    result = benchmarking.end_to_end(config, sources.open_source(config.data), _STEPS.value)
   print(json.dumps(result))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run_with_config_file(main)

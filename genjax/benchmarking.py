@@ -1,10 +1,15 @@
-"""Timing a config's jitted, sharded train step on synthetic batches: the numbers behind experiments/benchmark.py.
+"""Timing training as users meet it: the numbers behind experiments/benchmark.py.
 
-Speed targets live here and in the benchmark scripts, never in timed unit tests. The step is the one training runs
-(`experiment.build`: same trainer, shardings and donation); only the data is synthetic, so the figures measure the
-model and the step, not the input pipeline.
+- `time_train_step`: the jitted, sharded train step alone (`experiment.build`: the trainer, shardings and donation
+  that training uses) on a synthetic raw batch, so the figures measure the model and the step;
+- `end_to_end`: the real training loop (`train_loop.train_and_evaluate`, with its input path, logging and transfer
+  guard; no evaluation or checkpoints inside the timed steps) against the step alone and the input path alone.
+
+Speed targets live here and in the benchmark scripts, never in timed unit tests.
 """
 
+import resource
+import tempfile
 import time
 
 import jax
@@ -12,6 +17,8 @@ import ml_collections
 import numpy as np
 
 from genjax import experiment
+from genjax import train_loop
+from genjax import writers
 from genjax.data import pipeline
 from genjax.data import sources
 
@@ -71,3 +78,75 @@ def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec
       "platform": jax.devices()[0].platform,
       "jax": jax.__version__,
   }
+
+
+def end_to_end(config: ml_collections.ConfigDict, data: sources.DataSource, num_steps: int, devices=None) -> dict:
+  """Times `num_steps` steps of the real loop on `data`, after as many warm-up steps (compilation, the first
+  epoch's reads), beside the step alone (synthetic batches) and the input path alone (each step's batch read,
+  moved and preprocessed, without the model).
+
+  Rates count the real examples a step consumes (batch size times the trainer's batches per step). Returns the
+  fields of `time_train_step` plus `input_images_per_sec`, `step_images_per_sec`, `end_to_end_images_per_sec`,
+  `end_to_end_over_step`, `input_path`, `peak_host_rss_mib`, `device` and `dtype`.
+  """
+  step_only = time_train_step(config, data.spec, num_steps, devices)
+  built = experiment.build(config, data.spec, devices)
+  examples_per_step = config.train.batch_size * built.trainer.batches_per_step
+
+  train_input = pipeline.open_train_input(
+      data,
+      config.data,
+      config.seed,
+      built.trainer.batches_per_step,
+      config.train.batch_size,
+      built.mesh,
+      built.train_batch_sharding,
+      start_step=0,
+  )
+
+  def read_batches(steps: range):
+    for step in steps:
+      batch = built.train_batch(train_input.feed(step), step)
+    jax.block_until_ready(batch)  # The device runs its work in order: the last batch ready, all are.
+
+  read_batches(range(num_steps))  # Warm-up: compilation, the first reads.
+  start = time.perf_counter()
+  read_batches(range(num_steps, 2 * num_steps))
+  input_s = time.perf_counter() - start
+
+  timed = config.copy_and_resolve_references()
+  timed.train.total_steps = 2 * num_steps
+  timed.train.log_every_steps = num_steps  # A log step after the warm-up and one at the end: the timed interval.
+  timed.evals = ()
+  timed.eval.every_steps = timed.ckpt.every_steps = 2 * num_steps
+  writer = _TimingWriter()
+  with tempfile.TemporaryDirectory() as checkpoint_dir:
+    train_loop.train_and_evaluate(timed, checkpoint_dir, data, writer, devices)
+  loop_s = writer.train_times[-1] - writer.train_times[0]
+
+  rate = lambda seconds: round(examples_per_step * num_steps / seconds, 1)
+  step_rate = examples_per_step * 1000 / step_only["step_ms"]
+  return {
+      **step_only,
+      "input_path": train_input.description,
+      "input_images_per_sec": rate(input_s),
+      "step_images_per_sec": round(step_rate, 1),
+      "end_to_end_images_per_sec": rate(loop_s),
+      "end_to_end_over_step": round(examples_per_step * num_steps / loop_s / step_rate, 3),
+      "peak_host_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+      "device": jax.devices()[0].device_kind,
+      "dtype": config.model.dtype,
+  }
+
+
+class _TimingWriter(writers.MemoryWriter):
+  """Notes when each train line arrives: the loop writes one after fetching the metrics of its last step."""
+
+  def __init__(self):
+    super().__init__()
+    self.train_times = []
+
+  def write_metrics(self, step, split, metrics):
+    super().write_metrics(step, split, metrics)
+    if split == "train":
+      self.train_times.append(time.perf_counter())

@@ -1,32 +1,86 @@
 """What the command-line entry points in experiments/ share: flag parsing that keeps `--config.x.y=v` overrides of
-a saved config for later, and user errors reported as one message with a non-zero exit instead of a traceback."""
+a saved config for later, user errors reported as one message with a non-zero exit instead of a traceback, and the
+persistent compilation cache."""
 
+import os
 import sys
 from collections.abc import Callable
 
 from absl import app
 from absl import flags
 
+from genjax import config_lib
 from genjax import errors
 
 CONFIG_OVERRIDE_PREFIX = "--config."
+DEFAULT_COMPILATION_CACHE = os.path.join("~", ".cache", "genjax", "jax_compilation_cache")
+
+COMPILATION_CACHE = flags.DEFINE_string(
+    "compilation_cache_dir",
+    DEFAULT_COMPILATION_CACHE,
+    "Where JAX keeps compiled programs between runs, so that a rerun starts without recompiling ('' disables).",
+)
+
+
+def enable_compilation_cache(directory: str) -> None:
+  """JAX's persistent compilation cache in `directory` ('' leaves it off), for every program: start-up compiles
+  many small ones, each too quick for JAX's default threshold of one second."""
+  if not directory:
+    return
+  import jax  # Imported here, so that flag errors are reported before JAX spends seconds importing.
+
+  jax.config.update("jax_compilation_cache_dir", os.path.expanduser(directory))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-  """`app.run(main)`, where `main(overrides)` receives the `--config.x.y=v` arguments (for a run's saved config,
-  see `config_lib.override`) and a `UserError` becomes "genjax: error: ..." on stderr with exit status 1."""
+  """`app.run(main)` for tools on a saved run (evaluate.py, sample.py): `main(overrides)` receives the
+  `--config.x.y=v` arguments (for the run's saved config, see `config_lib.override`)."""
 
   def parse(argv: list[str]) -> list[str]:
     overrides = [arg for arg in argv[1:] if arg.startswith(CONFIG_OVERRIDE_PREFIX)]
     return flags.FLAGS([arg for arg in argv if arg not in overrides]) + overrides
 
-  def main_reporting_user_errors(argv: list[str]) -> None:
+  def main_with_overrides(argv: list[str]) -> None:
     unexpected = [arg for arg in argv[1:] if not arg.startswith(CONFIG_OVERRIDE_PREFIX)]
     if unexpected:
       raise app.UsageError(f"Unexpected arguments: {' '.join(unexpected)}")
+    main(argv[1:])
+
+  app.run(_reporting_user_errors(main_with_overrides), flags_parser=parse)
+
+
+def run_with_config_file(main: Callable[[], None]) -> None:
+  """`app.run(main)` for tools that take `--config=FILE[:ARG]` and `--config.x.y=v` (train.py, benchmark.py):
+  config mistakes (unknown keys, bad values, bad config arguments) are reported as one message too."""
+
+  def parse(argv: list[str]) -> list[str]:
     try:
-      main(argv[1:])
+      return flags.FLAGS(argv)
+    except flags.Error as e:
+      sys.exit(f"genjax: error: {e}")
+    except (errors.UserError, AttributeError, KeyError, TypeError, ValueError) as e:
+      overrides = " ".join(arg for arg in argv[1:] if arg.startswith("--config"))
+      sys.exit(f"genjax: error: cannot load the config from {overrides}: {config_lib.describe_config_error(e)}")
+
+  def main_without_arguments(argv: list[str]) -> None:
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    main()
+
+  app.run(_reporting_user_errors(main_without_arguments), flags_parser=parse)
+
+
+def _reporting_user_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+  """`main` after turning on the compilation cache, with a `UserError` becoming "genjax: error: ..." on stderr and
+  exit status 1."""
+
+  def wrapped(argv: list[str]) -> None:
+    enable_compilation_cache(COMPILATION_CACHE.value)
+    try:
+      main(argv)
     except errors.UserError as e:
       sys.exit(f"genjax: error: {e}")
 
-  app.run(main_reporting_user_errors, flags_parser=parse)
+  return wrapped

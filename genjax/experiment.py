@@ -73,6 +73,7 @@ class Experiment:
   _init: Any
   jitted_train_step: Any
   eval_step: Any
+  _train_batch: Any
   _preprocess_eval: Any
 
   def init(self):
@@ -82,6 +83,10 @@ class Experiment:
   def train_step(self, state, feed):
     """One train step (the old state's buffers are donated: do not use `state` afterwards)."""
     return self.jitted_train_step(state, feed, self.keys)
+
+  def train_batch(self, feed, step: int) -> dict[str, jax.Array]:
+    """The preprocessed batch `[k, B, ...]` that `train_step` trains on at `step` (the input path alone)."""
+    return self._train_batch(feed, jax.device_put(np.int32(step), self.replicated), self.keys)
 
   def host_feed(self, local_raw: dict[str, np.ndarray]) -> pipeline.HostFeed:
     """This process's share `[k, B / processes, ...]` of a raw train batch -> a feed for `train_step`."""
@@ -154,10 +159,13 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
   def model_arrays(raw):
     return {key: raw[key] for key in spec.shapes}
 
-  def train_step(state, feed, keys):
-    raw = jax.lax.with_sharding_constraint(feed.raw_batch(state.step), train_batch_sharding)
+  def train_batch(feed, step, keys):
+    raw = jax.lax.with_sharding_constraint(feed.raw_batch(step), train_batch_sharding)
     example_keys = preprocess.train_example_keys(keys.train_data, raw[pipeline.EPOCH], raw[pipeline.POSITION])
-    batch = preprocess.apply(model_arrays(raw), example_keys, options, training=True)
+    return preprocess.apply(model_arrays(raw), example_keys, options, training=True)
+
+  def train_step(state, feed, keys):
+    batch = train_batch(feed, state.step, keys)
     return trainer.train_step(state, batch, jax.random.fold_in(keys.train, state.step))
 
   def preprocess_eval(raw, keys, options):
@@ -183,5 +191,6 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
       eval_step=jax.jit(
           trainer.eval_step, in_shardings=(state_sharding, batch_sharding, replicated), out_shardings=replicated
       ),
+      _train_batch=jax.jit(train_batch, out_shardings=train_batch_sharding),
       _preprocess_eval=jax.jit(preprocess_eval, static_argnums=2, out_shardings=batch_sharding),
   )

@@ -1,10 +1,16 @@
-"""Shared fixtures: eight simulated CPU devices, the bundled dataset prepared once, tiny configs.
+"""Shared fixtures: eight simulated CPU devices, the bundled dataset prepared once, tiny configs, one compilation
+cache for the session, and the entry points run as users run them.
 
 XLA_FLAGS must be set before JAX initialises its backend, which is why it is set at import time here.
 """
 
+import atexit
 import importlib.util
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -13,6 +19,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from genjax import cli  # noqa: E402
 from genjax.data import catalog  # noqa: E402
 from genjax.data import mnist5k  # noqa: E402
 from genjax.data import pipeline  # noqa: E402
@@ -20,6 +27,20 @@ from genjax.data import preprocess  # noqa: E402
 from genjax.data import sources  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The tests compile the same tiny programs many times over (every run of the loop builds its own jitted functions);
+# JAX's persistent cache, in a directory of this session's, compiles each once, in this process and in the
+# entry points that tests start.
+COMPILATION_CACHE = tempfile.mkdtemp(prefix="genjax-tests-jax-cache-")
+atexit.register(shutil.rmtree, COMPILATION_CACHE, ignore_errors=True)
+cli.enable_compilation_cache(COMPILATION_CACHE)
+
+
+def run_command(script: str, *arguments: str) -> subprocess.CompletedProcess:
+  """Runs `python experiments/<script> ARGUMENTS` from the repository root on one CPU device, as a user would."""
+  command = [sys.executable, f"experiments/{script}", *arguments, f"--compilation_cache_dir={COMPILATION_CACHE}"]
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
 def load_config(name: str, arg: str = "runlocal"):

@@ -6,22 +6,17 @@ Each test starts the real command in a subprocess on the bundled mnist5k (prepar
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import run_command
 
 
 def _train(workdir, *overrides, config="configs/vae.py:runlocal", data_dir=None):
-  command = [sys.executable, "experiments/train.py", f"--config={config}", f"--workdir={workdir}", *overrides]
-  if data_dir:
-    command.append(f"--config.data.data_dir={data_dir}")
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
+  data_dir_override = [f"--config.data.data_dir={data_dir}"] if data_dir else []
+  return run_command("train.py", f"--config={config}", f"--workdir={workdir}", *overrides, *data_dir_override)
 
 
 _SHORT = [

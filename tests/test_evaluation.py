@@ -5,15 +5,13 @@ import contextlib
 import json
 import logging
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, tiny_config
+from conftest import run_command, tiny_config
 from genjax import errors
 from genjax import evaluators
 from genjax import feature_networks
@@ -49,7 +47,7 @@ def test_real_images_are_the_fixed_unbinarised_head_of_the_eval_split(tiny_runs)
 
 def test_identical_feature_sets_score_as_a_perfect_model(tiny_runs):
   context = _context(tiny_runs["cgan"], "--config.eval.batch_size=8")
-  network = feature_networks.classifier(tiny_runs["classifier"])
+  network = feature_networks.classifier_network(tiny_runs["classifier"])
   real = sample_quality.real_images(context, 50)
   pixel_range = tuple(context.config.data.pixel_range)
   features = common.map_over_images(context, lambda p, x: network.features(p, x, pixel_range))(network.params, real)
@@ -58,9 +56,7 @@ def test_identical_feature_sets_score_as_a_perfect_model(tiny_runs):
 
 
 def _evaluate(workdir, *flags):
-  command = [sys.executable, "experiments/evaluate.py", f"--workdir={workdir}", *flags]
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
+  return run_command("evaluate.py", f"--workdir={workdir}", *flags)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from genjax import errors
+from genjax import feature_networks
 from genjax.feature_networks import inception_weights
 from genjax.models import inception
 
@@ -342,3 +343,12 @@ def test_download_with_the_wrong_checksum_raises_user_error_and_keeps_nothing(we
     inception_weights.fid_inception_weights(cache_dir=str(tmp_path))
   _assert_says_how_to_obtain(caught.value)
   assert os.listdir(tmp_path) == []
+
+
+def test_the_inception_feature_network_takes_images_of_any_size_and_range(weights_file, monkeypatch):
+  monkeypatch.setattr(inception_weights, "fid_inception_weights", lambda path, option_name: weights_file)
+  network = feature_networks.inception_network(None)
+  assert network.image_shape is None and network.weights_sha256 == inception_weights.FID_WEIGHTS_SHA256
+  digits = np.random.default_rng(0).uniform(-1, 1, (2, 28, 28, 1)).astype(np.float32)
+  features = jax.jit(network.features, static_argnums=2)(network.params, digits, (-1.0, 1.0))
+  assert features.shape == (2, inception.FEATURE_SIZE) and np.all(np.isfinite(features))

@@ -2,15 +2,13 @@
 the command writes for each model family."""
 
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import run_command
 from genjax import errors
 from genjax import pixels
 from genjax import runs
@@ -66,9 +64,7 @@ def test_loading_a_missing_step_or_an_empty_workdir_is_refused(tiny_runs, tmp_pa
 
 
 def _sample(workdir, *flags):
-  command = [sys.executable, "experiments/sample.py", f"--workdir={workdir}", *flags]
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=600)
+  return run_command("sample.py", f"--workdir={workdir}", *flags)
 
 
 @pytest.mark.parametrize(

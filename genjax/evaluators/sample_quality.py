@@ -22,7 +22,7 @@ from genjax.metrics import feature_distances
 def feature_network(options) -> feature_networks.FeatureNetwork:
   """The network that `config.eval` names."""
   if options.feature_network == "inception":
-    return feature_networks.inception(options.inception_weights)
+    return feature_networks.inception_network(options.inception_weights)
   if options.feature_network != "classifier":
     raise errors.UserError(
         f"config.eval.feature_network={options.feature_network!r} is not one of {', '.join(feature_networks.NAMES)}."
@@ -33,7 +33,7 @@ def feature_network(options) -> feature_networks.FeatureNetwork:
         "configs/classifier.py run on this kind of images (config.eval.classifier_workdir), or "
         "--feature_network=inception."
     )
-  return feature_networks.classifier(options.classifier_workdir)
+  return feature_networks.classifier_network(options.classifier_workdir)
 
 
 def real_images(context: common.Context, num_images: int, split: str = "eval") -> np.ndarray:

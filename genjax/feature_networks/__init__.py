@@ -1,8 +1,8 @@
 """Feature networks: the spaces in which FID, KID and precision/recall compare generated and real images.
 
-- `classifier(workdir)`: a genjax classifier run (configs/classifier.py), the domain network for MNIST-like data,
+- `classifier_network(workdir)`: a genjax classifier run (configs/classifier.py), the domain network for MNIST-like data,
   identified by its workdir, step and a hash of its weights;
-- `inception(weights_path)`: the FID Inception-v3 with pytorch-fid's 2015-12-05 weights (`inception_weights` finds,
+- `inception_network(weights_path)`: the FID Inception-v3 with pytorch-fid's 2015-12-05 weights (`inception_weights` finds,
   verifies and loads them).
 
 Each is a `FeatureNetwork` that maps images in any pixel range to features. The distances themselves are pure
@@ -48,7 +48,7 @@ def params_sha256(params) -> str:
   return digest.hexdigest()
 
 
-def classifier(workdir: str) -> FeatureNetwork:
+def classifier_network(workdir: str) -> FeatureNetwork:
   """The penultimate features of the genjax classifier run in `workdir` (at its latest checkpoint)."""
   run = runs.load(workdir)
   capability = run.experiment.trainer.features
@@ -66,7 +66,7 @@ def classifier(workdir: str) -> FeatureNetwork:
   return FeatureNetwork(name, params_sha256(params), run.data.spec.data_shape, features, params)
 
 
-def inception(weights_path: str | None) -> FeatureNetwork:
+def inception_network(weights_path: str | None) -> FeatureNetwork:
   """The FID Inception-v3 (pool_3, 2048-d) with pytorch-fid's 2015-12-05 weights."""
   path = inception_weights.fid_inception_weights(weights_path, option_name="--inception_weights")
   variables = inception_weights.load_fid_inception_params(path)
