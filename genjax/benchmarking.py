@@ -91,18 +91,9 @@ def end_to_end(config: ml_collections.ConfigDict, data: sources.DataSource, num_
   """
   step_only = time_train_step(config, data.spec, num_steps, devices)
   built = experiment.build(config, data.spec, devices)
-  examples_per_step = config.train.batch_size * built.trainer.batches_per_step
+  examples_per_step = built.stream.examples_per_step
 
-  train_input = pipeline.open_train_input(
-      data,
-      config.data,
-      config.seed,
-      built.trainer.batches_per_step,
-      config.train.batch_size,
-      built.mesh,
-      built.train_batch_sharding,
-      start_step=0,
-  )
+  train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, 0)
 
   def read_batches(steps: range):
     for step in steps:

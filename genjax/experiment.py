@@ -84,6 +84,11 @@ class Experiment:
     """One train step (the old state's buffers are donated: do not use `state` afterwards)."""
     return self.jitted_train_step(state, feed, self.keys)
 
+  @property
+  def stream(self) -> pipeline.Stream:
+    """The order in which training reads examples (see `pipeline`)."""
+    return pipeline.Stream(self.config.seed, self.trainer.batches_per_step, self.config.train.batch_size)
+
   def train_batch(self, feed, step: int) -> dict[str, jax.Array]:
     """The preprocessed batch `[k, B, ...]` that `train_step` trains on at `step` (the input path alone)."""
     return self._train_batch(feed, jax.device_put(np.int32(step), self.replicated), self.keys)

@@ -92,16 +92,7 @@ def train_and_evaluate(
     state = built.init()
   # Written only now, so that a refused resume leaves the workdir's record of its own config untouched.
   writer.write_config(config.to_dict())
-  train_input = pipeline.open_train_input(
-      data,
-      config.data,
-      config.seed,
-      trainer.batches_per_step,
-      config.train.batch_size,
-      built.mesh,
-      built.train_batch_sharding,
-      start_step,
-  )
+  train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, start_step)
   logging.info(
       "%s model: %d parameters on a %s mesh; training data %s.",
       config.family,

@@ -94,7 +94,9 @@ def digits():
 
 def train_batch(config, data: sources.DataSource, step: int = 0, batches_per_step: int = 1):
   """The preprocessed train batch `[k, B, ...]` of `step`, as a trainer's train step receives it."""
-  raw = pipeline.StreamReader(data.train, config.seed, batches_per_step, config.train.batch_size, 0, 1)(step)
+  raw = pipeline.StreamReader(
+      data.train, pipeline.Stream(config.seed, batches_per_step, config.train.batch_size), 0, 1
+  )(step)
   keys = preprocess.train_example_keys(jax.random.key(0), raw[pipeline.EPOCH], raw[pipeline.POSITION])
   model_arrays = {key: raw[key] for key in data.spec.shapes}
   return preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data), training=True)

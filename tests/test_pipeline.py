@@ -24,7 +24,7 @@ def _numbered(count: int) -> sources.DataSource:
 
 def test_every_example_appears_once_per_epoch_and_epochs_differ():
   data = _numbered(20)
-  reader = pipeline.StreamReader(data.train, seed=0, batches_per_step=1, global_batch_size=8)
+  reader = pipeline.StreamReader(data.train, pipeline.Stream(seed=0, batches_per_step=1, global_batch_size=8))
   steps = [reader(step) for step in range(5)]  # 40 positions: two epochs, the third step spans both.
   labels = np.concatenate([raw["label"].reshape(-1) for raw in steps])
   epochs = np.concatenate([raw[pipeline.EPOCH].reshape(-1) for raw in steps])
@@ -37,22 +37,24 @@ def test_every_example_appears_once_per_epoch_and_epochs_differ():
 
 def test_a_step_takes_its_k_batches_from_consecutive_positions():
   data = _numbered(30)
-  stacked = pipeline.StreamReader(data.train, 0, batches_per_step=3, global_batch_size=4)(1)
-  flat = pipeline.StreamReader(data.train, 0, batches_per_step=1, global_batch_size=12)(1)
+  stacked = pipeline.StreamReader(data.train, pipeline.Stream(0, batches_per_step=3, global_batch_size=4))(1)
+  flat = pipeline.StreamReader(data.train, pipeline.Stream(0, batches_per_step=1, global_batch_size=12))(1)
   assert stacked["label"].shape == (3, 4) and stacked["point"].shape == (3, 4, 2)
   np.testing.assert_array_equal(stacked["label"].reshape(-1), flat["label"].reshape(-1))
 
 
 def test_processes_read_their_slices_of_the_same_global_batch():
   data = _numbered(20)
-  whole = pipeline.StreamReader(data.train, 0, 2, 8, process_index=0, process_count=1)(3)
-  shares = [pipeline.StreamReader(data.train, 0, 2, 8, process_index=p, process_count=2)(3) for p in range(2)]
+  whole = pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8), process_index=0, process_count=1)(3)
+  shares = [
+      pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8), process_index=p, process_count=2)(3) for p in range(2)
+  ]
   np.testing.assert_array_equal(np.concatenate([share["label"] for share in shares], axis=1), whole["label"])
 
 
 def test_a_batch_that_does_not_divide_over_processes_is_refused():
   with pytest.raises(errors.UserError, match="does not divide evenly over 3 processes"):
-    pipeline.stream_positions(0, 1, 8, process_index=0, process_count=3)
+    pipeline.Stream(0, 1, 8).positions(0, process_index=0, process_count=3)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -61,8 +63,10 @@ def test_the_host_input_from_any_step_continues_the_stream_exactly(num_workers, 
   config = tiny_config("vae", data__num_workers=num_workers)
   mesh = sharding.make_mesh(config.mesh)
   batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
-  reader = pipeline.StreamReader(digits.train, config.seed, 1, 8)
-  host_input = pipeline.HostInput(digits.train, config.data, config.seed, 1, 8, batch_sharding, start_step=3)
+  reader = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 1, 8))
+  host_input = pipeline.HostInput(
+      digits.train, config.data, pipeline.Stream(config.seed, 1, 8), batch_sharding, start_step=3
+  )
   for step in (3, 4, 5, 6):  # Past the end of the first epoch (24 examples, 3 steps).
     feed = host_input.feed(step)
     assert feed.raw["image"].sharding == batch_sharding
@@ -73,8 +77,8 @@ def test_the_host_input_from_any_step_continues_the_stream_exactly(num_workers, 
 def test_the_device_feed_gathers_the_host_paths_batches(digits, devices):
   config = tiny_config("vae")
   mesh = sharding.make_mesh(config.mesh, devices)
-  device_input = on_device.DeviceInput(digits, config.data, config.seed, 2, 8, mesh, start_step=0)
-  reader = pipeline.StreamReader(digits.train, config.seed, 2, 8)
+  device_input = on_device.DeviceInput(digits, pipeline.Stream(config.seed, 2, 8), mesh)
+  reader = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 2, 8))
   gather = jax.jit(lambda feed, step: feed.raw_batch(step))
   for step in range(5):  # 16 examples a step from 24: most steps span two epochs.
     gathered = gather(device_input.feed(step), np.int32(step))
@@ -86,8 +90,8 @@ def test_steps_larger_than_the_split_span_several_epochs_on_both_paths(devices):
   data = _numbered(5)
   config = tiny_config("toy2d", "dataset=ring")
   mesh = sharding.make_mesh(config.mesh, devices)
-  device_input = on_device.DeviceInput(data, config.data, 0, 2, 8, mesh, start_step=0)
-  reader = pipeline.StreamReader(data.train, 0, 2, 8)
+  device_input = on_device.DeviceInput(data, pipeline.Stream(0, 2, 8), mesh)
+  reader = pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8))
   for step in range(3):
     gathered = jax.jit(lambda feed, step: feed.raw_batch(step))(device_input.feed(step), np.int32(step))
     np.testing.assert_array_equal(np.asarray(gathered["label"]), reader(step)["label"])
@@ -102,10 +106,14 @@ def test_on_device_input_refuses_a_split_larger_than_a_device(digits, devices, m
   batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
   bigger = sources.in_memory("big", digits.train * 60, digits.eval)  # 1,440 digits: 1.1 MiB.
   with pytest.raises(errors.UserError, match=r"takes 0.00 GiB and a device has 0.00 GiB"):
-    pipeline.open_train_input(bigger, config.data, 0, 1, 8, mesh, batch_sharding, 0)
+    pipeline.open_train_input(bigger, config.data, pipeline.Stream(0, 1, 8), batch_sharding, 0)
   auto = tiny_config("vae", data__on_device="auto").data
-  assert isinstance(pipeline.open_train_input(bigger, auto, 0, 1, 8, mesh, batch_sharding, 0), pipeline.HostInput)
-  assert isinstance(pipeline.open_train_input(digits, auto, 0, 1, 8, mesh, batch_sharding, 0), on_device.DeviceInput)
+  assert isinstance(
+      pipeline.open_train_input(bigger, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), pipeline.HostInput
+  )
+  assert isinstance(
+      pipeline.open_train_input(digits, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), on_device.DeviceInput
+  )
 
 
 @pytest.mark.parametrize(
@@ -119,7 +127,7 @@ def test_impossible_input_settings_are_refused(overrides, message, digits):
   mesh = sharding.make_mesh(config.mesh)
   batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
   with pytest.raises(errors.UserError, match=message):
-    pipeline.open_train_input(digits, config.data, 0, 1, config.train.batch_size, mesh, batch_sharding, 0)
+    pipeline.open_train_input(digits, config.data, pipeline.Stream(0, 1, config.train.batch_size), batch_sharding, 0)
 
 
 def _digit_images(digits, count=8):

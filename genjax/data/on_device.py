@@ -72,18 +72,9 @@ class DeviceFeed:
 
 
 class DeviceInput:
-  """Feeds for every step from `start_step` on, the split read and placed on the mesh once."""
+  """Feeds for any step, the split read and placed on the mesh once."""
 
-  def __init__(
-      self,
-      data: sources.DataSource,
-      data_config: ml_collections.ConfigDict,
-      seed: int,
-      batches_per_step: int,
-      global_batch_size: int,
-      mesh: jax.sharding.Mesh,
-      start_step: int,
-  ):
+  def __init__(self, data: sources.DataSource, stream: pipeline.Stream, mesh: jax.sharding.Mesh):
     size, memory = split_bytes(data), device_memory_bytes(mesh)
     if memory is not None and size > memory:
       raise errors.UserError(
@@ -91,26 +82,25 @@ class DeviceInput:
           f"device has {memory / 2**30:.2f} GiB; set config.data.on_device to auto or false (the host path)."
       )
     self._replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    self._seed, self._size = seed, len(data.train)
-    self._step_examples = batches_per_step * global_batch_size
+    self._stream, self._size = stream, len(data.train)
     # A step that starts in an epoch reaches at most this many epochs (two, unless a step outnumbers the split).
-    self._epochs_per_feed = self._step_examples // self._size + 2
-    self._shape = (batches_per_step, global_batch_size)
+    self._epochs_per_feed = stream.examples_per_step // self._size + 2
     raw = pipeline.read_examples(data.train, np.arange(self._size))
     self._examples = jax.device_put(raw, self._replicated)
     self._feed, self._feed_epoch = None, None
     logging.info("The train split of %s is on the device: %.1f MiB per device.", data.name, size / 2**20)
     self.description = "on device"
-    del start_step  # Any step can be fed: the feed of its epoch is made when it is asked for.
 
   def feed(self, step: int) -> DeviceFeed:
-    first = step * self._step_examples
+    """The feed of any step (the one of its epoch, made when first asked for)."""
+    first = step * self._stream.examples_per_step
     epoch = first // self._size
     if epoch != self._feed_epoch:
       epochs = range(epoch, epoch + self._epochs_per_feed)
-      orders = np.stack([pipeline.epoch_permutation(self._seed, e, self._size) for e in epochs])
+      orders = np.stack([self._stream.epoch_order(e, self._size) for e in epochs])
       scalars = [np.int32(value) for value in (epoch, step, first - epoch * self._size)]
       orders, *scalars = jax.device_put([orders, *scalars], self._replicated)
-      self._feed = DeviceFeed(self._examples, orders, *scalars, *self._shape)
+      shape = (self._stream.batches_per_step, self._stream.global_batch_size)
+      self._feed = DeviceFeed(self._examples, orders, *scalars, *shape)
       self._feed_epoch = epoch
     return self._feed

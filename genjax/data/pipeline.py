@@ -1,7 +1,7 @@
 """How raw training examples reach the device, in one global order that the step number fixes, and the host-side
 reading of evaluation batches.
 
-The order: epoch e visits the train split in `epoch_permutation(seed, e)`; the stream is the epochs one after
+The order (`Stream`): epoch e visits the train split in a permutation seeded by (seed, e); the stream is the epochs one after
 another, and train step s takes stream positions [s * k * B, (s + 1) * k * B) as its k stacked batches of B. Every
 example appears once per epoch, and one process or many, one device or many, read the same examples at every
 step. The input's only state is the step, so nothing of it is checkpointed and a resumed run continues exactly.
@@ -17,6 +17,7 @@ device), and a jitted train step takes either as its `feed`:
 Everything here works on any random-access split (TFDS data sources, the 2-D mixtures, in-memory lists).
 """
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 
@@ -41,18 +42,28 @@ ON_DEVICE_MODES = ("auto", "true", "false")
 _DEVICE_PREFETCH = 2
 
 
-def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
-  """The order `[size]` int32 in which epoch `epoch` visits the split."""
-  return np.random.default_rng([seed, epoch]).permutation(size).astype(np.int32)
+@dataclasses.dataclass(frozen=True)
+class Stream:
+  """A run's stream of training examples: the seed of its epochs' orders, and what one step takes from it,
+  `batches_per_step` (k) batches of `global_batch_size` (B) examples."""
 
+  seed: int
+  batches_per_step: int
+  global_batch_size: int
 
-def stream_positions(
-    step: int, batches_per_step: int, global_batch_size: int, process_index: int = 0, process_count: int = 1
-) -> np.ndarray:
-  """Stream positions `[k, B / process_count]` (int64) of this process's share of train step `step`."""
-  local = local_batch_size(global_batch_size, process_count)
-  first = step * batches_per_step * global_batch_size + process_index * local
-  return first + np.arange(batches_per_step)[:, None] * global_batch_size + np.arange(local)[None, :]
+  @property
+  def examples_per_step(self) -> int:
+    return self.batches_per_step * self.global_batch_size
+
+  def epoch_order(self, epoch: int, size: int) -> np.ndarray:
+    """The order `[size]` int32 in which epoch `epoch` visits a split of `size` examples."""
+    return np.random.default_rng([self.seed, epoch]).permutation(size).astype(np.int32)
+
+  def positions(self, step: int, process_index: int = 0, process_count: int = 1) -> np.ndarray:
+    """Stream positions `[k, B / process_count]` (int64) of a process's share of train step `step`."""
+    local = local_batch_size(self.global_batch_size, process_count)
+    first = step * self.examples_per_step + process_index * local
+    return first + np.arange(self.batches_per_step)[:, None] * self.global_batch_size + np.arange(local)[None, :]
 
 
 def local_batch_size(global_batch_size: int, process_count: int) -> int:
@@ -80,18 +91,10 @@ class StreamReader:
   (picklable, for worker processes). By default the share of this process."""
 
   def __init__(
-      self,
-      source: Sequence,
-      seed: int,
-      batches_per_step: int,
-      global_batch_size: int,
-      process_index: int | None = None,
-      process_count: int | None = None,
+      self, source: Sequence, stream: Stream, process_index: int | None = None, process_count: int | None = None
   ):
     self._source = source
-    self._seed = seed
-    self._batches_per_step = batches_per_step
-    self._global_batch_size = global_batch_size
+    self._stream = stream
     self._process_index = jax.process_index() if process_index is None else process_index
     self._process_count = jax.process_count() if process_count is None else process_count
     self._orders = {}
@@ -100,13 +103,11 @@ class StreamReader:
     if epoch not in self._orders:
       # Steps ask for their epoch and the next: older orders are never needed again.
       self._orders = {kept: order for kept, order in self._orders.items() if kept >= epoch - 1}
-      self._orders[epoch] = epoch_permutation(self._seed, epoch, len(self._source))
+      self._orders[epoch] = self._stream.epoch_order(epoch, len(self._source))
     return self._orders[epoch]
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
-    positions = stream_positions(
-        step, self._batches_per_step, self._global_batch_size, self._process_index, self._process_count
-    )
+    positions = self._stream.positions(step, self._process_index, self._process_count)
     epochs, within = np.divmod(positions, len(self._source))
     indices = np.empty_like(within)
     for epoch in np.unique(epochs):  # Two at most, unless a step outnumbers the split.
@@ -135,13 +136,11 @@ class HostInput:
       self,
       source: Sequence,
       data_config: ml_collections.ConfigDict,
-      seed: int,
-      batches_per_step: int,
-      global_batch_size: int,
+      stream: Stream,
       batch_sharding: jax.sharding.NamedSharding,
       start_step: int,
   ):
-    reader = StreamReader(source, seed, batches_per_step, global_batch_size)
+    reader = StreamReader(source, stream)
     # Steps are numbered from start_step; the stream has no end (the loop stops at total_steps).
     steps = grain.MapDataset.range(start_step, np.iinfo(np.int64).max).map(reader)
     num_workers = _num_workers(data_config.num_workers)
@@ -171,16 +170,13 @@ def _num_workers(configured: int) -> int:
 def open_train_input(
     data: sources.DataSource,
     data_config: ml_collections.ConfigDict,
-    seed: int,
-    batches_per_step: int,
-    global_batch_size: int,
-    mesh: jax.sharding.Mesh,
+    stream: Stream,
     batch_sharding: jax.sharding.NamedSharding,
     start_step: int,
 ):
   """The train input that `data_config.on_device` chooses: the split on the device when it is "true", or "auto"
-  and the split fits (see `on_device.fits`); the host path otherwise. Either has `feed(step)` -> a feed for the
-  jitted step, and a `description`."""
+  and the split fits (see `on_device.fits`); the host path otherwise, feeding from `start_step` on. Either has
+  `feed(step)` -> a feed for the jitted step, and a `description`."""
   from genjax.data import on_device  # The device path imports this module's order.
 
   mode = str(data_config.on_device).lower()
@@ -188,9 +184,10 @@ def open_train_input(
     raise errors.UserError(
         f"config.data.on_device={data_config.on_device!r} is not one of {', '.join(ON_DEVICE_MODES)}."
     )
+  mesh = batch_sharding.mesh
   if mode == "true" or (mode == "auto" and on_device.fits(data, data_config, mesh)):
-    return on_device.DeviceInput(data, data_config, seed, batches_per_step, global_batch_size, mesh, start_step)
-  return HostInput(data.train, data_config, seed, batches_per_step, global_batch_size, batch_sharding, start_step)
+    return on_device.DeviceInput(data, stream, mesh)
+  return HostInput(data.train, data_config, stream, batch_sharding, start_step)
 
 
 def eval_batches(

@@ -26,19 +26,20 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.model.beta must be >= 0.")
 
 
-def _model(model_config: ml_collections.ConfigDict, image_shape: tuple[int, int, int]) -> autoencoders.VAE:
-  return autoencoders.VAE(*common.encoder_decoder(model_config, 2 * model_config.latent_size, image_shape))
+def _model(config: ml_collections.ConfigDict, spec: sources.ExampleSpec):
+  """The configured VAE for the images of `spec`, its `apply` in the configured compute dtype, and the image shape."""
+  check_config(config)
+  image_shape = common.image_shape(spec, "vae")
+  model = autoencoders.VAE(*common.encoder_decoder(config.model, 2 * config.model.latent_size, image_shape))
+  return model, common.mixed_precision(model.apply, config.model.dtype), image_shape
 
 
 def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> contract.Trainer:
   """Builds the VAE's pure functions for the images of `spec`. It decodes, samples, encodes and bounds the
   likelihood (with `make_likelihood_evaluator`)."""
-  check_config(config)
-  image_shape = common.image_shape(spec, "vae")
+  model, apply, image_shape = _model(config, spec)
   model_config = config.model
   likelihood = model_config.likelihood
-  model = _model(model_config, image_shape)
-  apply = common.mixed_precision(model.apply, model_config.dtype)
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
@@ -111,12 +112,8 @@ def make_likelihood_evaluator(config: ml_collections.ConfigDict, spec: sources.E
   (with config.data.binarize="none" the Bernoulli NLL of grey levels is a loss, not a likelihood), of 8-bit pixels
   for "discretized_logistic". The VAE family has no Gaussian likelihood, so `check_config` refuses one.
   """
-  check_config(config)
-  image_shape = common.image_shape(spec, "vae")
-  model_config = config.model
-  likelihood = model_config.likelihood
-  model = _model(model_config, image_shape)
-  apply = common.mixed_precision(model.apply, model_config.dtype)
+  _, apply, image_shape = _model(config, spec)
+  likelihood = config.model.likelihood
   num_dims = image_shape[0] * image_shape[1] * image_shape[2]
 
   def evaluate(params, images, key, num_samples: int, samples_per_chunk: int = 100):
