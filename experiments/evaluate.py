@@ -32,13 +32,19 @@ _CLASSIFIER_WORKDIR = flags.DEFINE_string(
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     "inception_weights", None, "pt_inception-2015-12-05-6726825d.pth (default: the cache, else a download)."
 )
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 0, "N real and N generated images (0: the whole eval split).")
+_NUM_IMAGES = flags.DEFINE_integer(
+    "num_images", 0, "N real and N generated images (0: the whole eval split).", lower_bound=0
+)
 _REAL_FLOOR = flags.DEFINE_bool(
     "real_floor", False, "Also score N training images against the same held-out images: the real-vs-real floor."
 )
-_IWAE_SAMPLES = flags.DEFINE_integer("iwae_samples", 100, "Importance samples k of the VAE's likelihood bound.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 200, "Global batch of feature extraction and reconstruction.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the samples and of KID's subsets.")
+_IWAE_SAMPLES = flags.DEFINE_integer(
+    "iwae_samples", 100, "Importance samples k of the VAE's likelihood bound.", lower_bound=1
+)
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", 200, "Global batch of feature extraction and reconstruction.", lower_bound=1
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the samples and of KID's subsets.", lower_bound=0)
 flags.mark_flags_as_required(["workdir"])
 
 

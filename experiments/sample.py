@@ -25,16 +25,20 @@ from genjax import cli
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run's directory, as given to experiments/train.py.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to use (default: the latest).")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write (default: WORKDIR/export/<step>).")
-_NUM_GRID_IMAGES = flags.DEFINE_integer("num_grid_images", 64, "Images in samples.png (0: none).")
-_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 0, "Samples to export (0: none).")
+_NUM_GRID_IMAGES = flags.DEFINE_integer("num_grid_images", 64, "Images in samples.png (0: none).", lower_bound=0)
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 0, "Samples to export (0: none).", lower_bound=0)
 _FORMAT = flags.DEFINE_enum("format", "png", ["png", "npz"], "Export format of --num_samples.")
-_NUM_INTERPOLATIONS = flags.DEFINE_integer("num_interpolations", 8, "Interpolation strips (0: none).")
-_INTERPOLATION_STEPS = flags.DEFINE_integer("interpolation_steps", 10, "Images per strip, ends included.")
+_NUM_INTERPOLATIONS = flags.DEFINE_integer("num_interpolations", 8, "Interpolation strips (0: none).", lower_bound=0)
+_INTERPOLATION_STEPS = flags.DEFINE_integer(
+    "interpolation_steps", 10, "Images per strip, ends included.", lower_bound=2
+)
 _INTERPOLATION = flags.DEFINE_enum("interpolation", "spherical", ["spherical", "linear"], "Interpolation path.")
 _ENDPOINTS = flags.DEFINE_string("endpoints", None, "A .npy array [2, strips, latent_size] of given endpoints.")
-_NUM_RECONSTRUCTIONS = flags.DEFINE_integer("num_reconstructions", 32, "Test images to reconstruct (0: none).")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Images generated per batch.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latent draws.")
+_NUM_RECONSTRUCTIONS = flags.DEFINE_integer(
+    "num_reconstructions", 32, "Test images to reconstruct (0: none).", lower_bound=0
+)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 256, "Images generated per batch.", lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latent draws.", lower_bound=0)
 flags.mark_flags_as_required(["workdir"])
 
 

@@ -6,11 +6,14 @@ goes into an abstract state that carries the current shardings, so a checkpoint 
 1 and the other way round. A checkpoint from another model is refused with a `UserError` before any array is read.
 """
 
+import contextlib
 import logging
 import os
+import shutil
 
 import jax
 import ml_collections
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 
@@ -29,9 +32,16 @@ def quiet_orbax_logging() -> None:
 
 
 class Checkpointer:
-  """Saves and restores one run's checkpoints under `directory`, keeping the latest `keep` of them."""
+  """Saves and restores one run's checkpoints under `directory`, keeping the latest `keep` (at least 1) of them.
+
+  Only finite states reach it (the loop checks before every save), so the newest checkpoint is always one to
+  resume from. A damaged checkpoint (truncated array files, garbled metadata, a missing manifest) is moved aside to
+  `<directory>_damaged/<step>`, never deleted, and restoring falls back to the newest intact step.
+  """
 
   def __init__(self, directory: str, keep: int):
+    if keep < 1:
+      raise errors.UserError(f"config.ckpt.keep={keep} must be at least 1 (the newest checkpoint is always kept).")
     self.directory = directory
     self._manager = ocp.CheckpointManager(
         directory,
@@ -50,38 +60,91 @@ class Checkpointer:
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state, config: ml_collections.ConfigDict) -> None:
-    """Starts an asynchronous save; the state's arrays are copied off the device before this returns."""
-    self._manager.save(
-        step,
-        args=ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
-    )
+    """Starts an asynchronous save; the state's arrays are copied off the device before this returns. An I/O error
+    (of this save, or of the previous one finishing) raises `StorageError`."""
+    with self._storage_errors(step):
+      self._manager.save(
+          step,
+          args=ocp.args.Composite(state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())),
+      )
 
   def saved_config(self, step: int) -> dict:
     return self._manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
 
   def restore(self, step: int, abstract_state, config: ml_collections.ConfigDict | None = None):
     """Restores the state at `step` into `abstract_state`'s shapes and shardings. With `config`, first raises
-    `UserError` if the checkpoint belongs to a different model; without, a mismatch is reported as a config.json
-    edited after training."""
+    `UserError` if the checkpoint belongs to a different model. A checkpoint whose arrays do not match the state
+    raises `UserError`; one that cannot be read raises `DamagedCheckpoint`."""
     if config is not None:
       self._check_compatible(step, config)
+    self._check_state_matches(step, abstract_state, config is not None)
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
-    except (ValueError, KeyError, TypeError) as e:
-      cause = str(e).splitlines()[0]
+    except Exception as e:  # TensorStore, JSON and file errors all mean the same here: the arrays cannot be read.
+      raise DamagedCheckpoint(step, _first_line(e)) from e
+    return restored["state"]
+
+  def restore_newest_intact(self, abstract_state, config: ml_collections.ConfigDict):
+    """`(step, state)` of the newest checkpoint that can be read, or `(0, None)` if there is none. Damaged newer
+    ones are moved aside with a warning; a checkpoint of another model or optimiser is refused (`UserError`)."""
+    for step in reversed(self.all_steps()):
+      try:
+        return step, self.restore(step, abstract_state, config)
+      except DamagedCheckpoint as damaged:
+        moved_to = self._move_aside(step)
+        logging.warning(
+            "The checkpoint at step %d is damaged (%s); moved it to %s and trying the one before.",
+            step,
+            damaged.reason,
+            moved_to,
+        )
+    if os.path.isdir(self._damaged_directory):
       raise errors.UserError(
-          f"The checkpoint at step {step} in {self.directory} does not fit this run's train state ({cause}). "
+          f"No checkpoint in {self.directory} can be read; the damaged ones are in {self._damaged_directory}. "
+          "Rerun to start from step 0 in this workdir, or use a new --workdir."
+      )
+    return 0, None
+
+  @property
+  def _damaged_directory(self) -> str:
+    return self.directory.rstrip("/") + "_damaged"
+
+  def _move_aside(self, step: int) -> str:
+    """Moves a damaged step out of orbax's way (the run will save that step number again), on process 0 only."""
+    destination = os.path.join(self._damaged_directory, str(step))
+    if jax.process_index() == 0:
+      os.makedirs(self._damaged_directory, exist_ok=True)
+      os.replace(os.path.join(self.directory, str(step)), destination)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"genjax: damaged checkpoint {step} moved aside")
+    self._manager.reload()
+    return destination
+
+  def _check_state_matches(self, step: int, abstract_state, config_checked: bool) -> None:
+    """Compares the checkpoint's array names, shapes and dtypes with the state's before reading any array."""
+    try:
+      saved = _shapes_by_path(self._manager.item_metadata(step)["state"])
+    except Exception as e:  # Unreadable metadata: the checkpoint is damaged, whatever the state.
+      raise DamagedCheckpoint(step, f"its metadata cannot be read: {_first_line(e)}") from e
+    expected = _shapes_by_path(abstract_state)
+    if saved != expected:
+      difference = sorted(set(saved.items()) ^ set(expected.items()))[0][0]
+      raise errors.UserError(
+          f"The checkpoint at step {step} in {self.directory} does not fit this run's train state (it differs at "
+          f"{difference!r}). "
           + (
               "It was probably written with a different optimiser or model; resume with the config it was written "
               "with, or use a new --workdir."
-              if config is not None
+              if config_checked
               else "Was config.json edited after training?"
           )
-      ) from e
-    return restored["state"]
+      )
 
   def _check_compatible(self, step: int, config: ml_collections.ConfigDict) -> None:
-    saved = self.saved_config(step)
+    try:
+      saved = self.saved_config(step)
+    except Exception as e:  # Any failure to read the small JSON item means the step is damaged.
+      raise DamagedCheckpoint(step, f"its config cannot be read: {_first_line(e)}") from e
     current = config.to_dict()
     differences = []
     for key in _MODEL_DEFINING_KEYS:
@@ -93,11 +156,55 @@ class Checkpointer:
           + ". Resume it with the config it was written with (see its config.json), or use a new --workdir."
       )
 
+  @contextlib.contextmanager
+  def _storage_errors(self, step: int):
+    try:
+      yield
+    except OSError as e:
+      usage = shutil.disk_usage(self.directory)
+      previous = [saved for saved in self.all_steps() if saved != step]
+      raise errors.StorageError(
+          f"Could not write the checkpoint of step {step} in {self.directory}: {e.strerror or e} "
+          f"({usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB on that file system). "
+          + (f"The previous checkpoint (step {previous[-1]}) is intact; " if previous else "")
+          + "free some space (or choose a --workdir with room) and rerun the same command to resume."
+      ) from e
+
   def wait_until_finished(self) -> None:
-    self._manager.wait_until_finished()
+    """Waits for the last save; its I/O error, if any, raises `StorageError`."""
+    with self._storage_errors(self.latest_step() or 0):
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
     self._manager.close()
+
+
+class DamagedCheckpoint(Exception):
+  """A checkpoint step that exists but cannot be read."""
+
+  def __init__(self, step: int, reason: str):
+    super().__init__(f"checkpoint step {step} is damaged: {reason}")
+    self.step, self.reason = step, reason
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip()
+  return f"{type(error).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
+def _shapes_by_path(tree) -> dict[tuple[str, ...], tuple]:
+  """`{path: (shape, dtype)}` of a state pytree or of orbax's metadata of one (their paths name the same fields)."""
+
+  def name(entry) -> str:
+    for attribute in ("key", "name", "idx"):
+      if hasattr(entry, attribute):
+        return str(getattr(entry, attribute))
+    return str(entry)
+
+  return {
+      tuple(name(entry) for entry in path): (tuple(leaf.shape), str(leaf.dtype))
+      for path, leaf in jax.tree.leaves_with_path(tree)
+  }
 
 
 def _handler_registry() -> ocp.handlers.CheckpointHandlerRegistry:

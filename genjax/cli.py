@@ -11,6 +11,7 @@ from absl import flags
 
 from genjax import config_lib
 from genjax import errors
+from genjax import validation
 
 CONFIG_OVERRIDE_PREFIX = "--config."
 DEFAULT_COMPILATION_CACHE = os.path.join("~", ".cache", "genjax", "jax_compilation_cache")
@@ -40,12 +41,16 @@ def run(main: Callable[[list[str]], None]) -> None:
 
   def parse(argv: list[str]) -> list[str]:
     overrides = [arg for arg in argv[1:] if arg.startswith(CONFIG_OVERRIDE_PREFIX)]
-    return flags.FLAGS([arg for arg in argv if arg not in overrides]) + overrides
+    try:
+      return flags.FLAGS([arg for arg in argv if arg not in overrides]) + overrides
+    except flags.Error as e:
+      sys.exit(f"genjax: error: {e}")
 
   def main_with_overrides(argv: list[str]) -> None:
     unexpected = [arg for arg in argv[1:] if not arg.startswith(CONFIG_OVERRIDE_PREFIX)]
     if unexpected:
       raise app.UsageError(f"Unexpected arguments: {' '.join(unexpected)}")
+    enable_compilation_cache(COMPILATION_CACHE.value)
     main(argv[1:])
 
   app.run(_reporting_user_errors(main_with_overrides), flags_parser=parse)
@@ -60,27 +65,29 @@ def run_with_config_file(main: Callable[[], None]) -> None:
       return flags.FLAGS(argv)
     except flags.Error as e:
       sys.exit(f"genjax: error: {e}")
-    except (errors.UserError, AttributeError, KeyError, TypeError, ValueError) as e:
+    except (errors.UserError, AttributeError, KeyError, TypeError, ValueError, OSError, ImportError) as e:
       overrides = " ".join(arg for arg in argv[1:] if arg.startswith("--config"))
       sys.exit(f"genjax: error: cannot load the config from {overrides}: {config_lib.describe_config_error(e)}")
 
   def main_without_arguments(argv: list[str]) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    validation.check_config(flags.FLAGS.config)  # Before JAX is imported: a mistake costs a second, not ten.
+    enable_compilation_cache(COMPILATION_CACHE.value)
     main()
 
   app.run(_reporting_user_errors(main_without_arguments), flags_parser=parse)
 
 
 def _reporting_user_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
-  """`main` after turning on the compilation cache, with a `UserError` becoming "genjax: error: ..." on stderr and
-  exit status 1."""
+  """`main` with a `UserError` becoming "genjax: error: ..." (or "genjax: stopped: ..." for a resumable stop) on
+  stderr and the error's exit status (see `genjax.errors`)."""
 
   def wrapped(argv: list[str]) -> None:
-    enable_compilation_cache(COMPILATION_CACHE.value)
     try:
       main(argv)
     except errors.UserError as e:
-      sys.exit(f"genjax: error: {e}")
+      print(f"genjax: {'stopped' if isinstance(e, errors.Stopped) else 'error'}: {e}", file=sys.stderr)
+      sys.exit(e.exit_code)
 
   return wrapped

@@ -29,6 +29,7 @@ import numpy as np
 from genjax import checkpoint
 from genjax import sharding
 from genjax import trainers
+from genjax import validation
 from genjax.data import pipeline
 from genjax.data import preprocess
 from genjax.data import sources
@@ -91,7 +92,7 @@ class Experiment:
 
   def train_batch(self, feed, step: int) -> dict[str, jax.Array]:
     """The preprocessed batch `[k, B, ...]` that `train_step` trains on at `step` (the input path alone)."""
-    return self._train_batch(feed, jax.device_put(np.int32(step), self.replicated), self.keys)
+    return self._train_batch(feed, sharding.put(np.int32(step), self.replicated), self.keys)
 
   def host_feed(self, local_raw: dict[str, np.ndarray]) -> pipeline.HostFeed:
     """This process's share `[k, B / processes, ...]` of a raw train batch -> a feed for `train_step`."""
@@ -106,11 +107,10 @@ class Experiment:
       options = dataclasses.replace(options, binarize="none")
     return self._preprocess_eval(sharding.to_global_batch(local_raw, self.batch_sharding), self.keys, options)
 
-  def restore(self, checkpointer: checkpoint.Checkpointer, step: int, check_model: bool = True):
-    """The state saved at `step`, restored into this mesh's shardings (whatever mesh wrote it). With
-    `check_model`, the checkpoint is first checked to be of this config's model."""
-    target = checkpoint.abstract_with_shardings(self.abstract_state, self.state_sharding)
-    return checkpointer.restore(step, target, self.config if check_model else None)
+  @property
+  def restore_target(self):
+    """The abstract state with this mesh's shardings, into which a checkpoint from any mesh restores."""
+    return checkpoint.abstract_with_shardings(self.abstract_state, self.state_sharding)
 
   # The trainer's capabilities, each jitted once per experiment (outputs replicated, so every process can read
   # them); the `contract` capability must exist.
@@ -146,6 +146,7 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
 
   Raises `UserError` for settings that cannot work (mesh, batch sizes, model options), before anything compiles.
   """
+  validation.check_config(config)
   sources.check_options(config.data, spec)
   mesh = sharding.make_mesh(config.mesh, devices)
   sharding.check_batch_size(config.train.batch_size, mesh, config.mesh, "config.train.batch_size")
@@ -153,8 +154,8 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
   trainer = trainers.make_trainer(config, spec)
 
   replicated = sharding.replicated(mesh)
-  # Placed on the mesh once, so that passing a key to a step moves nothing.
-  keys = Keys(*(jax.device_put(key, replicated) for key in jax.random.split(jax.random.key(config.seed), 6)))
+  # Made on the mesh once (by every process alike), so that passing a key to a step moves nothing.
+  keys = jax.jit(lambda: Keys(*jax.random.split(jax.random.key(config.seed), 6)), out_shardings=replicated)()
   abstract_state = jax.eval_shape(trainer.init, keys.init)
   state_sharding = sharding.state_shardings(abstract_state, mesh)
   batch_sharding = sharding.batch_sharding(mesh, config.mesh)

@@ -29,7 +29,9 @@ def discretized_logistic_nll(
   """-log P(targets) under a logistic discretised into `num_bins` bins on [-1, 1], per example: `[N] nats`.
 
   Targets are bin centres in [-1, 1] (8-bit pixels scaled linearly). The edge bins take the logistic's tails, as in
-  PixelCNN++ (Salimans et al. 2017), so the probabilities of all bins sum to one.
+  PixelCNN++ (Salimans et al. 2017), so the probabilities of all bins sum to one. Where a bin's mass is too small
+  for the difference of two float32 sigmoids (a target many scales from the mean), it is the density at the bin's
+  centre times the bin's width, PixelCNN++'s approximation, which keeps the value finite and its gradient alive.
   """
   half_bin = 1.0 / (num_bins - 1)
   inv_scale = jnp.exp(-log_scale)
@@ -39,7 +41,14 @@ def discretized_logistic_nll(
   # log sigmoid and log(1 - sigmoid) in their stable softplus forms for the two edge bins.
   log_cdf_upper = (centred + half_bin) * inv_scale - jax.nn.softplus((centred + half_bin) * inv_scale)
   log_one_minus_cdf_lower = -jax.nn.softplus((centred - half_bin) * inv_scale)
-  log_bin_mass = jnp.log(jnp.maximum(cdf_upper - cdf_lower, 1e-12))
+  bin_mass = cdf_upper - cdf_lower
+  # log of the logistic density at the centre, in its stable form: x - log(s) - 2 softplus(x).
+  log_density_at_centre = inv_scale * centred - log_scale - 2.0 * jax.nn.softplus(inv_scale * centred)
+  log_bin_mass = jnp.where(
+      bin_mass > 1e-5,
+      jnp.log(jnp.maximum(bin_mass, 1e-5)),
+      log_density_at_centre + jnp.log(2.0 * half_bin),
+  )
   log_prob = jnp.where(
       targets < -1.0 + half_bin,
       log_cdf_upper,

@@ -56,8 +56,22 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
           f"The run in {workdir!r} has no checkpoint at step {step}; it has: {', '.join(map(str, saved_steps))}."
       )
     data = sources.open_source(config.data)
-    built = experiment.build(config, data.spec, devices)
-    state = built.restore(checkpointer, step, check_model=False)
+    try:
+      built = experiment.build(config, data.spec, devices)
+    except AttributeError as e:  # ml_collections' error for a key the config does not have.
+      raise errors.UserError(
+          f"{config_path} lacks a config key that this genjax reads ({config_lib.describe_config_error(e)}): it was "
+          "written by an older genjax. Add the key with its default value (see the config file in configs/), or "
+          "retrain."
+      ) from e
+    try:
+      state = checkpointer.restore(step, built.restore_target)
+    except checkpoint.DamagedCheckpoint as damaged:
+      older = [saved for saved in saved_steps if saved < step]
+      raise errors.UserError(
+          f"The checkpoint at step {step} in {workdir!r} is damaged ({damaged.reason})."
+          + (f" Pass --step={older[-1]} to use the one before." if older else "")
+      ) from damaged
   finally:
     checkpointer.close()
   return Run(workdir, config, step, built, state, data)

@@ -19,11 +19,18 @@ def initialize_distributed(distributed_config: ml_collections.ConfigDict) -> Non
   """Joins a multi-process run when configured; TPU pods and SLURM jobs fill in the unset fields themselves."""
   if not distributed_config.initialize:
     return
-  jax.distributed.initialize(
-      coordinator_address=distributed_config.coordinator_address or None,
-      num_processes=distributed_config.num_processes if distributed_config.num_processes > 0 else None,
-      process_id=distributed_config.process_id if distributed_config.process_id >= 0 else None,
-  )
+  try:
+    jax.distributed.initialize(
+        coordinator_address=distributed_config.coordinator_address or None,
+        num_processes=distributed_config.num_processes if distributed_config.num_processes > 0 else None,
+        process_id=distributed_config.process_id if distributed_config.process_id >= 0 else None,
+    )
+  except ValueError as e:  # What JAX raises when neither the config nor a detected cluster says who is who.
+    raise errors.UserError(
+        f"config.distributed.initialize=true, but this process cannot tell how to join the run ({e}). On a TPU pod "
+        "or under SLURM's srun this is detected; elsewhere set config.distributed.coordinator_address (host:port of "
+        "process 0), num_processes and process_id, or leave initialize false for a single process."
+    ) from e
 
 
 def make_mesh(mesh_config: ml_collections.ConfigDict, devices=None) -> jax.sharding.Mesh:
@@ -75,6 +82,17 @@ def check_batch_size(global_batch_size: int, mesh: jax.sharding.Mesh, mesh_confi
     raise errors.UserError(
         f"{name}={global_batch_size} must be divisible by the {shards} batch shards of the mesh "
         f"(axes {tuple(mesh_config.batch_axes)})."
+    )
+
+
+def put(tree, sharding: NamedSharding):
+  """Host values (NumPy arrays, scalars) that every process holds in full -> global arrays laid out by `sharding`.
+  Unlike `jax.device_put`, this works when the mesh spans several processes: each process places its own shards.
+  It is an explicit transfer, allowed under the training loop's transfer guard."""
+  with jax.transfer_guard_host_to_device("allow"):
+    return jax.tree.map(
+        lambda value: jax.make_array_from_callback(np.shape(value), sharding, lambda index: np.asarray(value)[index]),
+        tree,
     )
 
 

@@ -12,9 +12,7 @@ resumed run repeats the unbroken run's steps bit for bit.
 """
 
 import os
-import signal
 import tempfile
-import threading
 import time
 
 import jax
@@ -22,12 +20,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
 
 from genjax import checkpoint
 from genjax import errors
 from genjax import evaluators
 from genjax import experiment
+from genjax import sharding
+from genjax import signals
+from genjax import validation
 from genjax import writers
 from genjax.data import pipeline
 from genjax.data import sources
@@ -37,8 +37,10 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   """Trains `config` with the data it names, writing everything under `workdir` (see `genjax.writers` for the
   layout).
 
-  Rerunning with the same workdir resumes from its latest checkpoint. Returns the final train state.
+  Rerunning with the same workdir resumes from its newest intact checkpoint. Returns the final train state; raises
+  `errors.Stopped` after a checkpoint when a signal asks for a stop, `errors.Diverged` on non-finite values.
   """
+  validation.check_config(config)
   _check_writable(workdir)
   data = sources.open_source(config.data)
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
@@ -81,63 +83,103 @@ def train_and_evaluate(
   """
   _check_eval_config(config)
   built = experiment.build(config, data.spec, devices)
-  trainer = built.trainer
   evaluations = evaluators.build(config.evals, evaluators.Context(built, data, config.eval, config.seed))
   checkpointer = checkpoint.Checkpointer(checkpoint_dir, keep=config.ckpt.keep)
-  start_step = checkpointer.latest_step() or 0
-  if start_step:
-    state = built.restore(checkpointer, start_step)
-    logging.info("Resumed from the checkpoint at step %d in %s.", start_step, checkpoint_dir)
-  else:
-    state = built.init()
-  # Written only now, so that a refused resume leaves the workdir's record of its own config untouched.
-  writer.write_config(config.to_dict())
+  try:
+    start_step, state = checkpointer.restore_newest_intact(built.restore_target, config)
+    total_steps = config.train.total_steps
+    if start_step > total_steps:
+      raise errors.UserError(
+          f"The workdir's newest checkpoint is at step {start_step}, beyond config.train.total_steps={total_steps}. "
+          f"To train on, rerun with --config.train.total_steps greater than {start_step}; to evaluate it, use "
+          "experiments/evaluate.py."
+      )
+    if start_step == total_steps:
+      logging.info("Already trained to step %d (config.train.total_steps) in %s.", start_step, checkpoint_dir)
+      return state
+    if start_step:
+      logging.info("Resumed from the checkpoint at step %d in %s.", start_step, checkpoint_dir)
+    else:
+      state = built.init()
+    # Written only now, so that a refused resume leaves the workdir's record of its own config untouched; lines
+    # of steps after the checkpoint (written before a crash) go, since those steps are trained again.
+    writer.write_config(config.to_dict())
+    writer.resume_at(start_step)
+    state = _train(config, built, evaluations, data, checkpointer, writer, state, start_step)
+  finally:
+    checkpointer.close()
+  return state
+
+
+def _train(config, built, evaluations, data, checkpointer, writer, state, start_step):
+  """Steps from `start_step` to `config.train.total_steps`, logging, evaluating and checkpointing on the way."""
   train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, start_step)
   logging.info(
       "%s model: %d parameters on a %s mesh; training data %s.",
       config.family,
-      trainer.num_params(state),
+      built.trainer.num_params(state),
       dict(built.mesh.shape),
       train_input.description,
   )
-
   total_steps = config.train.total_steps
-  progress = _Progress(start_step, total_steps, trainer.progress_metrics)
-  metric_sums, num_summed = None, 0
-  preemption = _PreemptionSignal()
+  progress = _Progress(start_step, total_steps, built.trainer.progress_metrics)
+  metric_sums, num_summed, finite = None, 0, _all_true(built)
+  stop_requests = signals.StopRequests()
   step = start_step
   try:
     while step < total_steps:
       # Only the batch may cross from host to device here; anything else is a bug that costs speed.
       with jax.transfer_guard("disallow"):
         state, metrics = built.train_step(state, train_input.feed(step))
-        # Device-side running sums: nothing waits on the device until a logging step fetches them.
-        metric_sums = metrics if metric_sums is None else jax.tree.map(jnp.add, metric_sums, metrics)
+        # Device-side running sums, and whether every value was finite since the last checkpoint: nothing waits
+        # on the device until a log, evaluation or checkpoint step fetches them.
+        metric_sums, finite = _accumulate(metric_sums, finite, metrics)
       step += 1
       num_summed += 1
-      is_last = step == total_steps
-      if step % config.train.log_every_steps == 0 or is_last:
+      is_last, is_log_step = step == total_steps, step % config.train.log_every_steps == 0
+      if is_log_step or is_last:
         means = {name: float(value) / num_summed for name, value in jax.device_get(metric_sums).items()}
-        _check_finite(means, step, checkpointer)
-        writer.write_metrics(step, "train", means)
+        writer.write_metrics(step, "train", {**means, "num_steps_averaged": num_summed})
+        _stop_if_diverged(bool(finite), means, step, checkpointer)
         progress.report(step, means)
         metric_sums, num_summed = None, 0
       if step % config.eval.every_steps == 0 or is_last:
+        _stop_if_diverged(bool(finite), {}, step, checkpointer)
         eval_metrics, images = evaluators.run(evaluations, state, step)
         writer.write_metrics(step, "eval", eval_metrics)
         for name, image in images.items():
           writer.write_image(step, name, image)
-      stop_requested = preemption.requested(step)
+      stop_requested = stop_requests.requested(step, is_log_step)
       if step % config.ckpt.every_steps == 0 or is_last or stop_requested:
+        # Never a non-finite state: the newest checkpoint must stay one to resume from.
+        _stop_if_diverged(bool(finite & _state_is_finite(state)), {}, step, checkpointer)
         checkpointer.save(step, state, config)
+        finite = _all_true(built)
       if stop_requested:
-        logging.warning("Stopped at step %d on a signal; rerun the same command to resume from this checkpoint.", step)
-        break
-  finally:
+        checkpointer.wait_until_finished()
+        raise errors.Stopped(f"Stopped at step {step} on a signal; rerun the same command to resume.", state)
     checkpointer.wait_until_finished()
-    checkpointer.close()
-    preemption.restore()
+  finally:
+    stop_requests.restore()
   return state
+
+
+@jax.jit
+def _accumulate(sums, finite, metrics):
+  """The metrics' running sums (`sums` is None after a log step) and whether all have been finite."""
+  is_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(value)) for value in jax.tree.leaves(metrics)]))
+  sums = metrics if sums is None else jax.tree.map(jnp.add, sums, metrics)
+  return sums, finite & is_finite
+
+
+@jax.jit
+def _state_is_finite(state) -> jax.Array:
+  floats = [leaf for leaf in jax.tree.leaves(state) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in floats]))
+
+
+def _all_true(built: experiment.Experiment) -> jax.Array:
+  return sharding.put(np.bool_(True), built.replicated)
 
 
 def _check_eval_config(config: ml_collections.ConfigDict) -> None:
@@ -148,16 +190,26 @@ def _check_eval_config(config: ml_collections.ConfigDict) -> None:
     )
 
 
-def _check_finite(metrics: dict[str, float], step: int, checkpointer: checkpoint.Checkpointer) -> None:
-  bad = {name: value for name, value in metrics.items() if not np.isfinite(value)}
-  if bad:
-    checkpointer.wait_until_finished()
-    last = checkpointer.latest_step()
-    raise errors.UserError(
-        f"Training diverged by step {step}: {bad}. "
-        + (f"The last checkpoint (step {last}) in {checkpointer.directory} is intact. " if last else "")
-        + "Lower config.optim.lr, set config.optim.grad_clip_norm, or change config.seed."
-    )
+def _stop_if_diverged(finite: bool, means: dict[str, float], step: int, checkpointer: checkpoint.Checkpointer):
+  """Raises `errors.Diverged` unless every value since the last checkpoint was finite, naming the checkpoint to
+  resume from (the newest, which is finite: no other is ever written)."""
+  if finite:
+    return
+  checkpointer.wait_until_finished()
+  last = checkpointer.latest_step()
+  bad = {name: value for name, value in means.items() if not np.isfinite(value)}
+  raise errors.Diverged(
+      f"Training diverged by step {step}"
+      + (f": {bad}" if bad else " (non-finite values)")
+      + ". "
+      + (
+          f"The newest checkpoint (step {last}) in {checkpointer.directory} is finite and intact; rerunning resumes "
+          "from it, "
+          if last
+          else "No checkpoint was written; "
+      )
+      + "so lower config.optim.lr, set config.optim.grad_clip_norm, or change config.seed first."
+  )
 
 
 class _Progress:
@@ -183,37 +235,3 @@ class _Progress:
         steps_per_sec,
         time.strftime("%H:%M:%S", time.gmtime(eta_s)),
     )
-
-
-class _PreemptionSignal:
-  """SIGTERM (what schedulers send before preempting) and a first Ctrl-C ask the loop to checkpoint and stop; a
-  second Ctrl-C interrupts at once.
-
-  In a multi-process run every process must stop at the same step, which JAX's preemption sync point agrees on.
-  Signal handlers can only be installed from the main thread; elsewhere (a notebook's worker thread) none are.
-  """
-
-  _SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-  def __init__(self):
-    self._received = False
-    self._multiprocess = jax.process_count() > 1
-    self._previous_handlers = {}
-    if not self._multiprocess and threading.current_thread() is threading.main_thread():
-      self._previous_handlers = {signum: signal.signal(signum, self._on_signal) for signum in self._SIGNALS}
-
-  def _on_signal(self, signum, frame):
-    del frame
-    self._received = True
-    if signum == signal.SIGINT:
-      logging.warning("Interrupted: saving a checkpoint after this step. Press Ctrl-C again to stop at once.")
-      signal.signal(signal.SIGINT, signal.default_int_handler)
-
-  def requested(self, step: int) -> bool:
-    if self._multiprocess:
-      return multihost_utils.reached_preemption_sync_point(step)
-    return self._received
-
-  def restore(self) -> None:
-    for signum, handler in self._previous_handlers.items():
-      signal.signal(signum, handler)

@@ -3,7 +3,8 @@
 
 Layout under the workdir (a contract that evaluation, sweeps and users rely on):
   config.json        the resolved config of the latest run in this workdir
-  metrics.jsonl      one JSON object per log or eval event: {"step", "split", <metric>: float, ...}
+  metrics.jsonl      one JSON object per log or eval event: {"step", "split", <metric>: float, ...}; a non-finite
+                     value is written as null and named in "nonfinite"; after a resume, each step appears once
   events.out.tfevents.*   TensorBoard scalars (`train/loss`, `eval/neg_elbo`, ...) and image grids
   samples/<name>_<step>.png   image grids (or scatter plots of 2-D samples) written at each evaluation
 
@@ -30,6 +31,10 @@ class Writer(Protocol):
     ...
 
   def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
+    ...
+
+  def resume_at(self, step: int) -> None:
+    """Forgets what was written for steps after `step` (the checkpoint a run resumes from)."""
     ...
 
   def write_image(self, step: int, name: str, image: np.ndarray) -> None:
@@ -64,11 +69,36 @@ class RunWriter:
   def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
     if not self._enabled:
       return
-    self._metrics_file.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
+    nonfinite = [name for name, value in metrics.items() if not math.isfinite(value)]
+    line = {
+        "step": step,
+        "split": split,
+        **{name: None if name in nonfinite else value for name, value in metrics.items()},
+    }
+    if nonfinite:
+      line["nonfinite"] = nonfinite
+    # Strict JSON (no NaN or Infinity tokens), which every parser reads.
+    self._metrics_file.write(json.dumps(line, allow_nan=False) + "\n")
     self._metrics_file.flush()
     for name, value in metrics.items():
       self._tensorboard.add_scalar(f"{split}/{name}", value, step)
     self._tensorboard.flush()
+
+  def resume_at(self, step: int) -> None:
+    """Rewrites metrics.jsonl without the lines of steps after `step` (write-then-rename, so a crash keeps either
+    file whole), and tells TensorBoard to purge its events after `step` (its `purge_step`)."""
+    if not self._enabled:
+      return
+    self._tensorboard.close()
+    self._tensorboard = tensorboardX.SummaryWriter(logdir=self._workdir, purge_step=step + 1)
+    self._metrics_file.close()
+    path = os.path.join(self._workdir, "metrics.jsonl")
+    with open(path) as f:
+      kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    with open(path + ".tmp", "w") as f:
+      f.writelines(kept)
+    os.replace(path + ".tmp", path)
+    self._metrics_file = open(path, "a")
 
   def write_image(self, step: int, name: str, image: np.ndarray) -> None:
     """Writes a uint8 HWC image as samples/<name>_<step>.png and as a TensorBoard image."""
@@ -97,6 +127,9 @@ class MemoryWriter:
 
   def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
     self.metrics.append({"step": step, "split": split, **metrics})
+
+  def resume_at(self, step: int) -> None:
+    self.metrics = [line for line in self.metrics if line["step"] <= step]
 
   def write_image(self, step: int, name: str, image: np.ndarray) -> None:
     self.images.append((step, name, image))

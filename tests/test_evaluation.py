@@ -71,9 +71,9 @@ def _evaluate(workdir, *flags):
         (
             "vae",
             {"fid", "kid", "kid_std", "precision", "recall", "neg_elbo_nats", "neg_elbo_bits_per_dim", "iwae_nats"}
-            | {"iwae_bits_per_dim", "mse", "psnr", "ssim"},
+            | {"iwae_bits_per_dim", "mse", "psnr", "ssim", "exact_reconstructions"},
         ),
-        ("ae", {"mse", "psnr", "ssim"}),
+        ("ae", {"mse", "psnr", "ssim", "exact_reconstructions"}),
     ],
 )
 def test_evaluate_command_writes_the_metrics_of_each_family_with_their_protocol(name, expected_metrics, tiny_runs):

@@ -5,6 +5,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from genjax import losses
 
@@ -53,6 +54,22 @@ def test_discretized_logistic_bin_mass_matches_logistic_cdf():
   half_bin = 1 / 255
   expected = sigmoid((target + half_bin - mean) / scale) - sigmoid((target - half_bin - mean) / scale)
   np.testing.assert_allclose(jnp.exp(-nll), [expected], rtol=1e-4)
+
+
+@pytest.mark.parametrize("scales_away", [16, 30, 60])
+def test_discretized_logistic_far_tail_stays_exact_and_keeps_its_gradient(scales_away):
+  # A target far above the mean: two float32 sigmoids differ by less than their rounding there.
+  mean, scale, target = -0.5, 0.02, -0.5 + scales_away * 0.02
+  target = round((target + 1) * 127.5) / 127.5 - 1  # A bin centre.
+  nll = losses.discretized_logistic_nll(jnp.array([[mean]]), jnp.log(jnp.array([[scale]])), jnp.array([[target]]))
+  # The exact mass in float64: sigmoid(a) - sigmoid(b) = exp(-b) - exp(-a) over (1 + exp(-a))(1 + exp(-b)).
+  upper, lower = (target + 1 / 255 - mean) / scale, (target - 1 / 255 - mean) / scale
+  exact = -math.log((math.exp(-lower) - math.exp(-upper)) / ((1 + math.exp(-upper)) * (1 + math.exp(-lower))))
+  np.testing.assert_allclose(float(nll[0]), exact, rtol=0.02)
+  gradient = jax.grad(
+      lambda m: jnp.sum(losses.discretized_logistic_nll(m, jnp.log(jnp.array([[scale]])), jnp.array([[target]])))
+  )(jnp.array([[mean]]))
+  assert float(gradient[0, 0]) < 0  # Raising the mean towards the target lowers the NLL.
 
 
 def test_squared_error_sums_per_example():

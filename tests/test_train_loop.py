@@ -60,8 +60,9 @@ class _PreemptedAt(writers.MemoryWriter):
 def test_resume_reproduces_uninterrupted_run(family, digits, tmp_path):
   config = tiny_config(family)
   straight = train_loop.train_and_evaluate(config, str(tmp_path / "straight"), digits, writers.MemoryWriter())
-  preempted = train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), digits, _PreemptedAt(2))
-  assert int(preempted.step) == 2
+  with pytest.raises(errors.Stopped, match="Stopped at step 2 on a signal") as stopped:
+    train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), digits, _PreemptedAt(2))
+  assert int(stopped.value.state.step) == 2
   second_writer = writers.MemoryWriter()
   resumed = train_loop.train_and_evaluate(config, str(tmp_path / "resumed"), digits, second_writer)
   assert int(resumed.step) == int(straight.step) == 4
@@ -75,7 +76,8 @@ def test_host_path_with_a_restart_equals_the_device_path_straight(digits, tmp_pa
       tiny_config("vae", data__on_device="true"), str(tmp_path / "device"), digits, writers.MemoryWriter()
   )
   host = tiny_config("vae", data__on_device="false")
-  train_loop.train_and_evaluate(host, str(tmp_path / "host"), digits, _PreemptedAt(2))
+  with pytest.raises(errors.Stopped):
+    train_loop.train_and_evaluate(host, str(tmp_path / "host"), digits, _PreemptedAt(2))
   resumed = train_loop.train_and_evaluate(host, str(tmp_path / "host"), digits, writers.MemoryWriter())
   _assert_trees_close(_params(resumed), _params(straight), rtol=1e-6, atol=1e-7)
 

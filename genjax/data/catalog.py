@@ -5,9 +5,12 @@ about data: unknown names, missing or unprepared data, impossible downloads. Rea
 `tfds.data_source` and needs no TensorFlow.
 """
 
+import contextlib
 import difflib
+import glob
 import os
 import socket
+import tempfile
 
 import tensorflow_datasets as tfds
 
@@ -24,6 +27,21 @@ _OFFLINE_HELP = (
 )
 
 
+@contextlib.contextmanager
+def _removing_tfds_temporary_directories():
+  """Removes the empty directories that TFDS's DatasetInfo.initialize_from_bucket makes with
+  tempfile.mkdtemp("tfds") whenever a builder of an unprepared dataset is made, and (in TFDS 4.9) never removes."""
+  pattern = os.path.join(tempfile.gettempdir(), "tmp*tfds")
+  before = set(glob.glob(pattern))
+  try:
+    yield
+  finally:
+    for directory in set(glob.glob(pattern)) - before:
+      if os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)
+
+
+@_removing_tfds_temporary_directories()
 def open_split(name: str, split: str, data_dir: str | None, download: bool):
   """Returns the random-access TFDS data source of `name[split]`, preparing it first if needed.
 
@@ -57,6 +75,7 @@ def _check_split(name: str, split: str, known_splits: list[str]) -> None:
     )
 
 
+@_removing_tfds_temporary_directories()
 def image_features(name: str, data_dir: str | None) -> tuple[tuple[int, int, int], int]:
   """The image shape (H, W, C) of dataset `name` and its number of classes (0 without a `label` feature), from
   metadata: nothing is prepared or read."""
@@ -66,11 +85,11 @@ def image_features(name: str, data_dir: str | None) -> tuple[tuple[int, int, int
 
 
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
-  try:
-    return tfds.builder(name, data_dir=data_dir, file_format="array_record")
-  except tfds.core.registered.DatasetNotFoundError:
-    catalogue = tfds.list_builders()
-    near = difflib.get_close_matches(name, list(BUNDLED) + catalogue, n=5)
+  # The catalogue that ships with TFDS, genjax's bundled builders included. An unknown name is refused here: TFDS
+  # itself would go on to look it up among community datasets on the network.
+  catalogue = tfds.list_builders(with_community_datasets=False)
+  if name.split("/")[0].split(":")[0] not in catalogue:
+    near = difflib.get_close_matches(name, catalogue, n=5)
     prepared = _prepared_datasets(data_dir)
     raise errors.UserError(
         f"Unknown dataset {name!r}. "
@@ -79,7 +98,8 @@ def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
         + (f"Already prepared in {data_dir}: {', '.join(prepared)}. " if prepared else "")
         + f"Any of the {len(catalogue)} TFDS datasets can be named "
         "(https://www.tensorflow.org/datasets/catalog/overview)."
-    ) from None
+    )
+  return tfds.builder(name, data_dir=data_dir, file_format="array_record")
 
 
 def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool) -> None:
@@ -98,9 +118,15 @@ def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool) -> No
   try:
     builder.download_and_prepare(file_format="array_record")
   except Exception as e:  # Network, checksum and disk failures all surface here, in many exception types.
+    cause = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if name in BUNDLED:  # Nothing to download: the files it is made from, or the disk, are the problem.
+      raise errors.UserError(
+          f"Could not prepare the bundled dataset {name!r} into {data_dir}: {cause}. It is built from files of an "
+          "installed package; reinstall the requirements (pip install -r requirements.txt) and check that "
+          f"{data_dir} is writable."
+      ) from e
     raise errors.UserError(
-        f"Could not download and prepare dataset {name!r} into {data_dir}: {type(e).__name__}: "
-        f"{str(e).splitlines()[0] if str(e) else ''} " + offline_help
+        f"Could not download and prepare dataset {name!r} into {data_dir}: {cause} {offline_help}"
     ) from e
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from absl import logging
 
 from genjax import errors
+from genjax import sharding
 from genjax.data import pipeline
 from genjax.data import sources
 
@@ -29,8 +30,8 @@ def split_bytes(data: sources.DataSource) -> int:
 
 
 def device_memory_bytes(mesh: jax.sharding.Mesh) -> int | None:
-  """The memory of one device of the mesh, or None where the backend does not say (the CPU)."""
-  stats = mesh.devices.flat[0].memory_stats()
+  """The memory of one of this process's devices in the mesh, or None where the backend does not say (the CPU)."""
+  stats = mesh.local_devices[0].memory_stats()
   return stats.get("bytes_limit") if stats else None
 
 
@@ -86,7 +87,7 @@ class DeviceInput:
     # A step that starts in an epoch reaches at most this many epochs (two, unless a step outnumbers the split).
     self._epochs_per_feed = stream.examples_per_step // self._size + 2
     raw = pipeline.read_examples(data.train, np.arange(self._size))
-    self._examples = jax.device_put(raw, self._replicated)
+    self._examples = sharding.put(raw, self._replicated)
     self._feed, self._feed_epoch = None, None
     logging.info("The train split of %s is on the device: %.1f MiB per device.", data.name, size / 2**20)
     self.description = "on device"
@@ -99,7 +100,7 @@ class DeviceInput:
       epochs = range(epoch, epoch + self._epochs_per_feed)
       orders = np.stack([self._stream.epoch_order(e, self._size) for e in epochs])
       scalars = [np.int32(value) for value in (epoch, step, first - epoch * self._size)]
-      orders, *scalars = jax.device_put([orders, *scalars], self._replicated)
+      orders, *scalars = sharding.put([orders, *scalars], self._replicated)
       shape = (self._stream.batches_per_step, self._stream.global_batch_size)
       self._feed = DeviceFeed(self._examples, orders, *scalars, *shape)
       self._feed_epoch = epoch

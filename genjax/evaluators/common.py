@@ -17,6 +17,7 @@ import numpy as np
 
 from genjax import errors
 from genjax import experiment
+from genjax import sharding
 from genjax.data import pipeline
 from genjax.data import sources
 
@@ -94,7 +95,7 @@ def map_over_images(context: Context, fn: Callable) -> Callable:
       batch = images[start : start + batch_size]
       padding = batch_size - len(batch)
       padded = np.concatenate([batch, np.zeros((padding, *batch.shape[1:]), batch.dtype)]) if padding else batch
-      outputs.append(np.asarray(jitted(params, jax.device_put(padded, experiment_.batch_sharding)))[: len(batch)])
+      outputs.append(np.asarray(jitted(params, sharding.put(padded, experiment_.batch_sharding)))[: len(batch)])
     return np.concatenate(outputs)
 
   return apply

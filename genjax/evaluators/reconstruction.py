@@ -1,7 +1,12 @@
 """The "reconstruction" evaluation: mean squared error, PSNR (dB) and SSIM of the reconstructions of the whole eval
-split, per image then averaged (see `genjax.metrics.image_quality`)."""
+split, per image then averaged (see `genjax.metrics.image_quality`).
+
+An exact reconstruction has an infinite PSNR, which would make the mean infinite: `psnr` averages over the other
+images and `exact_reconstructions` counts them.
+"""
 
 import jax.numpy as jnp
+import numpy as np
 
 from genjax.evaluators import common
 from genjax.metrics import image_quality
@@ -33,4 +38,10 @@ class ReconstructionQuality:
 
   def run(self, state, step: int):
     del step
-    return common.mean_of_columns(self._evaluate(state), NAMES), {}
+    values = self._evaluate(state)
+    metrics = common.mean_of_columns(values, NAMES)
+    psnr = values[:, NAMES.index("psnr")]
+    exact = ~np.isfinite(psnr)
+    metrics["psnr"] = float(psnr[~exact].mean()) if not exact.all() else float("nan")
+    metrics["exact_reconstructions"] = int(exact.sum())
+    return metrics, {}

@@ -2,6 +2,7 @@
 human-readable summary.md."""
 
 import json
+import math
 import os
 
 _METRIC_DESCRIPTIONS = {
@@ -15,7 +16,8 @@ _METRIC_DESCRIPTIONS = {
     "iwae_nats": "importance-weighted bound on -log p(x), nats per image",
     "iwae_bits_per_dim": "importance-weighted bound on -log p(x), bits per dimension",
     "mse": "reconstruction mean squared error per pixel",
-    "psnr": "reconstruction PSNR, dB",
+    "psnr": "reconstruction PSNR, dB (over the images not reconstructed exactly)",
+    "exact_reconstructions": "images reconstructed exactly (infinite PSNR)",
     "ssim": "reconstruction SSIM",
 }
 
@@ -32,7 +34,8 @@ def summary_markdown(title: str, family: str, metrics: dict[str, float], protoco
 def write(directory: str, title: str, family: str, metrics: dict[str, float], protocol: dict) -> None:
   """Writes `directory`/metrics.json and summary.md."""
   os.makedirs(directory, exist_ok=True)
+  finite = {name: value if math.isfinite(value) else None for name, value in metrics.items()}
   with open(os.path.join(directory, "metrics.json"), "w") as f:
-    json.dump({"metrics": metrics, "protocol": protocol}, f, indent=2)
+    json.dump({"metrics": finite, "protocol": protocol}, f, indent=2, allow_nan=False)
   with open(os.path.join(directory, "summary.md"), "w") as f:
     f.write(summary_markdown(title, family, metrics, protocol))
