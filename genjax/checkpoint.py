@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sys
 
 import jax
 import ml_collections
@@ -91,6 +92,7 @@ class Checkpointer:
       try:
         return step, self.restore(step, abstract_state, config)
       except DamagedCheckpoint as damaged:
+        _quiet_abandoned_reads()
         moved_to = self._move_aside(step)
         logging.warning(
             "The checkpoint at step %d is damaged (%s); moved it to %s and trying the one before.",
@@ -177,6 +179,19 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def _quiet_abandoned_reads() -> None:
+  """After a failed restore, the array reads that orbax abandoned finish on an event loop it has closed, and each
+  would print "RuntimeError: Event loop is closed" as an unraisable exception: noise after a handled failure. This
+  drops exactly those and passes every other unraisable exception on."""
+  previous_hook = sys.unraisablehook
+
+  def hook(unraisable):
+    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
+      previous_hook(unraisable)
+
+  sys.unraisablehook = hook
 
 
 class DamagedCheckpoint(Exception):

@@ -62,12 +62,17 @@ def run_with_config_file(main: Callable[[], None]) -> None:
 
   def parse(argv: list[str]) -> list[str]:
     try:
-      return flags.FLAGS(argv)
+      remaining = flags.FLAGS(argv)
+      if "config" in flags.FLAGS and flags.FLAGS["config"].present:
+        flags.FLAGS.config.keys()  # ml_collections defers a config file's load error to first use: surface it now.
+      return remaining
     except flags.Error as e:
       sys.exit(f"genjax: error: {e}")
     except (errors.UserError, AttributeError, KeyError, TypeError, ValueError, OSError, ImportError) as e:
       overrides = " ".join(arg for arg in argv[1:] if arg.startswith("--config"))
-      sys.exit(f"genjax: error: cannot load the config from {overrides}: {config_lib.describe_config_error(e)}")
+      # ml_collections' file errors end with the line that names the cause.
+      cause = str(e).strip().splitlines()[-1].strip() if isinstance(e, OSError) else config_lib.describe_config_error(e)
+      sys.exit(f"genjax: error: cannot load the config from {overrides}: {cause}")
 
   def main_without_arguments(argv: list[str]) -> None:
     if len(argv) > 1:
