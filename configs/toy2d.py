@@ -1,6 +1,9 @@
 """GANs on 2-D mixtures of Gaussians: the mode-coverage benchmark (see genjax/data/toy2d.py for the mixtures).
 
-The dataset ("grid": 25 modes, "ring": 8 modes) and the loss are arguments:
+The dataset ("grid": 25 modes, "ring": 8 modes) and the loss are arguments; the sweep "losses" runs them all with
+3 seeds (the README's table):
+  python experiments/sweep.py run --config=configs/toy2d.py --sweep=losses --sweep_dir=/tmp/genjax/sweeps/toy2d --workers=2
+  python experiments/sweep.py report --sweep_dir=/tmp/genjax/sweeps/toy2d --metric=modes_covered
   python experiments/train.py --config=configs/toy2d.py:dataset=grid,loss=wgan_gp --workdir=/tmp/genjax/toy_grid_wgan_gp
   python experiments/train.py --config=configs/toy2d.py:dataset=ring,loss=non_saturating --workdir=/tmp/genjax/toy_ring_gan
 
@@ -25,6 +28,33 @@ DATASETS = ("grid", "ring")
 LOSSES = ("non_saturating", "minimax", "hinge", "least_squares", "wgan", "wgan_gp")
 
 
+def loss_settings(loss: str) -> dict:
+  """The config values that make up each loss of the benchmark, as dotted keys (overrides, sweep points)."""
+  is_wasserstein, is_wgan = loss in ("wgan", "wgan_gp"), loss == "wgan"
+  return {
+      "gan.loss": "wasserstein" if is_wasserstein else loss,
+      "gan.penalty": "wgan_gp" if loss == "wgan_gp" else "none",
+      "gan.n_critic": 5 if is_wasserstein else 1,
+      "gan.weight_clip": 0.01 if is_wgan else 0.0,
+      "optim.name": "rmsprop" if is_wgan else "adam",
+      "optim.lr": 5e-5 if is_wgan else 2e-3,
+      "optim.b2": 0.99 if is_wgan else 0.9,  # RMSProp's decay for wgan.
+  }
+
+
+def get_sweep(name: str) -> list[dict]:
+  """Named sweeps over this config: "losses", every loss on both mixtures with 3 seeds (36 runs), the README's
+  mode-coverage table."""
+  sweeps = {
+      "losses": config_lib.product(
+          config_lib.sweep("data.name", DATASETS), [loss_settings(loss) for loss in LOSSES], config_lib.seeds(3)
+      ),
+  }
+  if name not in sweeps:
+    raise KeyError(name)
+  return sweeps[name]
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   options = config_lib.parse_arg(arg, {"dataset": DATASETS, "loss": LOSSES}, dataset="grid", loss="wgan_gp")
   config = ml_collections.ConfigDict()
@@ -42,19 +72,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.d_spectral_norm = False
   config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
 
-  is_wasserstein, is_wgan = options.loss in ("wgan", "wgan_gp"), options.loss == "wgan"
-  config.gan = config_lib.gan(
-      loss="wasserstein" if is_wasserstein else options.loss,
-      penalty="wgan_gp" if options.loss == "wgan_gp" else "none",
-      penalty_weight=0.1,
-      n_critic=5 if is_wasserstein else 1,
-      weight_clip=0.01 if is_wgan else 0.0,
-      ema_decay=0.0,  # Samples come from the generator itself: mode coverage is about its training.
-      ema_start_step=0,
-  )
-  config.optim = config_lib.optimizer(
-      "rmsprop" if is_wgan else "adam", 5e-5 if is_wgan else 2e-3, 0.5, 0.99 if is_wgan else 0.9, "cosine"
-  )
+  # Samples come from the generator itself (no weight average): mode coverage is about its training.
+  config.gan = config_lib.gan("wasserstein", penalty_weight=0.1, ema_decay=0.0, ema_start_step=0)
+  config.optim = config_lib.optimizer("adam", 2e-3, 0.5, 0.9, "cosine")
+  config_lib.set_values(config, loss_settings(options.loss))
   config.train = config_lib.training(256, 4_000, 500)
   config_lib.evaluation_and_checkpoints(
       config, ("split", "mode_coverage"), every_steps=1_000, batch_size=500, checkpoint_every_steps=4_000, keep=1

@@ -14,11 +14,13 @@ import sys
 
 import jax
 import ml_collections
+from etils import epath
 from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 
 from genjax import errors
+from genjax import sharding
 
 # Config sections that must match for a checkpoint to be resumed; other sections (steps, logging, data, mesh,
 # optimiser hyperparameters) may legitimately change between runs of the same model.
@@ -100,7 +102,7 @@ class Checkpointer:
             damaged.reason,
             moved_to,
         )
-    if os.path.isdir(self._damaged_directory):
+    if epath.Path(self._damaged_directory).exists():
       raise errors.UserError(
           f"No checkpoint in {self.directory} can be read; the damaged ones are in {self._damaged_directory}. "
           "Rerun to start from step 0 in this workdir, or use a new --workdir."
@@ -113,14 +115,14 @@ class Checkpointer:
 
   def _move_aside(self, step: int) -> str:
     """Moves a damaged step out of orbax's way (the run will save that step number again), on process 0 only."""
-    destination = os.path.join(self._damaged_directory, str(step))
+    destination = epath.Path(self._damaged_directory) / str(step)
     if jax.process_index() == 0:
-      os.makedirs(self._damaged_directory, exist_ok=True)
-      os.replace(os.path.join(self.directory, str(step)), destination)
+      destination.parent.mkdir(parents=True, exist_ok=True)
+      (epath.Path(self.directory) / str(step)).rename(destination)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f"genjax: damaged checkpoint {step} moved aside")
     self._manager.reload()
-    return destination
+    return str(destination)
 
   def _check_state_matches(self, step: int, abstract_state, config_checked: bool) -> None:
     """Compares the checkpoint's array names, shapes and dtypes with the state's before reading any array."""
@@ -163,11 +165,13 @@ class Checkpointer:
     try:
       yield
     except OSError as e:
-      usage = shutil.disk_usage(self.directory)
       previous = [saved for saved in self.all_steps() if saved != step]
+      space = ""
+      if "://" not in self.directory:  # An object store has no free space to report.
+        usage = shutil.disk_usage(self.directory)
+        space = f" ({usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB on that file system)"
       raise errors.StorageError(
-          f"Could not write the checkpoint of step {step} in {self.directory}: {e.strerror or e} "
-          f"({usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB on that file system). "
+          f"Could not write the checkpoint of step {step} in {self.directory}: {e.strerror or e}{space}. "
           + (f"The previous checkpoint (step {previous[-1]}) is intact; " if previous else "")
           + "free some space (or choose a --workdir with room) and rerun the same command to resume."
       ) from e
@@ -207,18 +211,10 @@ def _first_line(error: Exception) -> str:
   return f"{type(error).__name__}: {text.splitlines()[0][:300] if text else ''}"
 
 
-def _shapes_by_path(tree) -> dict[tuple[str, ...], tuple]:
+def _shapes_by_path(tree) -> dict[str, tuple]:
   """`{path: (shape, dtype)}` of a state pytree or of orbax's metadata of one (their paths name the same fields)."""
-
-  def name(entry) -> str:
-    for attribute in ("key", "name", "idx"):
-      if hasattr(entry, attribute):
-        return str(getattr(entry, attribute))
-    return str(entry)
-
   return {
-      tuple(name(entry) for entry in path): (tuple(leaf.shape), str(leaf.dtype))
-      for path, leaf in jax.tree.leaves_with_path(tree)
+      sharding.path_name(path): (tuple(leaf.shape), str(leaf.dtype)) for path, leaf in jax.tree.leaves_with_path(tree)
   }
 
 

@@ -35,9 +35,10 @@ def enable_compilation_cache(directory: str) -> None:
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def run(main: Callable[[list[str]], None]) -> None:
-  """`app.run(main)` for tools on a saved run (evaluate.py, sample.py): `main(overrides)` receives the
-  `--config.x.y=v` arguments (for the run's saved config, see `config_lib.override`)."""
+def run(main: Callable[..., None], commands: tuple[str, ...] = ()) -> None:
+  """`app.run(main)` for tools that take `--config.x.y=v` overrides of a config they load themselves (a run's saved
+  config: evaluate.py, sample.py; a sweep's: sweep.py): `main(overrides)`, or `main(command, overrides)` for a tool
+  whose first argument is one of `commands`."""
 
   def parse(argv: list[str]) -> list[str]:
     overrides = [arg for arg in argv[1:] if arg.startswith(CONFIG_OVERRIDE_PREFIX)]
@@ -47,13 +48,16 @@ def run(main: Callable[[list[str]], None]) -> None:
       sys.exit(f"genjax: error: {e}")
 
   def main_with_overrides(argv: list[str]) -> None:
-    unexpected = [arg for arg in argv[1:] if not arg.startswith(CONFIG_OVERRIDE_PREFIX)]
-    if unexpected:
-      raise app.UsageError(f"Unexpected arguments: {' '.join(unexpected)}")
+    positional = [arg for arg in argv[1:] if not arg.startswith(CONFIG_OVERRIDE_PREFIX)]
+    overrides = [arg for arg in argv[1:] if arg.startswith(CONFIG_OVERRIDE_PREFIX)]
+    if commands and (len(positional) != 1 or positional[0] not in commands):
+      raise app.UsageError(f"Say what to do, one of: {', '.join(commands)}.")
+    if not commands and positional:
+      raise app.UsageError(f"Unexpected arguments: {' '.join(positional)}")
     enable_compilation_cache(COMPILATION_CACHE.value)
-    main(argv[1:])
+    main(*positional, overrides)
 
-  app.run(_reporting_user_errors(main_with_overrides), flags_parser=parse)
+  app.run(reporting_user_errors(main_with_overrides), flags_parser=parse)
 
 
 def run_with_config_file(main: Callable[[], None]) -> None:
@@ -81,10 +85,10 @@ def run_with_config_file(main: Callable[[], None]) -> None:
     enable_compilation_cache(COMPILATION_CACHE.value)
     main()
 
-  app.run(_reporting_user_errors(main_without_arguments), flags_parser=parse)
+  app.run(reporting_user_errors(main_without_arguments), flags_parser=parse)
 
 
-def _reporting_user_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
+def reporting_user_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
   """`main` with a `UserError` becoming "genjax: error: ..." (or "genjax: stopped: ..." for a resumable stop) on
   stderr and the error's exit status (see `genjax.errors`)."""
 

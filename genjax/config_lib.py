@@ -57,6 +57,45 @@ def _convert(key: str, value: str | None, default):
     raise errors.UserError(f"Config argument {key}={value!r} is not a valid {type(default).__name__}.") from None
 
 
+# Sweeps: a config file's `get_sweep(name)` returns a list of points, each a dict of config overrides
+# ({"gan.loss": "hinge", "seed": 1}), built with these helpers in the style of big_vision's hyper functions.
+
+
+def sweep(key: str, values) -> list[dict]:
+  """One point per value of `key`: `sweep("seed", [0, 1])` -> `[{"seed": 0}, {"seed": 1}]`."""
+  return [{key: value} for value in values]
+
+
+def product(*sweeps: list[dict]) -> list[dict]:
+  """Every combination of one point from each sweep, merged (the first sweep varies slowest)."""
+  points = [{}]
+  for points_of_one in sweeps:
+    points = [{**point, **other} for point in points for other in points_of_one]
+  return points
+
+
+def zipped(*sweeps: list[dict]) -> list[dict]:
+  """The i-th points of every sweep, merged; the sweeps must have as many points each."""
+  if len({len(points) for points in sweeps}) > 1:
+    raise errors.UserError(f"zipped sweeps differ in length: {[len(points) for points in sweeps]}.")
+  return [{key: value for point in points for key, value in point.items()} for points in zip(*sweeps)]
+
+
+def seeds(count: int) -> list[dict]:
+  """`count` seeds, 0 to count - 1."""
+  return sweep("seed", range(count))
+
+
+def set_values(config: ml_collections.ConfigDict, values: dict) -> None:
+  """Sets `{"section.key": value}` in `config` (the keys must exist)."""
+  for dotted_key, value in values.items():
+    *sections, key = dotted_key.split(".")
+    node = config
+    for section in sections:
+      node = node[section]
+    node[key] = value
+
+
 def from_json(saved: dict) -> ml_collections.ConfigDict:
   """A config read back from a run's config.json, typed as the config file made it: JSON's lists become tuples, and
   unset values (null) become unset string fields (every optional field of a genjax config is a path or a name), so
@@ -229,13 +268,18 @@ def evaluation_and_checkpoints(
 
 
 def mesh_and_distributed(config: ml_collections.ConfigDict) -> None:
-  """Adds the `mesh` and `distributed` sections that every experiment shares.
+  """Adds the `mesh`, `sharding` and `distributed` sections that every experiment shares.
 
-  mesh: data parallel over all devices (`shape=(-1,)` fills in the device count).
-  distributed: `initialize=True` calls jax.distributed.initialize; on TPU pods and SLURM the other fields are
-  detected, elsewhere set them (coordinator "host:port", process count and this process's id).
+  mesh: named axes over all devices (`shape=(-1,)` fills in the device count); the batch is split over
+  `batch_axes`.
+  sharding: how the train state is laid out (see genjax/sharding.py): `rules`, (regex, replicate | fsdp) pairs,
+  first match wins; `fsdp` shards over `fsdp_axis` arrays of at least `min_fsdp_size` elements.
+  distributed: `initialize=True` (or GENJAX_DISTRIBUTED=1, which the launch scripts set) calls
+  jax.distributed.initialize; on TPU pods and SLURM the other fields are detected, elsewhere set them (coordinator
+  "host:port", process count and this process's id).
   """
   config.mesh = ml_collections.ConfigDict(dict(shape=(-1,), axes=("data",), batch_axes=("data",)))
+  config.sharding = ml_collections.ConfigDict(dict(rules=((".*", "replicate"),), fsdp_axis="data", min_fsdp_size=2**12))
   config.distributed = ml_collections.ConfigDict(
       dict(initialize=False, coordinator_address="", num_processes=-1, process_id=-1)
   )

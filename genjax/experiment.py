@@ -108,6 +108,10 @@ class Experiment:
     return self._preprocess_eval(sharding.to_global_batch(local_raw, self.batch_sharding), self.keys, options)
 
   @property
+  def state_bytes_per_device(self) -> int:
+    return sharding.bytes_per_device(self.abstract_state, self.state_sharding)
+
+  @property
   def restore_target(self):
     """The abstract state with this mesh's shardings, into which a checkpoint from any mesh restores."""
     return checkpoint.abstract_with_shardings(self.abstract_state, self.state_sharding)
@@ -157,7 +161,7 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
   # Made on the mesh once (by every process alike), so that passing a key to a step moves nothing.
   keys = jax.jit(lambda: Keys(*jax.random.split(jax.random.key(config.seed), 6)), out_shardings=replicated)()
   abstract_state = jax.eval_shape(trainer.init, keys.init)
-  state_sharding = sharding.state_shardings(abstract_state, mesh)
+  state_sharding = sharding.state_shardings(abstract_state, mesh, config.sharding)
   batch_sharding = sharding.batch_sharding(mesh, config.mesh)
   train_batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
   options = preprocess.Options.from_config(config.data)

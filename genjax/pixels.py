@@ -5,9 +5,8 @@ Images are NHWC (or HWC) arrays; a `pixel_range` is the (low, high) pair that bl
 NumPy and JAX arrays alike, so the same expression serves the input pipeline, metrics and plots.
 """
 
-import os
-
 import numpy as np
+from etils import epath
 from PIL import Image
 
 UNIT_RANGE = (0.0, 1.0)
@@ -26,6 +25,9 @@ def to_uint8(images, pixel_range: tuple[float, float]) -> np.ndarray:
 
 
 def save_png(path: str, image: np.ndarray) -> None:
-  """Writes a uint8 `[H, W, 1 or 3]` image as PNG (greyscale for one channel), creating the folder if needed."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(path)
+  """Writes a uint8 `[H, W, 1 or 3]` image as PNG (greyscale for one channel) at a local or gs:// path, creating the
+  folder if needed."""
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with path.open("wb") as f:
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(f, format="PNG")

@@ -7,11 +7,11 @@ It restores only; training and resuming belong to `train_loop`.
 
 import dataclasses
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import ml_collections
+from etils import epath
 
 from genjax import checkpoint
 from genjax import config_lib
@@ -37,15 +37,13 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
   anything is built, e.g. to point at data that has moved. Raises `UserError` for a workdir that is not a genjax
   run, has no checkpoint, or lacks `step`.
   """
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.isfile(config_path):
+  config_path = epath.Path(workdir) / "config.json"
+  if not config_path.exists():
     raise errors.UserError(
         f"{workdir!r} is not a genjax run: it has no config.json. Pass the --workdir that experiments/train.py wrote."
     )
-  with open(config_path) as f:
-    config = config_lib.override(config_lib.from_json(json.load(f)), overrides)
-
-  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.ckpt.keep)
+  config = config_lib.override(config_lib.from_json(json.loads(config_path.read_text())), overrides)
+  checkpointer = checkpoint.Checkpointer(str(epath.Path(workdir) / "checkpoints"), keep=config.ckpt.keep)
   try:
     saved_steps = checkpointer.all_steps()
     if not saved_steps:

@@ -7,10 +7,10 @@ range (`config.data.pixel_range`), NHWC, and grids as uint8 images.
 """
 
 import math
-import os
 
 import jax
 import numpy as np
+from etils import epath
 
 from genjax import errors
 from genjax import experiment
@@ -161,12 +161,12 @@ def export(images: np.ndarray, pixel_range: tuple[float, float], path: str, file
   uint8_images = pixels.to_uint8(images, pixel_range)
   if file_format == "npz":
     path = path if path.endswith(".npz") else path + ".npz"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez_compressed(path, images=uint8_images)
+    epath.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with epath.Path(path).open("wb") as f:
+      np.savez_compressed(f, images=uint8_images)
   elif file_format == "png":
-    os.makedirs(path, exist_ok=True)
     for index, image in enumerate(uint8_images):
-      pixels.save_png(os.path.join(path, f"{index:06d}.png"), image)
+      pixels.save_png(str(epath.Path(path) / f"{index:06d}.png"), image)
   else:
     raise errors.UserError(f"Export format {file_format!r} is not one of npz, png.")
   return path

@@ -11,8 +11,6 @@ transfer guard makes any other host<->device transfer in the step's path an erro
 resumed run repeats the unbroken run's steps bit for bit.
 """
 
-import os
-import tempfile
 import time
 
 import jax
@@ -20,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from etils import epath
 
 from genjax import checkpoint
 from genjax import errors
@@ -45,16 +44,17 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   data = sources.open_source(config.data)
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
   try:
-    return train_and_evaluate(config, os.path.join(workdir, "checkpoints"), data, writer)
+    return train_and_evaluate(config, str(epath.Path(workdir) / "checkpoints"), data, writer)
   finally:
     writer.close()
 
 
 def _check_writable(workdir: str) -> None:
+  probe = epath.Path(workdir) / ".genjax_write_test"
   try:
-    os.makedirs(workdir, exist_ok=True)
-    with tempfile.TemporaryFile(dir=workdir):
-      pass
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    probe.write_text("")
+    probe.unlink()
   except OSError as e:
     raise errors.UserError(
         f"Cannot write to the workdir {workdir!r} ({e.strerror or e}). Choose a --workdir this user can create and "
@@ -83,6 +83,13 @@ def train_and_evaluate(
   """
   _check_eval_config(config)
   built = experiment.build(config, data.spec, devices)
+  # The mesh that in-step sharding annotations refer to; entered before anything compiles, since JAX keys its
+  # compilation caches by it.
+  with jax.set_mesh(built.mesh):
+    return _restore_and_train(config, built, data, checkpoint_dir, writer)
+
+
+def _restore_and_train(config, built, data, checkpoint_dir, writer):
   evaluations = evaluators.build(config.evals, evaluators.Context(built, data, config.eval, config.seed))
   checkpointer = checkpoint.Checkpointer(checkpoint_dir, keep=config.ckpt.keep)
   try:
@@ -105,20 +112,20 @@ def train_and_evaluate(
     # of steps after the checkpoint (written before a crash) go, since those steps are trained again.
     writer.write_config(config.to_dict())
     writer.resume_at(start_step)
-    state = _train(config, built, evaluations, data, checkpointer, writer, state, start_step)
+    return _train(config, built, evaluations, data, checkpointer, writer, state, start_step)
   finally:
     checkpointer.close()
-  return state
 
 
 def _train(config, built, evaluations, data, checkpointer, writer, state, start_step):
   """Steps from `start_step` to `config.train.total_steps`, logging, evaluating and checkpointing on the way."""
   train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, start_step)
   logging.info(
-      "%s model: %d parameters on a %s mesh; training data %s.",
+      "%s model: %d parameters on a %s mesh, train state %.1f MiB per device; training data %s.",
       config.family,
       built.trainer.num_params(state),
       dict(built.mesh.shape),
+      built.state_bytes_per_device / 2**20,
       train_input.description,
   )
   total_steps = config.train.total_steps

@@ -1,7 +1,8 @@
 """What a run writes for people and tools to read: metrics.jsonl, TensorBoard events, PNG image grids and, for
 2-D data, scatter plots.
 
-Layout under the workdir (a contract that evaluation, sweeps and users rely on):
+Layout under the workdir, a local path or an object store's (gs://, through etils.epath; a contract that evaluation,
+sweeps and users rely on):
   config.json        the resolved config of the latest run in this workdir
   metrics.jsonl      one JSON object per log or eval event: {"step", "split", <metric>: float, ...}; a non-finite
                      value is written as null and named in "nonfinite"; after a resume, each step appears once
@@ -14,13 +15,13 @@ any object with these methods, so tests pass a `MemoryWriter`.
 
 import json
 import math
-import os
 from typing import Protocol
 
 import numpy as np
 from matplotlib import figure
 from matplotlib.backends import backend_agg
 import tensorboardX
+from etils import epath
 
 from genjax import pixels
 
@@ -51,20 +52,17 @@ class RunWriter:
     self._enabled = enabled
     if not enabled:
       return
-    self._samples_dir = os.path.join(workdir, "samples")
-    os.makedirs(self._samples_dir, exist_ok=True)
-    self._metrics_file = open(os.path.join(workdir, "metrics.jsonl"), "a")
+    self._workdir = epath.Path(workdir)
+    self._samples_dir = self._workdir / "samples"
+    self._samples_dir.mkdir(parents=True, exist_ok=True)
+    self._metrics_path = self._workdir / "metrics.jsonl"
+    self._metric_lines = self._metrics_path.read_text().splitlines() if self._metrics_path.exists() else []
     self._tensorboard = tensorboardX.SummaryWriter(logdir=workdir)
-    self._workdir = workdir
 
   def write_config(self, config: dict) -> None:
     if not self._enabled:
       return
-    # Write-then-rename, so an interrupted write never leaves a half-written config.json behind.
-    path = os.path.join(self._workdir, "config.json")
-    with open(path + ".tmp", "w") as f:
-      json.dump(config, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    _write_atomically(self._workdir / "config.json", json.dumps(config, indent=2, sort_keys=True))
 
   def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
     if not self._enabled:
@@ -78,8 +76,8 @@ class RunWriter:
     if nonfinite:
       line["nonfinite"] = nonfinite
     # Strict JSON (no NaN or Infinity tokens), which every parser reads.
-    self._metrics_file.write(json.dumps(line, allow_nan=False) + "\n")
-    self._metrics_file.flush()
+    self._metric_lines.append(json.dumps(line, allow_nan=False))
+    self._write_metric_lines()
     for name, value in metrics.items():
       self._tensorboard.add_scalar(f"{split}/{name}", value, step)
     self._tensorboard.flush()
@@ -90,28 +88,32 @@ class RunWriter:
     if not self._enabled:
       return
     self._tensorboard.close()
-    self._tensorboard = tensorboardX.SummaryWriter(logdir=self._workdir, purge_step=step + 1)
-    self._metrics_file.close()
-    path = os.path.join(self._workdir, "metrics.jsonl")
-    with open(path) as f:
-      kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-    with open(path + ".tmp", "w") as f:
-      f.writelines(kept)
-    os.replace(path + ".tmp", path)
-    self._metrics_file = open(path, "a")
+    self._tensorboard = tensorboardX.SummaryWriter(logdir=str(self._workdir), purge_step=step + 1)
+    self._metric_lines = [line for line in self._metric_lines if line.strip() and json.loads(line)["step"] <= step]
+    self._write_metric_lines()
+
+  def _write_metric_lines(self) -> None:
+    # The whole file, written then renamed: object stores (gs://) cannot append, and a crash keeps a whole file.
+    _write_atomically(self._metrics_path, "".join(line + "\n" for line in self._metric_lines))
 
   def write_image(self, step: int, name: str, image: np.ndarray) -> None:
     """Writes a uint8 HWC image as samples/<name>_<step>.png and as a TensorBoard image."""
     if not self._enabled:
       return
-    pixels.save_png(os.path.join(self._samples_dir, f"{name}_{step:08d}.png"), image)
+    pixels.save_png(str(self._samples_dir / f"{name}_{step:08d}.png"), image)
     self._tensorboard.add_image(name, image, step, dataformats="HWC")
     self._tensorboard.flush()
 
   def close(self) -> None:
     if self._enabled:
-      self._metrics_file.close()
       self._tensorboard.close()
+
+
+def _write_atomically(path: epath.Path, text: str) -> None:
+  """Writes `path` through a temporary file renamed over it, so a reader never sees half of it."""
+  temporary = path.with_name(path.name + ".tmp")
+  temporary.write_text(text)
+  temporary.replace(path)
 
 
 class MemoryWriter:

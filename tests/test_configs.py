@@ -140,6 +140,9 @@ def test_a_saved_config_reads_back_as_the_config_that_was_saved():
 # Keys that configs gained after tests/data/resolved_configs.json was written: the evaluation list, the eval options
 # that every config now declares (the same schema for every config), the choice of input path and the compute dtype.
 ADDED_KEYS = {
+    "sharding.rules",
+    "sharding.fsdp_axis",
+    "sharding.min_fsdp_size",
     "model.dtype",
     "data.on_device",
     "data.on_device_max_bytes",

@@ -195,7 +195,7 @@ def test_each_outcome_has_its_exit_status(error, code):
     raise error
 
   with pytest.raises(SystemExit) as exited:
-    cli._reporting_user_errors(main)(["genjax"])
+    cli.reporting_user_errors(main)(["genjax"])
   assert exited.value.code == code
   assert errors.Stopped("stopped", None).exit_code == 75
 
@@ -244,7 +244,9 @@ def _free_port() -> int:
     return probe.getsockname()[1]
 
 
-def test_two_processes_train_like_one_and_their_checkpoint_resumes_in_one(tmp_path, tfds_data_dir, devices):
+def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint_resumes_in_one(
+    tmp_path, tfds_data_dir, devices
+):
   overrides = {
       "model.widths": (4, 8),
       "model.latent_size": 4,

@@ -194,3 +194,57 @@ def test_impossible_settings_are_refused_before_training(overrides, message, dig
 def test_vae_trains_on_an_unlabelled_dataset(digits, tmp_path):
   state = train_loop.train_and_evaluate(tiny_config("vae"), str(tmp_path), unlabelled(digits), writers.MemoryWriter())
   assert int(state.step) == 4
+
+
+FSDP = ((".*", "fsdp"),)
+
+
+def test_fsdp_on_8_devices_shards_the_state_and_steps_like_1_device(digits, devices):
+  config = tiny_config("vae", sharding__rules=FSDP, sharding__min_fsdp_size=64)
+  raw = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
+  results = []
+  for mesh_devices in (devices, devices[:1]):
+    built = experiment.build(config, digits.spec, mesh_devices)
+    state = built.init()
+    if len(mesh_devices) == 8:
+      # Every array of 64 elements or more with a dimension that 8 divides holds 1/8 of itself on each device.
+      for leaf in jax.tree.leaves(state):
+        if leaf.size >= 64 and any(dim % 8 == 0 for dim in leaf.shape):
+          assert leaf.addressable_shards[0].data.size == leaf.size // 8, leaf.shape
+      replicated = experiment.build(tiny_config("vae"), digits.spec, mesh_devices)
+      assert built.state_bytes_per_device < 0.2 * replicated.state_bytes_per_device
+    state, metrics = built.train_step(state, built.host_feed(raw))
+    results.append((_params(state), jax.device_get(metrics)))
+  _assert_trees_close(results[0][0], results[1][0])
+  _assert_trees_close(results[0][1], results[1][1])
+
+
+def test_a_checkpoint_moves_between_fsdp_on_8_devices_and_replication_on_1(digits, devices, tmp_path):
+  reference = train_loop.train_and_evaluate(
+      tiny_config("vae", train__total_steps=6, optim__schedule="constant"),
+      str(tmp_path / "reference"),
+      digits,
+      writers.MemoryWriter(),
+  )
+  workdir = str(tmp_path / "moving")
+  for total_steps, mesh_devices, rules in [(2, devices, FSDP), (4, devices[:1], None), (6, devices, FSDP)]:
+    overrides = dict(train__total_steps=total_steps, optim__schedule="constant", sharding__min_fsdp_size=64)
+    config = tiny_config("vae", **overrides, **({"sharding__rules": rules} if rules else {}))
+    state = train_loop.train_and_evaluate(config, workdir, digits, writers.MemoryWriter(), devices=mesh_devices)
+  kernel = state.params["encoder"]["Dense_0"]["kernel"]
+  assert kernel.addressable_shards[0].data.size == kernel.size // 8  # Sharded again after the 1-device leg.
+  _assert_trees_close(_params(state), _params(reference))
+
+
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        (((".*", "zero3"),), "unknown rule 'zero3'"),
+        ((("params/.*", "fsdp"), ("nothing/.*", "fsdp"), (".*", "replicate")), r"\['nothing/\.\*'\] match no state"),
+        ((("params/.*", "fsdp"),), "No rule of config.sharding.rules matches the state array 'step'"),
+        ((("(", "fsdp"), (".*", "replicate")), "is not a regular expression"),
+    ],
+)
+def test_impossible_sharding_rules_are_refused(rules, message, digits):
+  with pytest.raises(errors.UserError, match=message):
+    experiment.build(tiny_config("vae", sharding__rules=rules), digits.spec)

@@ -3,7 +3,8 @@ human-readable summary.md."""
 
 import json
 import math
-import os
+
+from etils import epath
 
 _METRIC_DESCRIPTIONS = {
     "fid": "FID (lower is better)",
@@ -33,9 +34,10 @@ def summary_markdown(title: str, family: str, metrics: dict[str, float], protoco
 
 def write(directory: str, title: str, family: str, metrics: dict[str, float], protocol: dict) -> None:
   """Writes `directory`/metrics.json and summary.md."""
-  os.makedirs(directory, exist_ok=True)
+  directory = epath.Path(directory)
+  directory.mkdir(parents=True, exist_ok=True)
   finite = {name: value if math.isfinite(value) else None for name, value in metrics.items()}
-  with open(os.path.join(directory, "metrics.json"), "w") as f:
-    json.dump({"metrics": finite, "protocol": protocol}, f, indent=2, allow_nan=False)
-  with open(os.path.join(directory, "summary.md"), "w") as f:
-    f.write(summary_markdown(title, family, metrics, protocol))
+  (directory / "metrics.json").write_text(
+      json.dumps({"metrics": finite, "protocol": protocol}, indent=2, allow_nan=False)
+  )
+  (directory / "summary.md").write_text(summary_markdown(title, family, metrics, protocol))
