@@ -147,6 +147,11 @@ def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml
           pixel_range=pixel_range,
           random_flip=False,
           random_crop_padding=0,
+          image_key="image",  # The feature that holds the images (div2k's high-resolution ones: "hr").
+          channels=0,  # 1 (grey, the luma of colour images) | 3 | 0: as stored.
+          patch_size=0,  # > 0: random square patches cut from images of any size (restoration).
+          image_size=0,  # "folder:..." data: > 0 resizes and centre-crops each image to this side (generation).
+          folder_labels=False,  # "folder:..." data: each image's label is its top-level subfolder.
           **_input_path(),
       )
   )
@@ -220,6 +225,15 @@ def gan(
   )
 
 
+def restoration(
+    sigma: float = 25.0, scale: int = 2, mask: str = "center", loss: str = "l2"
+) -> ml_collections.ConfigDict:
+  """The `restoration` section: the degradation and the loss (see genjax/trainers/restoration.py). sigma: Gaussian
+  noise on the 8-bit scale, and sigma_max > sigma draws each image's sigma from [sigma, sigma_max] (blind
+  denoising); scale: 2 | 3 | 4, bicubic downscaling; mask: center | boxes | strokes; loss: l2 | l1 per pixel."""
+  return ml_collections.ConfigDict(dict(sigma=sigma, sigma_max=sigma, scale=scale, mask=mask, loss=loss))
+
+
 def training(batch_size: int, total_steps: int, log_every_steps: int) -> ml_collections.ConfigDict:
   """The `train` section; `batch_size` is the global batch, over all devices and processes."""
   return ml_collections.ConfigDict(
@@ -247,7 +261,8 @@ def evaluation_and_checkpoints(
                               or the cache);
     num_quality_images        N of "sample_quality" (0: the whole eval split); real_floor also scores N training
                               images against the same real images;
-    iwae_samples              importance samples of "likelihood".
+    iwae_samples              importance samples of "likelihood";
+    baselines                 whether "restoration" also scores the classical methods (once, at the start).
   """
   config.evals = evals
   config.eval = ml_collections.ConfigDict(
@@ -262,6 +277,7 @@ def evaluation_and_checkpoints(
           num_quality_images=1000,
           real_floor=False,
           iwae_samples=100,
+          baselines=True,
       )
   )
   config.ckpt = ml_collections.ConfigDict(dict(every_steps=checkpoint_every_steps or every_steps, keep=keep))

@@ -167,7 +167,8 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
   options = preprocess.Options.from_config(config.data)
 
   def model_arrays(raw):
-    return {key: raw[key] for key in spec.shapes}
+    """The arrays trainers see, and the image sizes that patch cutting consumes."""
+    return {key: raw[key] for key in (*spec.shapes, sources.SIZE) if key in raw}
 
   def train_batch(feed, step, keys):
     raw = jax.lax.with_sharding_constraint(feed.raw_batch(step), train_batch_sharding)

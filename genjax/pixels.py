@@ -1,15 +1,19 @@
-"""Pixel values between ranges, 8-bit images and PNG files: the one place that converts them.
+"""Pixel values between ranges, 8-bit images and image files: the one place that converts them.
 
 Images are NHWC (or HWC) arrays; a `pixel_range` is the (low, high) pair that black and white map to
 (`config.data.pixel_range`: (0, 1) for Bernoulli likelihoods, (-1, 1) for tanh generators). `rescale` works on
-NumPy and JAX arrays alike, so the same expression serves the input pipeline, metrics and plots.
+NumPy and JAX arrays alike, so the same expression serves the input pipeline, metrics and plots. Image files are
+read and written with Pillow, in the formats `IMAGE_SUFFIXES` lists.
 """
+
+import os
 
 import numpy as np
 from etils import epath
 from PIL import Image
 
 UNIT_RANGE = (0.0, 1.0)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def rescale(images, source_range: tuple[float, float], target_range: tuple[float, float]):
@@ -27,7 +31,36 @@ def to_uint8(images, pixel_range: tuple[float, float]) -> np.ndarray:
 def save_png(path: str, image: np.ndarray) -> None:
   """Writes a uint8 `[H, W, 1 or 3]` image as PNG (greyscale for one channel) at a local or gs:// path, creating the
   folder if needed."""
+  save_image(path, image, "PNG")
+
+
+def save_image(path: str, image: np.ndarray, image_format: str | None = None) -> None:
+  """Writes a uint8 `[H, W, 1 or 3]` image in `image_format` (default: the one its suffix names; JPEG at quality
+  95), creating the folder if needed."""
   path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
+  image_format = image_format or Image.registered_extensions()[path.suffix.lower()]
   with path.open("wb") as f:
-    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(f, format="PNG")
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(f, format=image_format, quality=95)
+
+
+def find_images(root: str) -> list[str]:
+  """The image files under `root`, recursively, as sorted paths relative to it (hidden files and folders left
+  out)."""
+  found = []
+  for directory, subdirectories, names in os.walk(root):
+    subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+    found += [
+        os.path.relpath(os.path.join(directory, name), root)
+        for name in names
+        if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+    ]
+  return sorted(found)
+
+
+def read_image(path: str, channels: int) -> np.ndarray:
+  """The image file at `path` as uint8 `[H, W, channels]` (1: grey, Pillow's luma; 3: RGB; transparency dropped).
+  Raises OSError (Pillow's `UnidentifiedImageError` included) for a file that cannot be read as an image."""
+  with Image.open(path) as image:
+    image.load()  # Decodes now, so that a truncated file fails here, not later.
+    return np.asarray(image.convert("L" if channels == 1 else "RGB")).reshape(image.height, image.width, channels)

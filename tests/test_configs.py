@@ -23,7 +23,7 @@ GAN_IMAGE_CONFIG_NAMES = ["gan", "wgan", "wgan_gp"]
 @pytest.mark.parametrize("name", IMAGE_CONFIG_NAMES)
 def test_every_config_loads_offline_with_runlocal(name):
   config = load_config(name, "runlocal")
-  assert config.data.name == "mnist5k"
+  assert config.data.name in ("mnist5k", "photos")  # The datasets bundled with genjax.
   for key in ("seed", "family"):
     assert key in config
   for section, key in [("data", "name"), ("train", "total_steps"), ("train", "batch_size"), ("optim", "lr")]:
@@ -32,7 +32,7 @@ def test_every_config_loads_offline_with_runlocal(name):
 
 @pytest.mark.parametrize("name", IMAGE_CONFIG_NAMES)
 def test_every_config_defaults_to_a_full_tfds_dataset(name):
-  assert load_config(name, "").data.name != "mnist5k"
+  assert load_config(name, "").data.name not in ("mnist5k", "photos")
 
 
 @pytest.mark.parametrize("name", CONFIG_NAMES)
@@ -145,6 +145,11 @@ ADDED_KEYS = {
     "sharding.min_fsdp_size",
     "model.dtype",
     "data.on_device",
+    "data.channels",
+    "data.image_key",
+    "data.patch_size",
+    "data.image_size",
+    "data.folder_labels",
     "data.on_device_max_bytes",
     "evals",
     "eval.num_grid_images",
@@ -155,6 +160,7 @@ ADDED_KEYS = {
     "eval.num_quality_images",
     "eval.real_floor",
     "eval.iwae_samples",
+    "eval.baselines",
 }
 
 

@@ -16,9 +16,10 @@ import tensorflow_datasets as tfds
 
 from genjax import errors
 from genjax.data import mnist5k
+from genjax.data import photos
 
 # Datasets that ship with genjax and need no network to prepare.
-BUNDLED = {"mnist5k": mnist5k.Mnist5k}
+BUNDLED = {"mnist5k": mnist5k.Mnist5k, "photos": photos.Photos}
 
 _OFFLINE_HELP = (
     "Offline alternatives: use the bundled dataset (--config.data.name=mnist5k, or a config's :runlocal), or "
@@ -42,23 +43,20 @@ def _removing_tfds_temporary_directories():
 
 
 @_removing_tfds_temporary_directories()
-def open_split(name: str, split: str, data_dir: str | None, download: bool):
+def open_split(name: str, split: str, data_dir: str | None, download: bool, image_key: str = "image"):
   """Returns the random-access TFDS data source of `name[split]`, preparing it first if needed.
 
   Raises `UserError` for an unknown dataset or split, for data that is absent while `download` is False, and for a
   download or preparation that fails (the message names the dataset, the data_dir and the offline alternatives).
   """
   builder = _builder(name, data_dir)
-  if "image" not in builder.info.features:
-    raise errors.UserError(
-        f"Dataset {name!r} has no 'image' feature (it has: {', '.join(builder.info.features.keys())}); genjax "
-        "trains on image datasets."
-    )
+  _check_image_feature(builder, name, image_key)
   if not builder.is_prepared():
     _prepare(builder, name, download)
-  _check_split(name, split, sorted(builder.info.splits.keys()))
+  check_split(name, split, sorted(builder.info.splits.keys()))
   try:
-    return builder.as_data_source(split=split)
+    source = builder.as_data_source(split=split)
+    return source if image_key == "image" else _Renamed(source, image_key)
   except NotImplementedError as e:
     raise errors.UserError(
         f"Dataset {name!r} in {builder.data_dir} was prepared in a format that grain cannot read "
@@ -67,7 +65,7 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool):
     ) from e
 
 
-def _check_split(name: str, split: str, known_splits: list[str]) -> None:
+def check_split(name: str, split: str, known_splits: list[str]) -> None:
   if split not in known_splits:
     raise errors.UserError(
         f"Dataset {name!r} has no split {split!r}; it has: {', '.join(known_splits)}. TFDS slicing such as "
@@ -76,12 +74,35 @@ def _check_split(name: str, split: str, known_splits: list[str]) -> None:
 
 
 @_removing_tfds_temporary_directories()
-def image_features(name: str, data_dir: str | None) -> tuple[tuple[int, int, int], int]:
-  """The image shape (H, W, C) of dataset `name` and its number of classes (0 without a `label` feature), from
-  metadata: nothing is prepared or read."""
-  features = _builder(name, data_dir).info.features
+def image_features(name: str, data_dir: str | None, image_key: str = "image") -> tuple[tuple, int]:
+  """The image shape (H, W, C) of dataset `name`'s `image_key` feature (None for sides that vary) and its number of
+  classes (0 without a `label` feature), from metadata: nothing is prepared or read."""
+  builder = _builder(name, data_dir)
+  _check_image_feature(builder, name, image_key)
+  features = builder.info.features
   num_classes = features["label"].num_classes if "label" in features else 0
-  return tuple(features["image"].shape), num_classes
+  return tuple(features[image_key].shape), num_classes
+
+
+def _check_image_feature(builder: tfds.core.DatasetBuilder, name: str, image_key: str) -> None:
+  if image_key not in builder.info.features:
+    raise errors.UserError(
+        f"Dataset {name!r} has no {image_key!r} feature (it has: {', '.join(builder.info.features.keys())}); genjax "
+        "trains on image datasets (config.data.image_key names the feature that holds the images)."
+    )
+
+
+class _Renamed:
+  """A split whose images are under another feature name (div2k's "hr"), read as "image"."""
+
+  def __init__(self, source, image_key: str):
+    self._source, self._image_key = source, image_key
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int) -> dict:
+    return {"image": self._source[index][self._image_key]}
 
 
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:

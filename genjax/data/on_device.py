@@ -24,8 +24,10 @@ _SHARE_OF_DEVICE_MEMORY = 0.25
 
 
 def split_bytes(data: sources.DataSource) -> int:
-  """The raw size of the train split on the device: uint8 images (or float32 points) and int32 labels."""
-  example_bytes = int(np.prod(data.spec.data_shape)) * (1 if data.spec.is_image else 4)
+  """The raw size of the train split on the device: uint8 images (or float32 points) and int32 labels. Images of
+  different sizes are stored padded (`sources.PaddedSplit`), so the first example's size is every example's."""
+  image_bytes = np.asarray(data.train[0][data.spec.data_key]).size if data.train else 0
+  example_bytes = image_bytes * (1 if data.spec.is_image else 4)
   return len(data.train) * (example_bytes + (4 if data.spec.has_labels else 0))
 
 

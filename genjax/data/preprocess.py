@@ -29,6 +29,8 @@ class Options:
   pixel_range: tuple[float, float]
   random_flip: bool
   random_crop_padding: int
+  channels: int = 0
+  patch_size: int = 0
 
   @classmethod
   def from_config(cls, data_config: ml_collections.ConfigDict) -> "Options | None":
@@ -40,6 +42,8 @@ class Options:
         tuple(data_config.pixel_range),
         bool(data_config.random_flip),
         int(data_config.random_crop_padding),
+        int(data_config.channels),
+        int(data_config.patch_size),
     )
 
 
@@ -58,8 +62,9 @@ def apply(raw: dict[str, jax.Array], keys: jax.Array, options: Options | None, t
   """Preprocesses a batch of raw examples with any leading batch axes (`[B, ...]` or `[k, B, ...]`).
 
   Args:
-    raw: "image" uint8 `[..., H, W, C]` (or "point" float32 `[..., D]`), "label" int32 `[...]` if labelled; other
-      keys (bookkeeping such as "mask") pass through.
+    raw: "image" uint8 `[..., H, W, C]` (or "point" float32 `[..., D]`), "label" int32 `[...]` if labelled, and
+      with patches (`options.patch_size`) each image's "size" `[..., 2]` inside its padding, which is consumed;
+      other keys (bookkeeping such as "mask") pass through.
     keys: one key per example, `[...]` (see `train_example_keys`, `eval_example_keys`).
     options: the image options (None for points).
     training: whether to augment (flip, crop); binarisation applies in training and evaluation alike.
@@ -69,17 +74,35 @@ def apply(raw: dict[str, jax.Array], keys: jax.Array, options: Options | None, t
   """
   if sources.IMAGE not in raw:
     return raw
-  images = raw[sources.IMAGE]
+  raw = dict(raw)
+  images = raw.pop(sources.IMAGE)
   leading = images.shape[:-3]
   flat_images = images.reshape(-1, *images.shape[-3:])
-  flat_keys = keys.reshape(-1)
-  processed = jax.vmap(lambda image, key: _one_image(image, key, options, training))(flat_images, flat_keys)
+  sizes = raw.pop(sources.SIZE, jnp.broadcast_to(jnp.array(images.shape[-3:-1]), (*leading, 2)))
+  flat_sizes, flat_keys = sizes.reshape(-1, 2), keys.reshape(-1)
+  one_image = lambda image, size, key: _one_image(image, size, key, options, training)
+  processed = jax.vmap(one_image)(flat_images, flat_sizes, flat_keys)
   return {**raw, sources.IMAGE: processed.reshape(*leading, *processed.shape[1:])}
 
 
-def _one_image(image: jax.Array, key: jax.Array, options: Options, training: bool) -> jax.Array:
-  crop_key, flip_key, binarize_key = jax.random.split(key, 3)
+# ITU-R BT.601 luma, as PIL's convert("L") computes it; the weights sum to 1, so a grey image stored in three equal
+# channels gives its value back.
+_LUMA = jnp.array([0.299, 0.587, 0.114])
+
+
+def _one_image(image: jax.Array, size: jax.Array, key: jax.Array, options: Options, training: bool) -> jax.Array:
+  crop_key, flip_key, binarize_key, patch_key = jax.random.split(key, 4)
   image = image.astype(jnp.float32) / 255.0
+  if options.patch_size:
+    # A random patch in training, the central one in evaluation, inside the image's own size.
+    room = jnp.maximum(size - options.patch_size, 0)
+    corner = jax.random.randint(patch_key, (2,), 0, room + 1) if training else room // 2
+    patch = (options.patch_size, options.patch_size, image.shape[-1])
+    image = jax.lax.dynamic_slice(image, (corner[0], corner[1], 0), patch)
+  if options.channels == 1 and image.shape[-1] == 3:
+    image = (image @ _LUMA)[..., None]
+  elif options.channels == 3 and image.shape[-1] == 1:
+    image = jnp.repeat(image, 3, axis=-1)
   if training and options.random_crop_padding:
     pad = options.random_crop_padding
     height, width, channels = image.shape

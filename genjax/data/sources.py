@@ -5,7 +5,13 @@ as trainers receive it, and what the source knows beyond its examples (the 2-D m
 picks the source from `config.data.name`:
 
 - "ring", "grid": the 2-D mixtures of `toy2d`, generated in memory;
-- any other name: a TFDS image dataset (bundled ones such as "mnist5k" included), see `catalog`.
+- "folder:/path/to/images": your own images, prepared once into a cache, see `folders`;
+- any other name: a TFDS image dataset (bundled ones such as "mnist5k" and "photos" included), see `catalog`.
+
+Two image options shape what trainers see. `config.data.channels` (1 or 3; 0 keeps the stored channels) converts
+on the device (luma for grey). `config.data.patch_size` (0: whole images) makes examples random square patches cut
+on the device from images of any size: the splits then give each image padded to the split's largest size with
+its own `size`, so that images of different sizes stack (`PaddedSplit`); restoration trains on such patches.
 
 Everything downstream (trainers, the loop, evaluators, the benchmark) reads the spec, never the dataset's name.
 """
@@ -19,6 +25,7 @@ import numpy as np
 
 from genjax import errors
 from genjax.data import catalog
+from genjax.data import folders
 from genjax.data import toy2d
 
 # The data key of image sources: `[H, W, C]` float32 pixels in `config.data.pixel_range`, NHWC in batches.
@@ -26,6 +33,8 @@ IMAGE = "image"
 # The data key of point sources: `[D]` float32 coordinates.
 POINT = "point"
 LABEL = "label"
+# The height and width of an image inside its padding (`PaddedSplit`).
+SIZE = "size"
 
 BINARIZE_MODES = ("none", "dynamic", "threshold")
 
@@ -89,7 +98,20 @@ def open_source(data_config: ml_collections.ConfigDict) -> DataSource:
   if name in toy2d.MIXTURES:
     train, evaluation = (toy2d.open_split(name, split) for split in splits)
     return DataSource(name, train, evaluation, example_spec(data_config), toy2d.MIXTURES[name])
-  train, evaluation = (catalog.open_split(name, split, data_config.data_dir, data_config.download) for split in splits)
+  if folders.is_folder(name):
+    opened = dict(
+        zip(folders.SPLITS, folders.open_splits(folders.Settings.from_config(data_config), data_config.data_dir))
+    )
+    for split in splits:
+      catalog.check_split(name, split, list(folders.SPLITS))
+    train, evaluation = (opened[split] for split in splits)
+  else:
+    train, evaluation = (
+        catalog.open_split(name, split, data_config.data_dir, data_config.download, data_config.image_key)
+        for split in splits
+    )
+  if data_config.patch_size:
+    train = PaddedSplit(train, data_config.patch_size, name)
   return DataSource(name, train, evaluation, example_spec(data_config))
 
 
@@ -97,8 +119,48 @@ def example_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
   """The spec of `data_config.name` from metadata alone: nothing is prepared or read (for benchmarks)."""
   if data_config.name in toy2d.MIXTURES:
     return ExampleSpec.points(2, len(toy2d.MIXTURES[data_config.name].centers))
-  image_shape, num_classes = catalog.image_features(data_config.name, data_config.data_dir)
-  return ExampleSpec.images(image_shape, num_classes)
+  if folders.is_folder(data_config.name):
+    settings = folders.Settings.from_config(data_config)
+    (height, width, channels), num_classes = folders.image_shape(settings), len(folders.class_names(settings))
+  else:
+    (height, width, channels), num_classes = catalog.image_features(
+        data_config.name, data_config.data_dir, data_config.image_key
+    )
+  if data_config.patch_size:
+    height = width = data_config.patch_size
+  elif height is None or width is None:
+    raise errors.UserError(
+        f"The images of {data_config.name!r} differ in size; set config.data.patch_size to train on square patches "
+        "cut from them."
+    )
+  return ExampleSpec.images((height, width, data_config.channels or channels), num_classes)
+
+
+class PaddedSplit(Sequence):
+  """A split of images of any size, each padded (with zeros, bottom and right) to the split's largest size and
+  given its own `size`, so that examples stack; images smaller than `patch_size` are refused by name."""
+
+  def __init__(self, split: Sequence, patch_size: int, name: str):
+    self._split = split
+    shapes = [np.shape(split[index][IMAGE]) for index in range(len(split))]
+    small = [index for index, shape in enumerate(shapes) if min(shape[:2]) < patch_size]
+    if small:
+      raise errors.UserError(
+          f"Images {small} of {name!r} are smaller than config.data.patch_size={patch_size} "
+          f"({[shapes[index][:2] for index in small]}); lower the patch size."
+      )
+    self._shape = tuple(max(shape[axis] for shape in shapes) for axis in range(3))
+    self.sizes = np.array([shape[:2] for shape in shapes], np.int32)
+
+  def __len__(self) -> int:
+    return len(self._split)
+
+  def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+    example = dict(self._split[index])
+    image = np.asarray(example[IMAGE])
+    padded = np.zeros(self._shape, image.dtype)
+    padded[: image.shape[0], : image.shape[1]] = image
+    return {**example, IMAGE: padded, SIZE: self.sizes[index]}
 
 
 def in_memory(name: str, train: Sequence[dict[str, Any]], evaluation: Sequence[dict[str, Any]]) -> DataSource:
@@ -125,3 +187,14 @@ def check_options(data_config: ml_collections.ConfigDict, spec: ExampleSpec) -> 
     raise errors.UserError(f"config.data.pixel_range={tuple(data_config.pixel_range)} must be (low, high), low < high.")
   if data_config.random_crop_padding < 0:
     raise errors.UserError("config.data.random_crop_padding must be >= 0.")
+  if (data_config.image_size or data_config.folder_labels) and not folders.is_folder(data_config.name):
+    raise errors.UserError(
+        "config.data.image_size and config.data.folder_labels apply to image folders (config.data.name='folder:...') "
+        f"only, not to {data_config.name!r}."
+    )
+  if data_config.image_size < 0:
+    raise errors.UserError(f"config.data.image_size={data_config.image_size} must be >= 0.")
+  if data_config.channels not in (0, 1, 3):
+    raise errors.UserError(
+        f"config.data.channels={data_config.channels} must be 1 (grey), 3 (colour) or 0 (as stored)."
+    )

@@ -7,6 +7,7 @@ experiments/evaluate.py, so that a number means the same wherever it was compute
   sample_quality   FID, KID, precision/recall in a feature network's space (generators of images)
   likelihood       negative ELBO and importance-weighted bound (models with a likelihood)
   reconstruction   MSE, PSNR and SSIM of reconstructions (models that encode)
+  restoration      PSNR and SSIM of restored whole images, beside classical baselines (restorers)
 
 Each is built once from a `Context` (see `common`); an evaluator that cannot serve the run (mode coverage of
 images, a likelihood of a GAN) is refused with a message when it is built, before training starts.
@@ -20,6 +21,7 @@ from genjax.evaluators import grids
 from genjax.evaluators import likelihood
 from genjax.evaluators import mode_coverage
 from genjax.evaluators import reconstruction
+from genjax.evaluators import restoration
 from genjax.evaluators import sample_quality
 from genjax.evaluators import split
 
@@ -32,6 +34,7 @@ EVALUATORS = {
     "sample_quality": sample_quality.SampleQuality,
     "likelihood": likelihood.LikelihoodBounds,
     "reconstruction": reconstruction.ReconstructionQuality,
+    "restoration": restoration.RestorationQuality,
 }
 
 

@@ -23,13 +23,35 @@ _METRIC_DESCRIPTIONS = {
 }
 
 
+_RESTORATION_SCORES = {"psnr": "PSNR, dB", "ssim": "SSIM", "hole_psnr": "PSNR in the hole, dB"}
+
+
 def summary_markdown(title: str, family: str, metrics: dict[str, float], protocol: dict) -> str:
   lines = [f"# {title}", "", f"{family} model.", ""]
-  lines += ["| metric | value |", "|---|---|"]
-  lines += [f"| {_METRIC_DESCRIPTIONS.get(name, name)} | {value:.6g} |" for name, value in metrics.items()]
+  if family == "restoration":
+    lines += _methods_table(metrics)
+  else:
+    lines += ["| metric | value |", "|---|---|"]
+    lines += [f"| {_METRIC_DESCRIPTIONS.get(name, name)} | {value:.6g} |" for name, value in metrics.items()]
   lines += ["", "## Protocol", ""]
   lines += [f"- {name}: {value}" for name, value in protocol.items()]
   return "\n".join(lines) + "\n"
+
+
+def _methods_table(metrics: dict[str, float]) -> list[str]:
+  """The restorer (metrics "psnr", ...) and each classical baseline ("<method>_psnr", ...) as rows, same columns."""
+  scores = [score for score in _RESTORATION_SCORES if score in metrics]
+  methods = {"this run": {score: metrics[score] for score in scores}}
+  for name, value in metrics.items():
+    # The longest score that ends the name ("x_hole_psnr" is method x's hole_psnr, not method x_hole's psnr).
+    score = next((score for score in sorted(scores, key=len, reverse=True) if name.endswith(f"_{score}")), None)
+    if score is not None and name not in scores:
+      methods.setdefault(name[: -len(score) - 1], {})[score] = value
+  lines = ["| method | " + " | ".join(_RESTORATION_SCORES[score] for score in scores) + " |"]
+  lines.append("|---" * (len(scores) + 1) + "|")
+  for method, values in methods.items():
+    lines.append(f"| {method} | " + " | ".join(f"{values.get(score, float('nan')):.4g}" for score in scores) + " |")
+  return lines
 
 
 def write(directory: str, title: str, family: str, metrics: dict[str, float], protocol: dict) -> None:

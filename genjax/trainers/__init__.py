@@ -11,6 +11,7 @@ from genjax.trainers import autoencoder
 from genjax.trainers import classifier
 from genjax.trainers import contract
 from genjax.trainers import gan
+from genjax.trainers import restoration
 from genjax.trainers import vae
 
 FAMILIES = {
@@ -18,6 +19,7 @@ FAMILIES = {
     "vae": vae.make_trainer,
     "gan": gan.make_trainer,
     "classifier": classifier.make_trainer,
+    "restoration": restoration.make_trainer,
 }
 
 

@@ -86,6 +86,25 @@ class Features:
 
 
 @dataclasses.dataclass(frozen=True)
+class Restorer:
+  """Undoes a degradation of images in [0, 1].
+
+  task:    "denoise", "super_resolution" or "inpaint".
+  degrade: (clean `[N, H, W, C]`, key) -> (degraded, mask `[N, H, W, 1]` or None): the degradation trained on.
+  restore: (state, degraded, mask or None) -> restored `[N, scale * H, scale * W, C]`; any H and W that
+           `multiple` divides (the networks are fully convolutional).
+  scale:   the super-resolution factor (1 for the other tasks).
+  multiple: what image sides must be a multiple of.
+  """
+
+  task: str
+  degrade: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array | None]]
+  restore: Callable[[State, jax.Array, jax.Array | None], jax.Array]
+  scale: int = 1
+  multiple: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
 class Trainer:
   """One family's pure functions and capabilities.
 
@@ -97,7 +116,7 @@ class Trainer:
   param_fields:     the state fields that hold trainable parameters (what the parameter count counts).
   progress_metrics: the train metrics that the console's progress line shows.
   needs_labels:     whether the steps read `batch["label"]` (class-conditional models, classifiers).
-  decoder, sampler, encoder, likelihood, features: capabilities, None where the family has none.
+  decoder, sampler, encoder, likelihood, features, restorer: capabilities, None where the family has none.
   """
 
   init: Callable[[jax.Array], State]
@@ -112,6 +131,7 @@ class Trainer:
   encoder: Encoder | None = None
   likelihood: Likelihood | None = None
   features: Features | None = None
+  restorer: Restorer | None = None
 
   def num_params(self, state: State) -> int:
     """The number of trainable parameters in `state` (abstract or concrete)."""

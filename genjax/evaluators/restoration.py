@@ -1,0 +1,149 @@
+"""The "restoration" evaluation: PSNR and SSIM of a restorer on the eval split's whole images, beside classical
+baselines (`genjax.baselines`) on the very same degraded images.
+
+Each clean image (in the config's channels; its sides cut to what the task needs) is degraded once, with a key of
+its own, so every evaluation and every baseline sees the same inputs, and restored as experiments/restore.py
+restores (`genjax.restoring`: mirrored borders, tiles of 256 pixels). Scores, per image then averaged:
+
+- grey images: PSNR and SSIM over the image;
+- colour super-resolution: on the luma Y of ITU-R BT.601 (16-235, as MATLAB's rgb2ycbcr), with `scale` border
+  pixels shaved, as super-resolution papers report them;
+- inpainting: also `hole_psnr`, the PSNR over the missing pixels only (the known ones are copied).
+
+Baselines (`config.eval.baselines`) are computed once, when the evaluator is built: for denoising, total variation,
+non-local means (both tuned on training images) and BM3D where installed; bicubic upscaling for super-resolution;
+biharmonic inpainting. Strips of degraded | restored | clean go to samples/.
+"""
+
+import functools
+
+import jax
+import numpy as np
+
+from genjax import baselines
+from genjax import restoring
+from genjax import writers
+from genjax.data import sources
+from genjax.evaluators import common
+from genjax.metrics import image_quality
+
+# The luma of PIL's convert("L"), as the device computes it (`genjax.data.preprocess`).
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_STRIPS = 2
+
+
+class RestorationQuality:
+
+  def __init__(self, context: common.Context):
+    restorer = context.experiment.trainer.restorer
+    common.require(restorer is not None, "restoration", f"needs a restorer; a {context.config.family} is not one")
+    self._context, self._restorer = context, restorer
+    channels = context.config.data.channels
+    self._clean = [
+        _prepare(context.data.eval[index][sources.IMAGE], channels, restorer.multiple)
+        for index in range(len(context.data.eval))
+    ]
+    degrade = jax.jit(restorer.degrade)
+    keys = [jax.random.fold_in(context.experiment.keys.eval, index) for index in range(len(self._clean))]
+    pairs = [degrade(clean[None], key) for clean, key in zip(self._clean, keys)]
+    self._degraded = [np.asarray(degraded[0]) for degraded, _ in pairs]
+    self._masks = [None if mask is None else np.asarray(mask[0]) for _, mask in pairs]
+    self._restore = restoring.jitted_restore(context.experiment)
+    self.protocol = {
+        "restoration_images": f"{len(self._clean)} whole images of {_described(context)}",
+        "restoration_scores": self._score_description(),
+    }
+    self._baselines = self._run_baselines(context) if context.options.baselines else {}
+
+  def _score_description(self) -> str:
+    if self._restorer.task == "super_resolution" and self._clean[0].shape[-1] == 3:
+      return f"PSNR/SSIM on Y (BT.601), {self._restorer.scale} border pixels shaved"
+    return "PSNR/SSIM on the image" + (", hole_psnr on the missing pixels" if self._restorer.task == "inpaint" else "")
+
+  def _scores(self, restored: list[np.ndarray]) -> dict[str, float]:
+    per_image = [self._score(clean, image, mask) for clean, image, mask in zip(self._clean, restored, self._masks)]
+    return {name: float(np.mean([scores[name] for scores in per_image])) for name in per_image[0]}
+
+  def _score(self, clean: np.ndarray, restored: np.ndarray, mask: np.ndarray | None) -> dict[str, float]:
+    restored = np.clip(restored, 0.0, 1.0)
+    if self._restorer.task == "super_resolution":
+      shave = self._restorer.scale
+      clean, restored = (_luma_ycbcr(image)[shave:-shave, shave:-shave] for image in (clean, restored))
+    scores = {
+        "psnr": float(image_quality.psnr(clean[None], restored[None], (0.0, 1.0))[0]),
+        "ssim": float(image_quality.ssim(clean[None], restored[None], (0.0, 1.0))[0]),
+    }
+    if mask is not None:
+      hole = np.broadcast_to(mask, clean.shape) > 0
+      scores["hole_psnr"] = baselines.psnr(clean[hole], restored[hole])
+    return scores
+
+  def _run_baselines(self, context: common.Context) -> dict[str, dict[str, float]]:
+    task, options = self._restorer.task, context.config.restoration
+    if task == "denoise":
+      tuning = self._tuning_pairs(context)
+      methods = baselines.denoisers(options.sigma, tuning)
+      restored = {name: [method(noisy) for noisy in self._degraded] for name, method in methods.items()}
+    elif task == "super_resolution":
+      restored = {"bicubic": [baselines.bicubic(image, self._restorer.scale) for image in self._degraded]}
+    else:
+      restored = {"biharmonic": [baselines.biharmonic(image, mask) for image, mask in zip(self._degraded, self._masks)]}
+    return {name: self._scores(images) for name, images in restored.items()}
+
+  def _tuning_pairs(self, context: common.Context, count: int = 2):
+    """(noisy, clean) central crops of the first training images, for the baselines' strengths."""
+    pairs = []
+    for index in range(count):
+      image = context.data.train[index]
+      size = image.get(sources.SIZE, np.shape(image[sources.IMAGE])[:2])
+      clean = _prepare(image[sources.IMAGE][: size[0], : size[1]], context.config.data.channels, 1)[:256, :256]
+      noisy, _ = jax.jit(self._restorer.degrade)(clean[None], jax.random.key(index))
+      pairs.append((np.asarray(noisy[0]), clean))
+    return pairs
+
+  def run(self, state, step: int):
+    del step
+    restore = functools.partial(self._restore, state)
+    restored = [
+        restoring.restore_image(restore, self._restorer, degraded, mask, restoring.Tiling())
+        for degraded, mask in zip(self._degraded, self._masks)
+    ]
+    metrics = self._scores(restored)
+    for name, scores in self._baselines.items():
+      metrics.update({f"{name}_{score}": value for score, value in scores.items()})
+    return metrics, {"restoration": self._strips(restored)}
+
+  def _strips(self, restored: list[np.ndarray]) -> np.ndarray:
+    """degraded | restored | clean for the first images, on one grid (each at the clean image's size)."""
+    triples = list(zip(self._clean, self._degraded, restored))[:_STRIPS]
+    side = min(256, *(min(clean.shape[:2]) for clean, _, _ in triples))  # Central crops keep the grid small.
+    rows = []
+    for clean, degraded, image in triples:
+      scale = clean.shape[0] // degraded.shape[0]
+      shown = np.repeat(np.repeat(degraded, scale, axis=0), scale, axis=1)  # Low resolution shown as blocks.
+      top, left = (clean.shape[0] - side) // 2, (clean.shape[1] - side) // 2
+      rows += [array[top : top + side, left : left + side] for array in (shown, np.clip(image, 0, 1), clean)]
+    return writers.image_grid(np.stack(rows), (0.0, 1.0), 3)
+
+
+def _described(context: common.Context) -> str:
+  data_config = context.config.data
+  if context.data.name == data_config.name:
+    return f"{data_config.name}/{data_config.eval_split}"
+  return context.data.name  # Images given for evaluation (evaluate.py --clean_images).
+
+
+def _prepare(image, channels: int, multiple: int) -> np.ndarray:
+  """An eval image as floats in [0, 1] with the config's channels, its sides cut to multiples of `multiple`."""
+  image = np.asarray(image, np.float32) / 255.0
+  if channels == 1 and image.shape[-1] == 3:
+    image = (image @ _LUMA)[..., None]
+  height, width = (image.shape[0] // multiple) * multiple, (image.shape[1] // multiple) * multiple
+  return image[:height, :width]
+
+
+def _luma_ycbcr(image: np.ndarray) -> np.ndarray:
+  """Y of BT.601 YCbCr in [16, 235] / 255 for colour images; grey ones as they are."""
+  if image.shape[-1] == 1:
+    return image
+  return (16.0 + image @ np.array([65.481, 128.553, 24.966], np.float32)) / 255.0

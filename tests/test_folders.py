@@ -1,0 +1,124 @@
+"""Specification of image-folder datasets (`config.data.name="folder:/path"`): your own pictures, labelled by
+subfolder, prepared once and cached by the folder's contents, with unreadable files skipped and named; and a GAN
+that trains on them."""
+
+import os
+
+import numpy as np
+import pytest
+from absl import logging
+
+from conftest import tiny_config
+from genjax import config_lib
+from genjax import errors
+from genjax import pixels
+from genjax.data import photos
+from genjax.data import sources
+
+_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "camera.png", "moon.png"]
+
+
+def _folder_config(root, data_dir, **changes):
+  config = config_lib.image_data(f"folder:{root}", "none", (-1.0, 1.0))
+  config.data_dir = str(data_dir)
+  for key, value in {"image_size": 16, **changes}.items():
+    config[key] = value
+  return config
+
+
+@pytest.fixture
+def art(tmp_path):
+  """cats/ (3 photographs, one in a nested folder), things/ (3, of several formats) and a corrupt file."""
+  root = tmp_path / "art"
+  for index, name in enumerate(_PHOTOS):
+    folder = "cats/more" if index == 2 else ("cats" if index < 2 else "things")
+    suffix = [".png", ".jpg", ".bmp", ".tiff", ".webp", ".png"][index]
+    pixels.save_image(str(root / folder / (os.path.splitext(name)[0] + suffix)), photos.load(name)[:300, :200])
+  (root / "things" / "broken.jpg").write_bytes(b"not a jpeg")
+  return root
+
+
+def test_labels_come_from_subfolders_and_the_split_holds_out_whole_files(art, tmp_path):
+  data = sources.open_source(_folder_config(art, tmp_path / "cache", folder_labels=True, channels=1))
+  assert data.spec.shapes == {"image": (16, 16, 1), "label": ()} and data.spec.num_classes == 2
+  train = [data.train[index] for index in range(len(data.train))]
+  test = [data.eval[index] for index in range(len(data.eval))]
+  assert sorted(int(example["label"]) for example in test) == [0, 1]  # The first file of each class.
+  assert sorted(int(example["label"]) for example in train) == [0, 0, 1, 1]  # The broken file is skipped.
+  assert all(example["image"].dtype == np.uint8 for example in train + test)
+
+
+def test_a_corrupt_file_is_skipped_and_named_in_one_warning(art, tmp_path):
+  with pytest.MonkeyPatch.context() as patch:
+    warnings = []
+    patch.setattr(logging, "warning", lambda message, *args: warnings.append(message % args))
+    sources.open_source(_folder_config(art, tmp_path / "cache"))
+  assert len(warnings) == 1 and "Skipped 1 of 7 files" in warnings[0] and "things/broken.jpg" in warnings[0]
+
+
+def test_images_are_resized_and_centre_cropped(tmp_path):
+  wide = np.zeros((20, 60, 3), np.uint8)
+  wide[:, 20:40] = 255  # A white centre third: all that a centre crop keeps.
+  for name in ("a.png", "b.png"):
+    pixels.save_image(str(tmp_path / "wide" / name), wide)
+  data = sources.open_source(_folder_config(tmp_path / "wide", tmp_path / "cache", image_size=10))
+  image = data.eval[0]["image"]
+  assert image.shape == (10, 10, 3) and image[:, 1:-1].min() > 200
+
+
+def test_the_folder_is_prepared_once_and_again_when_it_changes(art, tmp_path):
+  config = _folder_config(art, tmp_path / "cache")
+  sources.open_source(config)
+  prepared = set(os.listdir(tmp_path / "cache" / "genjax_folders"))
+  sources.open_source(config)
+  assert set(os.listdir(tmp_path / "cache" / "genjax_folders")) == prepared
+  pixels.save_image(str(art / "things" / "new.png"), photos.load("text.png")[:100, :100])
+  assert len(sources.open_source(config).train) == 6
+  assert len(os.listdir(tmp_path / "cache" / "genjax_folders")) == 2
+
+
+@pytest.mark.parametrize(
+    "make, changes, message",
+    [
+        (lambda root: None, {}, "is not a folder"),
+        (lambda root: root.mkdir(), {}, "holds no images"),
+        (lambda root: (root.mkdir(), (root / "a.txt").write_text("text")), {}, "holds no images"),
+        (lambda root: _one_image(root), {"image_size": 0}, "set config.data.image_size"),
+        (lambda root: _one_image(root), {}, "needs at least 2"),
+        (lambda root: _one_image(root, "loose.png"), {"folder_labels": True}, "move them into class folders"),
+        (
+            lambda root: (_one_image(root), _one_image(root, "b.png")),
+            {"patch_size": 500, "image_size": 0},
+            "needs at least 2",
+        ),
+    ],
+)
+def test_unusable_folders_are_refused_with_one_message(tmp_path, make, changes, message):
+  make(tmp_path / "pictures")
+  with pytest.raises(errors.UserError, match=message):
+    sources.open_source(_folder_config(tmp_path / "pictures", tmp_path / "cache", **changes))
+
+
+def _one_image(root, name="cats/a.png"):
+  pixels.save_image(str(root / name), photos.load("coffee.png")[:64, :64])
+
+
+def test_a_conditional_gan_trains_on_a_labelled_folder_and_samples_its_classes(art, tmp_path):
+  from genjax import runs
+  from genjax import train_loop
+
+  config = tiny_config(
+      "gan",
+      "cifar10",
+      model__num_classes=2,
+      model__g_channels=(8, 4, 4),
+      model__d_channels=(4, 8, 8),
+      eval__num_grid_images=4,
+  )
+  config.data = _folder_config(art, tmp_path / "cache", image_size=32, folder_labels=True, channels=3)
+  config.data.pixel_range = (-1.0, 1.0)
+  config.evals = ("split", "grids")
+  train_loop.run(config, str(tmp_path / "run"))
+  run = runs.load(str(tmp_path / "run"))
+  assert run.step == 4 and run.data.spec.num_classes == 2
+  assert os.path.exists(tmp_path / "run" / "samples" / "samples_00000004.png")

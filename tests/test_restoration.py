@@ -1,0 +1,247 @@
+"""Specification of restoration: the degradations, the fully convolutional networks, tiled restoration of images of
+any size, and the restoration family trained, evaluated beside classical baselines, and applied with
+experiments/restore.py, on the photographs bundled with scikit-image."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_command
+from conftest import load_config
+from genjax import pixels
+from genjax import restoring
+from genjax.data import degradations
+from genjax.data import photos
+from genjax.models import restorers
+from genjax.trainers import contract
+
+
+def test_noise_has_the_asked_standard_deviation_on_the_8_bit_scale():
+  clean = jnp.full((4, 64, 64, 1), 0.5)
+  noise = degradations.add_noise(clean, jax.random.key(0), 25.0) - clean
+  assert abs(float(jnp.mean(noise))) < 0.002
+  assert float(jnp.std(noise)) == pytest.approx(25 / 255, rel=0.02)
+
+
+def test_blind_noise_draws_each_images_sigma_from_the_range():
+  clean = jnp.zeros((64, 32, 32, 1))
+  sigmas = jnp.std(degradations.add_noise(clean, jax.random.key(1), (5.0, 50.0)), axis=(1, 2, 3)) * 255
+  assert float(sigmas.min()) > 4.5 and float(sigmas.max()) < 52
+  assert float(sigmas.max() - sigmas.min()) > 30  # Spread over the range, not one sigma for all.
+
+
+def test_bicubic_downscaling_matches_pils_antialiased_bicubic():
+  photo = photos.load("astronaut.png")[:240, :240]
+  for scale in (2, 3, 4):
+    ours = np.asarray(degradations.downscale(jnp.asarray(photo[None], jnp.float32) / 255, scale)[0]) * 255
+    reference = np.asarray(Image.fromarray(photo).resize((240 // scale, 240 // scale), Image.BICUBIC), np.float32)
+    np.testing.assert_allclose(ours, np.round(ours), atol=1e-3)  # 8-bit values, as low-resolution images are stored.
+    interior = (slice(4, -4), slice(4, -4))  # Borders: PIL and XLA extend the image differently.
+    assert np.mean(np.abs(ours[interior] - reference[interior])) < 1.0, scale
+
+
+def test_masks_cover_what_they_say():
+  center = degradations.masks(jax.random.key(0), (2, 64, 48), "center")
+  assert center.shape == (2, 64, 48, 1)
+  assert float(center.sum()) == 2 * 32 * 24 and float(center[0, 16:48, 12:36].min()) == 1.0
+  for kind, (low, high) in {"boxes": (1 / 36, 0.34), "strokes": (0.005, 0.6)}.items():
+    drawn = np.asarray(degradations.masks(jax.random.key(1), (16, 64, 64), kind))
+    assert set(np.unique(drawn)) == {0.0, 1.0}
+    coverage = drawn.mean(axis=(1, 2, 3))
+    assert np.all(coverage >= low) and np.all(coverage <= high), (kind, coverage)
+    assert len(np.unique(coverage)) > 8  # Each image draws its own.
+
+
+@pytest.mark.parametrize(
+    "network, arguments, scale",
+    [
+        (restorers.DnCNN(depth=4, features=8), lambda x: (x,), 1),
+        (restorers.SubPixelSR(scale=3, features=8, num_blocks=1), lambda x: (x,), 3),
+        (restorers.SubPixelSR(scale=4, features=8, num_blocks=1), lambda x: (x,), 4),
+        (restorers.InpaintingUNet(channels=(4, 8)), lambda x: (x, jnp.zeros_like(x[..., :1])), 1),
+    ],
+)
+def test_networks_are_fully_convolutional(network, arguments, scale):
+  variables = network.init(jax.random.key(0), *arguments(jnp.zeros((1, 16, 16, 3))), train=False)
+  for height, width in [(16, 16), (38, 22), (64, 50)]:
+    images = jnp.zeros((2, height, width, 3))
+    assert network.apply(variables, *arguments(images), train=False).shape == (2, scale * height, scale * width, 3)
+
+
+def _tiny_restorer(task, multiple=1, scale=1):
+  """A random 3-layer DnCNN (receptive field 3 pixels each way) or sub-pixel network behind a Restorer."""
+  network = restorers.SubPixelSR(scale, 4, 0) if scale > 1 else restorers.DnCNN(3, 4)
+  variables = network.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)), train=False)
+  apply = jax.jit(lambda tiles: network.apply(variables, tiles, train=False))
+  return contract.Restorer(task, None, None, scale, multiple), lambda tiles, masks: apply(tiles)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_tiled_restoration_equals_whole_image_restoration(scale):
+  restorer, restore = _tiny_restorer("denoise" if scale == 1 else "super_resolution", scale=scale)
+  image = np.asarray(jax.random.uniform(jax.random.key(1), (101, 77, 1)))
+  whole = restoring.restore_image(restore, restorer, image, None, restoring.Tiling(tile=512, margin=8))
+  tiled = restoring.restore_image(restore, restorer, image, None, restoring.Tiling(tile=32, margin=8, batch_size=3))
+  assert whole.shape == tiled.shape == (101 * scale, 77 * scale, 1)
+  np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_tiles_align_to_the_networks_multiple():
+  tiling = restoring.Tiling(tile=100, margin=5).aligned(8)
+  assert (tiling.tile, tiling.margin) == (104, 8)
+  assert restoring.Tiling(tile=16, margin=16).aligned(8).tile == 40  # Room for a core.
+
+
+# End to end: tiny runs of each task on the bundled photographs, as users run them.
+
+
+def _tiny_restoration_config(name, tfds_data_dir, **changes):
+  config = load_config(name)
+  config.data.data_dir = tfds_data_dir
+  config.train.batch_size = 8
+  config.train.total_steps = 4
+  config.train.log_every_steps = 2
+  config.eval.every_steps = 4
+  config.eval.baselines = False
+  config.ckpt.every_steps = 4
+  config.optim.warmup_steps = 0
+  if config.task == "denoise":
+    config.model.depth, config.model.features = 3, 4
+  elif config.task == "super_resolution":
+    config.model.features, config.model.num_blocks = 4, 1
+  else:
+    config.model.channels = (4, 8)
+  for key, value in changes.items():
+    config.data[key] = value
+  return config
+
+
+@pytest.fixture(scope="module")
+def restoration_runs(tfds_data_dir, tmp_path_factory):
+  """Workdirs of tiny denoising, super-resolution and inpainting runs on the bundled photographs."""
+  from genjax import train_loop
+
+  workdirs = {}
+  for name in ("denoise", "super_resolution", "inpaint"):
+    workdirs[name] = str(tmp_path_factory.mktemp(name))
+    train_loop.run(_tiny_restoration_config(name, tfds_data_dir), workdirs[name])
+  return workdirs
+
+
+@pytest.mark.parametrize(
+    "task, scores",
+    [
+        ("denoise", {"psnr", "ssim"}),
+        ("super_resolution", {"psnr", "ssim"}),
+        ("inpaint", {"psnr", "ssim", "hole_psnr"}),
+    ],
+)
+def test_training_evaluates_whole_held_out_photographs(restoration_runs, task, scores):
+  with open(os.path.join(restoration_runs[task], "metrics.jsonl")) as f:
+    eval_line = [json.loads(line) for line in f if '"eval"' in line][-1]
+  assert scores <= set(eval_line) and all(np.isfinite(eval_line[score]) for score in scores)
+  assert os.path.exists(os.path.join(restoration_runs[task], "samples", "restoration_00000004.png"))
+
+
+def test_evaluate_scores_the_run_beside_its_baselines(restoration_runs):
+  # The tiny runs skip baselines in training (config.eval.baselines=False); the flag asks for them.
+  result = run_command("evaluate.py", f"--workdir={restoration_runs['super_resolution']}", "--baselines")
+  assert result.returncode == 0, result.stderr
+  with open(os.path.join(restoration_runs["super_resolution"], "eval", "4", "metrics.json")) as f:
+    report = json.load(f)
+  metrics = report["metrics"]
+  assert metrics["bicubic_psnr"] > 25 and metrics["bicubic_ssim"] > 0.7  # Bicubic x2 on these photographs.
+  with open(os.path.join(restoration_runs["super_resolution"], "metrics.jsonl")) as f:
+    in_training = [json.loads(line) for line in f if '"eval"' in line][-1]
+  assert metrics["psnr"] == pytest.approx(in_training["psnr"], abs=1e-4)  # One evaluator, in training and after.
+  assert report["protocol"]["restoration_images"] == "4 whole images of photos/test"
+
+
+def _write_images(folder, sizes):
+  for name, (height, width) in sizes.items():
+    pixels.save_image(str(folder / name), photos.load("coffee.png")[:height, :width])
+
+
+def test_restore_writes_every_image_of_a_folder_at_its_size(restoration_runs, tmp_path):
+  inputs, outputs = tmp_path / "in", tmp_path / "out"
+  _write_images(inputs, {"a.png": (37, 53), "nested/b.jpg": (300, 290), "c.bmp": (16, 16)})  # b: tiles of 64.
+  (inputs / "notes.txt").write_text("not an image: ignored")
+  result = run_command(
+      "restore.py",
+      f"--workdir={restoration_runs['super_resolution']}",
+      f"--input={inputs}",
+      f"--output={outputs}",
+      "--tile=64",
+  )
+  assert result.returncode == 0, result.stderr
+  written = {str(path.relative_to(outputs)): Image.open(path) for path in outputs.rglob("*.*")}
+  assert {name: image.size for name, image in written.items()} == {
+      "a.png": (106, 74),
+      "nested/b.jpg": (580, 600),
+      "c.bmp": (32, 32),
+  }
+  assert {image.mode for image in written.values()} == {"L"}  # The run's channels.
+
+
+def test_restore_inpaints_with_a_mask_and_degrades_on_request(restoration_runs, tmp_path):
+  _write_images(tmp_path, {"photo.png": (40, 56)})
+  mask = np.zeros((40, 56), np.uint8)
+  mask[10:20, 10:30] = 255
+  Image.fromarray(mask).save(tmp_path / "mask.png")
+  result = run_command(
+      "restore.py",
+      f"--workdir={restoration_runs['inpaint']}",
+      f"--input={tmp_path / 'photo.png'}",
+      f"--mask={tmp_path / 'mask.png'}",
+      f"--output={tmp_path / 'out'}",
+  )
+  assert result.returncode == 0, result.stderr
+  original = pixels.read_image(str(tmp_path / "photo.png"), 1)
+  filled = pixels.read_image(str(tmp_path / "out" / "photo.png"), 1)
+  known = mask == 0
+  assert np.abs(filled[known].astype(int) - original[known]).max() <= 1  # Known pixels are kept.
+
+  result = run_command(
+      "restore.py",
+      f"--workdir={restoration_runs['denoise']}",
+      f"--input={tmp_path / 'photo.png'}",
+      f"--output={tmp_path / 'demo'}",
+      "--degrade",
+  )
+  assert result.returncode == 0, result.stderr
+  noisy = pixels.read_image(str(tmp_path / "demo" / "photo_degraded.png"), 1).astype(float)
+  assert 15 < np.std(noisy - original) < 35  # sigma 25 on the 8-bit scale (clipped at black and white).
+
+
+@pytest.mark.parametrize(
+    "run, arguments, message",
+    [
+        ("inpaint", ["--mask={mask}"], "its mask"),
+        ("inpaint", [], "Inpainting needs --mask"),
+        ("super_resolution", ["--scale=4"], "trained to upscale by 2"),
+        ("denoise", ["--input={missing}"], "does not exist"),
+    ],
+)
+def test_restore_refuses_bad_input_with_one_message(restoration_runs, tmp_path, run, arguments, message):
+  _write_images(tmp_path, {"photo.png": (40, 56)})
+  Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "mask.png")
+  paths = {"mask": tmp_path / "mask.png", "missing": tmp_path / "nothing_here"}
+  arguments = [argument.format(**paths) for argument in arguments]
+  if not any(argument.startswith("--input") for argument in arguments):
+    arguments.append(f"--input={tmp_path / 'photo.png'}")
+  result = run_command("restore.py", f"--workdir={restoration_runs[run]}", f"--output={tmp_path / 'out'}", *arguments)
+  assert result.returncode == 1 and message in result.stderr, result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_restore_refuses_a_run_that_is_not_a_restoration_run(tiny_runs, tmp_path):
+  _write_images(tmp_path, {"photo.png": (40, 56)})
+  result = run_command(
+      "restore.py", f"--workdir={tiny_runs['vae']}", f"--input={tmp_path}", f"--output={tmp_path / 'out'}"
+  )
+  assert result.returncode == 1 and "is a 'vae' run" in result.stderr, result.stderr
