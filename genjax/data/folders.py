@@ -65,7 +65,7 @@ class Settings:
       raise errors.UserError(f"config.data.name={data_config.name!r}: {root} is not a folder.")
     if not settings.image_size and not settings.patch_size:
       raise errors.UserError(
-          f"Images from a folder have their own sizes: set config.data.image_size (resize and centre-crop, for "
+          "Images from a folder have their own sizes: set config.data.image_size (resize and centre-crop, for "
           "generation) or config.data.patch_size (random patches, for restoration)."
       )
     return settings
