@@ -98,7 +98,7 @@ def train_batch(config, data: sources.DataSource, step: int = 0, batches_per_ste
       data.train, pipeline.Stream(config.seed, batches_per_step, config.train.batch_size), 0, 1
   )(step)
   keys = preprocess.train_example_keys(jax.random.key(0), raw[pipeline.EPOCH], raw[pipeline.POSITION])
-  model_arrays = {key: raw[key] for key in data.spec.shapes}
+  model_arrays = {key: raw[key] for key in (*data.spec.shapes, sources.SIZE) if key in raw}
   return preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data), training=True)
 
 

@@ -122,3 +122,13 @@ def test_a_conditional_gan_trains_on_a_labelled_folder_and_samples_its_classes(a
   run = runs.load(str(tmp_path / "run"))
   assert run.step == 4 and run.data.spec.num_classes == 2
   assert os.path.exists(tmp_path / "run" / "samples" / "samples_00000004.png")
+
+
+def test_a_conditional_model_must_have_the_folders_number_of_classes(art, tmp_path):
+  from genjax import trainers
+
+  config = tiny_config("gan", "cifar10", model__num_classes=3, model__g_channels=(8, 4, 4), model__d_channels=(4, 8, 8))
+  config.data = _folder_config(art, tmp_path / "cache", image_size=32, folder_labels=True)
+  spec = sources.example_spec(config.data)
+  with pytest.raises(errors.UserError, match="has 2 classes; set --config.model.num_classes=2"):
+    trainers.make_trainer(config, spec)

@@ -97,6 +97,20 @@ def test_tiles_align_to_the_networks_multiple():
   assert restoring.Tiling(tile=16, margin=16).aligned(8).tile == 40  # Room for a core.
 
 
+def test_training_patches_are_cut_inside_each_image_not_its_padding():
+  from conftest import train_batch
+  from genjax.data import sources
+
+  images = [{"image": np.full(shape, 200, np.uint8)} for shape in [(300, 40, 3), (40, 300, 3), (64, 64, 3)]]
+  train = sources.PaddedSplit(images, 40, "bright")  # Padded with black to 300x300.
+  data = sources.DataSource("bright", train, images, sources.ExampleSpec.images((40, 40, 3)))
+  config = load_config("denoise")
+  config.data.channels, config.train.batch_size = 3, 24
+  batch = train_batch(config, data)
+  assert batch["image"].shape == (1, 24, 40, 40, 3)
+  np.testing.assert_allclose(batch["image"], 200 / 255, atol=1e-6)
+
+
 # End to end: tiny runs of each task on the bundled photographs, as users run them.
 
 

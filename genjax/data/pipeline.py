@@ -79,7 +79,7 @@ def read_examples(source: Sequence, indices: np.ndarray) -> dict[str, np.ndarray
   whole batch where the source offers it)."""
   flat = [int(index) for index in indices.reshape(-1)]
   examples = source.__getitems__(flat) if hasattr(source, "__getitems__") else [source[index] for index in flat]
-  keys = [key for key in (sources.IMAGE, sources.POINT, sources.LABEL) if key in examples[0]]
+  keys = [key for key in (sources.IMAGE, sources.POINT, sources.LABEL, sources.SIZE) if key in examples[0]]
   arrays = {key: np.stack([np.asarray(example[key]) for example in examples]) for key in keys}
   if sources.LABEL in arrays:
     arrays[sources.LABEL] = arrays[sources.LABEL].astype(np.int32)

@@ -32,4 +32,10 @@ def make_trainer(config, spec: sources.ExampleSpec) -> contract.Trainer:
         f"This {config.family} model is class-conditional, but dataset {config.data.name!r} has no labels; "
         "train it unconditionally (config.model.num_classes=0) or on a labelled dataset."
     )
+  wanted = config.model.get("num_classes", 0)
+  if trainer.needs_labels and wanted and spec.num_classes and wanted != spec.num_classes:
+    raise errors.UserError(
+        f"config.model.num_classes={wanted}, but dataset {config.data.name!r} has {spec.num_classes} classes; set "
+        f"--config.model.num_classes={spec.num_classes}."
+    )
   return trainer
