@@ -47,6 +47,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
   config.restoration = config_lib.restoration(sigma=25.0)
   config.optim = config_lib.optimizer("adam", 1e-3, 0.9, 0.999, "cosine", 100)
-  config.train = config_lib.training(32 if options.runlocal else 128, 3_000 if options.runlocal else 50_000, 100)
+  config.train = config_lib.training(32 if options.runlocal else 128, 1_800 if options.runlocal else 50_000, 100)
   config.lock()
   return config

@@ -8,7 +8,9 @@ restores (`genjax.restoring`: mirrored borders, tiles of 256 pixels). Scores, pe
 - grey images: PSNR and SSIM over the image;
 - colour super-resolution: on the luma Y of ITU-R BT.601 (16-235, as MATLAB's rgb2ycbcr), with `scale` border
   pixels shaved, as super-resolution papers report them;
-- inpainting: also `hole_psnr`, the PSNR over the missing pixels only (the known ones are copied).
+- inpainting: on a grid of crops of the training patches' size from the centre of each image, each with its own
+  mask (holes as large as in training), and also `hole_psnr`, the PSNR over the missing pixels only (the known ones
+  are copied).
 
 Baselines (`config.eval.baselines`) are computed once, when the evaluator is built: for denoising, total variation,
 non-local means (both tuned on training images) and BM3D where installed; bicubic upscaling for super-resolution;
@@ -30,6 +32,7 @@ from genjax.metrics import image_quality
 # The luma of PIL's convert("L"), as the device computes it (`genjax.data.preprocess`).
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _STRIPS = 2
+_CROPS_PER_SIDE = 4  # Inpainting: at most a 4 x 4 grid of patch-sized crops from the centre of each image.
 
 
 class RestorationQuality:
@@ -43,6 +46,14 @@ class RestorationQuality:
         _prepare(context.data.eval[index][sources.IMAGE], channels, restorer.multiple)
         for index in range(len(context.data.eval))
     ]
+    images = f"{len(self._clean)} whole images of {_described(context)}"
+    if restorer.task == "inpaint":
+      # Holes as large as in training: a mask of a whole image would leave holes beyond any network's context.
+      side = context.config.data.patch_size
+      self._clean = [crop for image in self._clean for crop in _central_crops(image, side)]
+      images = (
+          f"{len(self._clean)} crops of {side}x{side}, up to {_CROPS_PER_SIDE ** 2} central ones per image of {images}"
+      )
     degrade = jax.jit(restorer.degrade)
     keys = [jax.random.fold_in(context.experiment.keys.eval, index) for index in range(len(self._clean))]
     pairs = [degrade(clean[None], key) for clean, key in zip(self._clean, keys)]
@@ -50,7 +61,7 @@ class RestorationQuality:
     self._masks = [None if mask is None else np.asarray(mask[0]) for _, mask in pairs]
     self._restore = restoring.jitted_restore(context.experiment)
     self.protocol = {
-        "restoration_images": f"{len(self._clean)} whole images of {_described(context)}",
+        "restoration_images": images,
         "restoration_scores": self._score_description(),
     }
     self._baselines = self._run_baselines(context) if context.options.baselines else {}
@@ -140,6 +151,17 @@ def _prepare(image, channels: int, multiple: int) -> np.ndarray:
     image = (image @ _LUMA)[..., None]
   height, width = (image.shape[0] // multiple) * multiple, (image.shape[1] // multiple) * multiple
   return image[:height, :width]
+
+
+def _central_crops(image: np.ndarray, side: int) -> list[np.ndarray]:
+  """A grid of up to `_CROPS_PER_SIDE` x `_CROPS_PER_SIDE` adjacent `side` x `side` crops from the image's centre."""
+  rows, columns = (min(_CROPS_PER_SIDE, length // side) for length in image.shape[:2])
+  top, left = (image.shape[0] - rows * side) // 2, (image.shape[1] - columns * side) // 2
+  return [
+      image[top + row * side : top + (row + 1) * side, left + column * side : left + (column + 1) * side]
+      for row in range(rows)
+      for column in range(columns)
+  ]
 
 
 def _luma_ycbcr(image: np.ndarray) -> np.ndarray:

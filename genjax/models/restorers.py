@@ -10,7 +10,9 @@
   the mask as an extra channel (context encoders' conditioning); the output fills the holes and the known pixels
   are kept.
 
-Images are NHWC floats in [0, 1]; every output is too (not clipped: losses see the raw prediction).
+Images are NHWC floats in [0, 1]; every output is too (not clipped: losses see the raw prediction). Each network's
+last layer starts at zero, so training starts from the identity (DnCNN), the bicubic upscale (SubPixelSR) or
+zero-filled holes, not from a random image: on a CPU budget that is hundreds of steps saved.
 """
 
 from collections.abc import Sequence
@@ -32,7 +34,7 @@ class DnCNN(nn.Module):
     for _ in range(self.depth - 2):
       x = nn.Conv(self.features, (3, 3), use_bias=False)(x)
       x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
-    noise = nn.Conv(noisy.shape[-1], (3, 3))(x)
+    noise = nn.Conv(noisy.shape[-1], (3, 3), kernel_init=nn.initializers.zeros)(x)  # Starts as the identity.
     return noisy - noise
 
 
@@ -54,7 +56,7 @@ class SubPixelSR(nn.Module):
     factors = [2] * (self.scale.bit_length() - 1) if self.scale & (self.scale - 1) == 0 else [self.scale]
     for factor in factors:  # x2 and x4 as successive doublings (SRResNet), x3 in one step (ESPCN).
       x = nn.relu(layers.depth_to_space(nn.Conv(self.features * factor * factor, (3, 3))(x), factor))
-    detail = nn.Conv(channels, (3, 3))(x)
+    detail = nn.Conv(channels, (3, 3), kernel_init=nn.initializers.zeros)(x)  # Starts as bicubic upscaling.
     n, height, width, _ = low_resolution.shape
     upscaled = jax.image.resize(low_resolution, (n, height * self.scale, width * self.scale, channels), "bicubic")
     return upscaled + detail
@@ -79,5 +81,5 @@ class InpaintingUNet(nn.Module):
     for features, skip in zip(reversed(self.channels[:-1]), reversed(skips[:-1])):
       x = nn.relu(layers.depth_to_space(nn.Conv(4 * features, (3, 3))(x), 2))  # Sub-pixel upsampling.
       x = nn.relu(nn.Conv(features, (3, 3))(jnp.concatenate([x, skip], axis=-1)))
-    filled = nn.Conv(damaged.shape[-1], (1, 1))(x)
+    filled = nn.Conv(damaged.shape[-1], (1, 1), kernel_init=nn.initializers.zeros)(x)
     return known + mask * filled
