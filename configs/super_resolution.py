@@ -24,10 +24,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.architecture = "subpixel"
   config.model.features = 32 if options.runlocal else 64
-  config.model.num_blocks = 2 if options.runlocal else 16
+  config.model.num_blocks = 4 if options.runlocal else 16
   config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
   config.restoration = config_lib.restoration(scale=options.scale, loss="l1")
   config.optim = config_lib.optimizer("adam", 1e-3 if options.runlocal else 2e-4, 0.9, 0.999, "cosine", 100)
-  config.train = config_lib.training(16, 3_000 if options.runlocal else 300_000, 100)
+  config.train = config_lib.training(16, 4_000 if options.runlocal else 300_000, 100)
   config.lock()
   return config
