@@ -11,6 +11,7 @@ import os
 import numpy as np
 from etils import epath
 from PIL import Image
+from PIL import ImageOps
 
 UNIT_RANGE = (0.0, 1.0)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -59,8 +60,10 @@ def find_images(root: str) -> list[str]:
 
 
 def read_image(path: str, channels: int) -> np.ndarray:
-  """The image file at `path` as uint8 `[H, W, channels]` (1: grey, Pillow's luma; 3: RGB; transparency dropped).
+  """The image file at `path` as uint8 `[H, W, channels]` (1: grey, Pillow's luma; 3: RGB; transparency dropped),
+  turned upright as its EXIF orientation says.
   Raises OSError (Pillow's `UnidentifiedImageError` included) for a file that cannot be read as an image."""
   with Image.open(path) as image:
     image.load()  # Decodes now, so that a truncated file fails here, not later.
-    return np.asarray(image.convert("L" if channels == 1 else "RGB")).reshape(image.height, image.width, channels)
+    upright = ImageOps.exif_transpose(image)  # Photographs from cameras and phones, as they are shown.
+    return np.asarray(upright.convert("L" if channels == 1 else "RGB")).reshape(upright.height, upright.width, channels)

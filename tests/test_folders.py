@@ -132,3 +132,13 @@ def test_a_conditional_model_must_have_the_folders_number_of_classes(art, tmp_pa
   spec = sources.example_spec(config.data)
   with pytest.raises(errors.UserError, match="has 2 classes; set --config.model.num_classes=2"):
     trainers.make_trainer(config, spec)
+
+
+def test_photographs_are_read_upright_as_their_exif_orientation_says(tmp_path):
+  from PIL import Image
+
+  landscape = Image.fromarray(photos.load("coffee.png")[:100, :200])
+  exif = landscape.getexif()
+  exif[0x0112] = 6  # "Rotate 90 degrees clockwise to display", as phones write portrait photographs.
+  landscape.save(tmp_path / "portrait.jpg", exif=exif)
+  assert pixels.read_image(str(tmp_path / "portrait.jpg"), 3).shape == (200, 100, 3)

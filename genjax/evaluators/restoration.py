@@ -49,7 +49,7 @@ class RestorationQuality:
     images = f"{len(self._clean)} whole images of {_described(context)}"
     if restorer.task == "inpaint":
       # Holes as large as in training: a mask of a whole image would leave holes beyond any network's context.
-      side = context.config.data.patch_size
+      side = context.experiment.spec.data_shape[0]  # The training patches' (or images') side.
       self._clean = [crop for image in self._clean for crop in _central_crops(image, side)]
       images = (
           f"{len(self._clean)} crops of {side}x{side}, up to {_CROPS_PER_SIDE ** 2} central ones per image of {images}"
@@ -102,7 +102,7 @@ class RestorationQuality:
     return {name: self._scores(images) for name, images in restored.items()}
 
   def _tuning_pairs(self, context: common.Context, count: int = 2):
-    """(noisy, clean) central crops of the first training images, for the baselines' strengths."""
+    """(noisy, clean) top-left crops of the first training images, for the baselines' strengths."""
     pairs = []
     for index in range(count):
       image = context.data.train[index]
