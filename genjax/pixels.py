@@ -61,9 +61,11 @@ def find_images(root: str) -> list[str]:
 
 def read_image(path: str, channels: int) -> np.ndarray:
   """The image file at `path` as uint8 `[H, W, channels]` (1: grey, Pillow's luma; 3: RGB; transparency dropped),
-  turned upright as its EXIF orientation says.
+  turned upright as its EXIF orientation says; 16-bit images are rescaled to 8 bits.
   Raises OSError (Pillow's `UnidentifiedImageError` included) for a file that cannot be read as an image."""
   with Image.open(path) as image:
     image.load()  # Decodes now, so that a truncated file fails here, not later.
     upright = ImageOps.exif_transpose(image)  # Photographs from cameras and phones, as they are shown.
+    if upright.mode.startswith("I"):  # 16-bit grey: Pillow's conversion would clip it to 8 bits, not rescale it.
+      upright = Image.fromarray(np.round(np.asarray(upright, np.float64) / 257.0).clip(0, 255).astype(np.uint8))
     return np.asarray(upright.convert("L" if channels == 1 else "RGB")).reshape(upright.height, upright.width, channels)

@@ -142,3 +142,11 @@ def test_photographs_are_read_upright_as_their_exif_orientation_says(tmp_path):
   exif[0x0112] = 6  # "Rotate 90 degrees clockwise to display", as phones write portrait photographs.
   landscape.save(tmp_path / "portrait.jpg", exif=exif)
   assert pixels.read_image(str(tmp_path / "portrait.jpg"), 3).shape == (200, 100, 3)
+
+
+def test_16_bit_images_are_rescaled_to_8_bits(tmp_path):
+  from PIL import Image
+
+  ramp = np.linspace(0, 65535, 256).astype(np.uint16).reshape(16, 16)
+  Image.fromarray(ramp).save(tmp_path / "ramp.png")
+  np.testing.assert_allclose(pixels.read_image(str(tmp_path / "ramp.png"), 1)[..., 0], ramp / 257, atol=0.51)
