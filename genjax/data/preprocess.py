@@ -16,6 +16,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from genjax import pixels
 from genjax.data import sources
@@ -87,7 +88,7 @@ def apply(raw: dict[str, jax.Array], keys: jax.Array, options: Options | None, t
 
 # ITU-R BT.601 luma, as PIL's convert("L") computes it; the weights sum to 1, so a grey image stored in three equal
 # channels gives its value back.
-_LUMA = jnp.array([0.299, 0.587, 0.114])
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # NumPy: a JAX array here would start the backend on import.
 
 
 def _one_image(image: jax.Array, size: jax.Array, key: jax.Array, options: Options, training: bool) -> jax.Array:
