@@ -107,15 +107,8 @@ def test_a_conditional_gan_trains_on_a_labelled_folder_and_samples_its_classes(a
   from genjax import runs
   from genjax import train_loop
 
-  config = tiny_config(
-      "gan",
-      "cifar10",
-      model__num_classes=2,
-      model__g_channels=(8, 4, 4),
-      model__d_channels=(4, 8, 8),
-      eval__num_grid_images=4,
-  )
-  config.data = _folder_config(art, tmp_path / "cache", image_size=32, folder_labels=True, channels=3)
+  config = tiny_config("gan", model__num_classes=2, eval__num_grid_images=4)
+  config.data = _folder_config(art, tmp_path / "cache", image_size=28, folder_labels=True, channels=1)
   config.data.pixel_range = (-1.0, 1.0)
   config.evals = ("split", "grids")
   train_loop.run(config, str(tmp_path / "run"))

@@ -80,10 +80,8 @@ class RestorationQuality:
     if self._restorer.task == "super_resolution":
       shave = self._restorer.scale
       clean, restored = (_luma_ycbcr(image)[shave:-shave, shave:-shave] for image in (clean, restored))
-    scores = {
-        "psnr": float(image_quality.psnr(clean[None], restored[None], (0.0, 1.0))[0]),
-        "ssim": float(image_quality.ssim(clean[None], restored[None], (0.0, 1.0))[0]),
-    }
+    psnr, ssim = _psnr_and_ssim(clean[None], restored[None])
+    scores = {"psnr": float(psnr[0]), "ssim": float(ssim[0])}
     if mask is not None:
       hole = np.broadcast_to(mask, clean.shape) > 0
       scores["hole_psnr"] = baselines.psnr(clean[hole], restored[hole])
@@ -135,6 +133,12 @@ class RestorationQuality:
       top, left = (clean.shape[0] - side) // 2, (clean.shape[1] - side) // 2
       rows += [array[top : top + side, left : left + side] for array in (shown, np.clip(image, 0, 1), clean)]
     return writers.image_grid(np.stack(rows), (0.0, 1.0), 3)
+
+
+@jax.jit
+def _psnr_and_ssim(clean, restored):
+  """One compiled program per image size, instead of SSIM's many small operations each compiled on its own."""
+  return image_quality.psnr(clean, restored, (0.0, 1.0)), image_quality.ssim(clean, restored, (0.0, 1.0))
 
 
 def _described(context: common.Context) -> str:
