@@ -11,7 +11,7 @@ from genjax import errors
 from genjax import trainers
 
 
-@pytest.mark.parametrize("name", ["vae", "wgan_gp", "gan"])
+@pytest.mark.parametrize("name", ["vae", pytest.param("wgan_gp", marks=pytest.mark.slow), "gan"])
 def test_a_bfloat16_step_keeps_float32_state_and_tracks_the_float32_loss(name, digits):
   results = {}
   for dtype in ("float32", "bfloat16"):
