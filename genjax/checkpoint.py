@@ -7,6 +7,7 @@ goes into an abstract state that carries the current shardings, so a checkpoint 
 """
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -78,6 +79,7 @@ class Checkpointer:
     """Restores the state at `step` into `abstract_state`'s shapes and shardings. With `config`, first raises
     `UserError` if the checkpoint belongs to a different model. A checkpoint whose arrays do not match the state
     raises `UserError`; one that cannot be read raises `DamagedCheckpoint`."""
+    _quiet_abandoned_reads()
     if config is not None:
       self._check_compatible(step, config)
     self._check_state_matches(step, abstract_state, config is not None)
@@ -94,7 +96,6 @@ class Checkpointer:
       try:
         return step, self.restore(step, abstract_state, config)
       except DamagedCheckpoint as damaged:
-        _quiet_abandoned_reads()
         moved_to = self._move_aside(step)
         logging.warning(
             "The checkpoint at step %d is damaged (%s); moved it to %s and trying the one before.",
@@ -185,17 +186,26 @@ class Checkpointer:
     self._manager.close()
 
 
+@functools.cache  # Installed once per process, before the first restore.
 def _quiet_abandoned_reads() -> None:
-  """After a failed restore, the array reads that orbax abandoned finish on an event loop it has closed, and each
-  would print "RuntimeError: Event loop is closed" as an unraisable exception: noise after a handled failure. This
-  drops exactly those and passes every other unraisable exception on."""
-  previous_hook = sys.unraisablehook
+  """When a restore fails, the array reads that orbax abandoned finish on an event loop it has closed, and each
+  prints "RuntimeError: Event loop is closed": as an unraisable exception, or through sys.excepthook from
+  TensorStore's threads, sometimes before the failure itself is reported. That is noise after a handled failure
+  (genjax runs no event loop of its own), so exactly those are dropped; every other exception passes on."""
+  previous_unraisable_hook, previous_excepthook = sys.unraisablehook, sys.excepthook
 
-  def hook(unraisable):
-    if not (isinstance(unraisable.exc_value, RuntimeError) and str(unraisable.exc_value) == "Event loop is closed"):
-      previous_hook(unraisable)
+  def is_abandoned_read(exception) -> bool:
+    return isinstance(exception, RuntimeError) and str(exception) == "Event loop is closed"
 
-  sys.unraisablehook = hook
+  def unraisable_hook(unraisable):
+    if not is_abandoned_read(unraisable.exc_value):
+      previous_unraisable_hook(unraisable)
+
+  def excepthook(exception_type, exception, traceback):
+    if not is_abandoned_read(exception):
+      previous_excepthook(exception_type, exception, traceback)
+
+  sys.unraisablehook, sys.excepthook = unraisable_hook, excepthook
 
 
 class DamagedCheckpoint(Exception):
