@@ -1,7 +1,7 @@
 """Super-resolution x2: a sub-pixel network (the ESPCN/SRResNet family) learns the detail that bicubic
 downscaling removed, on top of the bicubic upscale.
 
-Offline, on a laptop CPU in about ten minutes (grey photographs bundled with scikit-image):
+Offline, on a laptop CPU in about six minutes (grey photographs bundled with scikit-image):
   python experiments/train.py --config=configs/super_resolution.py:runlocal --workdir=/tmp/genjax/sr_local
   python experiments/evaluate.py --workdir=/tmp/genjax/sr_local   # PSNR/SSIM beside bicubic upscaling
   python experiments/restore.py --workdir=/tmp/genjax/sr_local --input=small.png --output=/tmp/upscaled
