@@ -91,14 +91,15 @@ def test_longer_rerun_continues_from_the_last_checkpoint(digits, tmp_path):
   assert [m["step"] for m in writer.metrics if m["split"] == "train"] == [4, 6]
 
 
+def _six_steps_at_a_constant_rate(digits, tmp_path):
+  """The reference of the moving-checkpoint tests: six uninterrupted steps. The learning rate is constant, so that
+  raising total_steps between the legs of a moving run leaves its schedule unchanged."""
+  config = tiny_config("vae", train__total_steps=6, optim__schedule="constant")
+  return train_loop.train_and_evaluate(config, str(tmp_path / "reference"), digits, writers.MemoryWriter())
+
+
 def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_path):
-  # A constant learning rate, so that raising total_steps between runs leaves the schedule unchanged.
-  reference = train_loop.train_and_evaluate(
-      tiny_config("vae", train__total_steps=6, optim__schedule="constant"),
-      str(tmp_path / "reference"),
-      digits,
-      writers.MemoryWriter(),
-  )
+  reference = _six_steps_at_a_constant_rate(digits, tmp_path)
   workdir = str(tmp_path / "moving")
   for total_steps, mesh_devices in [(2, devices), (4, devices[:1]), (6, devices)]:
     state = train_loop.train_and_evaluate(
@@ -220,12 +221,7 @@ def test_fsdp_on_8_devices_shards_the_state_and_steps_like_1_device(digits, devi
 
 
 def test_a_checkpoint_moves_between_fsdp_on_8_devices_and_replication_on_1(digits, devices, tmp_path):
-  reference = train_loop.train_and_evaluate(
-      tiny_config("vae", train__total_steps=6, optim__schedule="constant"),
-      str(tmp_path / "reference"),
-      digits,
-      writers.MemoryWriter(),
-  )
+  reference = _six_steps_at_a_constant_rate(digits, tmp_path)
   workdir = str(tmp_path / "moving")
   for total_steps, mesh_devices, rules in [(2, devices, FSDP), (4, devices[:1], None), (6, devices, FSDP)]:
     overrides = dict(train__total_steps=total_steps, optim__schedule="constant", sharding__min_fsdp_size=64)
