@@ -177,6 +177,20 @@ def test_evaluate_scores_the_run_beside_its_baselines(restoration_runs):
   assert report["protocol"]["restoration_images"] == "4 whole images of photos/test"
 
 
+def test_evaluate_scores_a_folder_of_your_own_clean_images(restoration_runs, tmp_path):
+  _write_images(tmp_path / "mine", {"a.png": (64, 80), "nested/b.jpg": (72, 48)})
+  (tmp_path / "mine" / "broken.png").write_bytes(b"not a png")
+  result = run_command(
+      "evaluate.py", f"--workdir={restoration_runs['denoise']}", f"--clean_images={tmp_path / 'mine'}", "--baselines"
+  )
+  assert result.returncode == 0, result.stderr
+  assert "Skipped 1 unreadable files" in result.stderr and "broken.png" in result.stderr
+  with open(os.path.join(restoration_runs["denoise"], "eval", "4", "metrics.json")) as f:
+    report = json.load(f)
+  assert report["protocol"]["restoration_images"] == f"2 whole images of {tmp_path / 'mine'}"
+  assert {"psnr", "ssim", "tv_psnr", "nlm_psnr"} <= set(report["metrics"])
+
+
 def _write_images(folder, sizes):
   for name, (height, width) in sizes.items():
     pixels.save_image(str(folder / name), photos.load("coffee.png")[:height, :width])
