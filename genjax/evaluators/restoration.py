@@ -54,9 +54,9 @@ class RestorationQuality:
       images = (
           f"{len(self._clean)} crops of {side}x{side}, up to {_CROPS_PER_SIDE ** 2} central ones per image of {images}"
       )
-    degrade = jax.jit(restorer.degrade)
+    self._degrade = jax.jit(restorer.degrade)
     keys = [jax.random.fold_in(context.experiment.keys.eval, index) for index in range(len(self._clean))]
-    pairs = [degrade(clean[None], key) for clean, key in zip(self._clean, keys)]
+    pairs = [self._degrade(clean[None], key) for clean, key in zip(self._clean, keys)]
     self._degraded = [np.asarray(degraded[0]) for degraded, _ in pairs]
     self._masks = [None if mask is None else np.asarray(mask[0]) for _, mask in pairs]
     self._restore = restoring.jitted_restore(context.experiment)
@@ -106,7 +106,7 @@ class RestorationQuality:
       image = context.data.train[index]
       size = image.get(sources.SIZE, np.shape(image[sources.IMAGE])[:2])
       clean = _prepare(image[sources.IMAGE][: size[0], : size[1]], context.config.data.channels, 1)[:256, :256]
-      noisy, _ = jax.jit(self._restorer.degrade)(clean[None], jax.random.key(index))
+      noisy, _ = self._degrade(clean[None], jax.random.key(index))
       pairs.append((np.asarray(noisy[0]), clean))
     return pairs
 
