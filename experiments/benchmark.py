@@ -35,7 +35,7 @@ def main():
   if _MODE.value == "step":
     result = benchmarking.time_train_step(config, sources.example_spec(config.data), _STEPS.value)
   else:
-    result = benchmarking.end_to_end(config, sources.open_source(config.data), _STEPS.value)
+    result = benchmarking.end_to_end(config, sources.open_source(config.data, config.seed), _STEPS.value)
   print(json.dumps(result))
 
 

@@ -152,6 +152,7 @@ def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml
           patch_size=0,  # > 0: random square patches cut from images of any size (restoration).
           image_size=0,  # "folder:..." data: > 0 resizes and centre-crops each image to this side (generation).
           folder_labels=False,  # "folder:..." data: each image's label is its top-level subfolder.
+          **_train_subset(),
           **_input_path(),
       )
   )
@@ -166,8 +167,29 @@ def point_data(name: str) -> ml_collections.ConfigDict:
           eval_split="test",
           data_dir=ml_collections.config_dict.placeholder(str),  # Unused: the mixtures are generated, not stored.
           download=False,
+          **_train_subset(),
           **_input_path(),
       )
+  )
+
+
+def _train_subset() -> dict:
+  """What of a labelled train split is trained on (see genjax/data/sources.py; the eval split is always whole), and
+  the generated examples mixed in (see genjax/synthetic.py).
+
+  exclude_classes: labels left out of training, e.g. (3,): the one-class protocol of anomaly detection.
+  real_per_class:  > 0 trains on that many examples per class, drawn by config.seed (a small labelled set).
+  synthetic:       workdir: a trained class-conditional generator (a run's directory) whose samples replace
+                   `fraction` of every train batch (1.0: generated examples only, the Classification Accuracy
+                   Score protocol), drawn on the device with labels `uniform` over the classes or matching the
+                   `real` train split's class balance.
+  """
+  return dict(
+      exclude_classes=(),
+      real_per_class=0,
+      synthetic=ml_collections.ConfigDict(
+          dict(workdir=ml_collections.config_dict.placeholder(str), fraction=0.5, labels="uniform")
+      ),
   )
 
 

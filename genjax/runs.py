@@ -53,7 +53,7 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
       raise errors.UserError(
           f"The run in {workdir!r} has no checkpoint at step {step}; it has: {', '.join(map(str, saved_steps))}."
       )
-    data = sources.open_source(config.data)
+    data = sources.open_source(config.data, config.seed)
     try:
       built = experiment.build(config, data.spec, devices)
     except AttributeError as e:  # ml_collections' error for a key the config does not have.

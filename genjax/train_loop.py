@@ -26,6 +26,7 @@ from genjax import evaluators
 from genjax import experiment
 from genjax import sharding
 from genjax import signals
+from genjax import synthetic
 from genjax import validation
 from genjax import writers
 from genjax.data import pipeline
@@ -41,7 +42,7 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   """
   validation.check_config(config)
   _check_writable(workdir)
-  data = sources.open_source(config.data)
+  data = sources.open_source(config.data, config.seed)
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
   try:
     return train_and_evaluate(config, str(epath.Path(workdir) / "checkpoints"), data, writer)
@@ -104,6 +105,7 @@ def _restore_and_train(config, built, data, checkpoint_dir, writer):
     if start_step == total_steps:
       logging.info("Already trained to step %d (config.train.total_steps) in %s.", start_step, checkpoint_dir)
       return state
+    generator = synthetic.load_generator(config, data, built)
     if start_step:
       logging.info("Resumed from the checkpoint at step %d in %s.", start_step, checkpoint_dir)
     else:
@@ -112,14 +114,17 @@ def _restore_and_train(config, built, data, checkpoint_dir, writer):
     # of steps after the checkpoint (written before a crash) go, since those steps are trained again.
     writer.write_config(config.to_dict())
     writer.resume_at(start_step)
-    return _train(config, built, evaluations, data, checkpointer, writer, state, start_step)
+    return _train(config, built, evaluations, data, generator, checkpointer, writer, state, start_step)
   finally:
     checkpointer.close()
 
 
-def _train(config, built, evaluations, data, checkpointer, writer, state, start_step):
-  """Steps from `start_step` to `config.train.total_steps`, logging, evaluating and checkpointing on the way."""
+def _train(config, built, evaluations, data, generator, checkpointer, writer, state, start_step):
+  """Steps from `start_step` to `config.train.total_steps`, logging, evaluating and checkpointing on the way; with
+  a `generator` (see `synthetic`), its examples replace a share of every batch."""
   train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, start_step)
+  if generator is not None:
+    train_input = synthetic.MixedInput(train_input, generator, config, data, built)
   logging.info(
       "%s model: %d parameters on a %s mesh, train state %.1f MiB per device; training data %s.",
       config.family,

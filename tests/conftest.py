@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from genjax import cli  # noqa: E402
+from genjax import config_lib  # noqa: E402
 from genjax.data import catalog  # noqa: E402
 from genjax.data import mnist5k  # noqa: E402
 from genjax.data import pipeline  # noqa: E402
@@ -77,9 +78,8 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   config.eval.num_samples = 100
   config.ckpt.every_steps = 2
   config.optim.warmup_steps = 0
-  for dotted_key, value in overrides.items():
-    section, key = dotted_key.split("__")
-    config[section][key] = value
+  # data__synthetic__fraction=0.5 sets config.data.synthetic.fraction.
+  config_lib.set_values(config, {key.replace("__", "."): value for key, value in overrides.items()})
   return config
 
 

@@ -13,6 +13,10 @@ on the device (luma for grey). `config.data.patch_size` (0: whole images) makes 
 on the device from images of any size: the splits then give each image padded to the split's largest size with
 its own `size`, so that images of different sizes stack (`PaddedSplit`); restoration trains on such patches.
 
+Of a labelled train split, `config.data.exclude_classes` leaves classes out (one-class anomaly detection) and
+`config.data.real_per_class` keeps a few examples per class (a small labelled set), see `train_subset`; the eval
+split stays whole.
+
 Everything downstream (trainers, the loop, evaluators, the benchmark) reads the spec, never the dataset's name.
 """
 
@@ -37,6 +41,8 @@ LABEL = "label"
 SIZE = "size"
 
 BINARIZE_MODES = ("none", "dynamic", "threshold")
+# Keeps the draw of `real_per_class` examples apart from the other uses of the config's seed.
+_REAL_PER_CLASS_STREAM = 0x5E1EC7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +94,9 @@ class DataSource:
   mixture: toy2d.Mixture | None = None
 
 
-def open_source(data_config: ml_collections.ConfigDict) -> DataSource:
-  """The source that `data_config.name` names, its splits opened (and prepared first if needed).
+def open_source(data_config: ml_collections.ConfigDict, seed: int = 0) -> DataSource:
+  """The source that `data_config.name` names, its splits opened (and prepared first if needed); `seed` (the
+  config's) draws the examples that `config.data.real_per_class` keeps.
 
   Raises `UserError` for unknown names and splits, unprepared data that cannot be downloaded, and image options that
   cannot work.
@@ -97,7 +104,8 @@ def open_source(data_config: ml_collections.ConfigDict) -> DataSource:
   name, splits = data_config.name, (data_config.train_split, data_config.eval_split)
   if name in toy2d.MIXTURES:
     train, evaluation = (toy2d.open_split(name, split) for split in splits)
-    return DataSource(name, train, evaluation, example_spec(data_config), toy2d.MIXTURES[name])
+    spec = example_spec(data_config)
+    return DataSource(name, train_subset(train, data_config, spec, seed), evaluation, spec, toy2d.MIXTURES[name])
   if folders.is_folder(name):
     opened = dict(
         zip(folders.SPLITS, folders.open_splits(folders.Settings.from_config(data_config), data_config.data_dir))
@@ -110,9 +118,11 @@ def open_source(data_config: ml_collections.ConfigDict) -> DataSource:
         catalog.open_split(name, split, data_config.data_dir, data_config.download, data_config.image_key)
         for split in splits
     )
+  spec = example_spec(data_config)
+  train = train_subset(train, data_config, spec, seed)
   if data_config.patch_size:
     train = PaddedSplit(train, data_config.patch_size, name)
-  return DataSource(name, train, evaluation, example_spec(data_config))
+  return DataSource(name, train, evaluation, spec)
 
 
 def example_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
@@ -134,6 +144,68 @@ def example_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
         "cut from them."
     )
   return ExampleSpec.images((height, width, data_config.channels or channels), num_classes)
+
+
+def train_subset(split: Sequence, data_config: ml_collections.ConfigDict, spec: ExampleSpec, seed: int) -> Sequence:
+  """The examples of a train split that training reads: all but those of `data_config.exclude_classes`, and of
+  each class `data_config.real_per_class` of them (0: all), drawn by `seed` without replacement. The split
+  itself when neither is set; otherwise every example's label is read once (decoding it, for TFDS data).
+
+  Raises `UserError` for classes outside the data's, excluding every class, or more examples per class than the
+  split has.
+  """
+  excluded, per_class, name = tuple(data_config.exclude_classes), data_config.real_per_class, data_config.name
+  if not excluded and not per_class:
+    return split
+  if not spec.has_labels:
+    raise errors.UserError(
+        f"config.data.exclude_classes and config.data.real_per_class select examples by label; {name!r} has none."
+    )
+  unknown = [label for label in excluded if not 0 <= label < spec.num_classes]
+  if unknown:
+    raise errors.UserError(
+        f"config.data.exclude_classes={excluded} names classes {unknown} that {name!r} lacks (its labels are 0 to "
+        f"{spec.num_classes - 1})."
+    )
+  if len(set(excluded)) == spec.num_classes:
+    raise errors.UserError(f"config.data.exclude_classes={excluded} excludes every class of {name!r}: none is left.")
+  if per_class < 0:
+    raise errors.UserError(f"config.data.real_per_class={per_class} must be >= 0 (0: every example).")
+  labels = np.array([int(split[index][LABEL]) for index in range(len(split))])
+  kept = np.flatnonzero(~np.isin(labels, excluded))
+  if per_class:
+    counts = {label: int(np.sum(labels[kept] == label)) for label in np.unique(labels[kept])}
+    short = {label: count for label, count in counts.items() if count < per_class}
+    if short:
+      raise errors.UserError(
+          f"config.data.real_per_class={per_class}, but the train split of {name!r} has fewer examples of classes "
+          f"{short} (class: examples); lower it to at most {min(counts.values())}."
+      )
+    rng = np.random.default_rng([seed, _REAL_PER_CLASS_STREAM])
+    kept = np.sort(
+        np.concatenate([rng.choice(kept[labels[kept] == label], per_class, replace=False) for label in counts])
+    )
+  return Subset(split, kept)
+
+
+class Subset(Sequence):
+  """The examples of a split at `indices`, in that order."""
+
+  def __init__(self, split: Sequence, indices: np.ndarray):
+    self._split = split
+    self.indices = np.asarray(indices, np.int64)
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index: int):
+    return self._split[int(self.indices[index])]
+
+  def __getitems__(self, indices: Sequence[int]):
+    wanted = [int(self.indices[index]) for index in indices]
+    return (
+        self._split.__getitems__(wanted) if hasattr(self._split, "__getitems__") else [self._split[i] for i in wanted]
+    )
 
 
 class PaddedSplit(Sequence):

@@ -1,0 +1,149 @@
+"""Specification of training on generated data (genjax.synthetic) and of the train subsets it is compared on
+(`config.data.exclude_classes`, `config.data.real_per_class` in genjax.data.sources): a frozen class-conditional
+generator fills the end of every batch with labelled examples of the real data's shape, `fraction=0` is real-only
+training, `fraction=1` never trains on a real example, and what cannot work is refused by name."""
+
+import dataclasses
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from genjax import config_lib
+from genjax import errors
+from genjax import experiment
+from genjax import synthetic
+from genjax import train_loop
+from genjax import writers
+from genjax.data import pipeline
+from genjax.data import sources
+
+
+def _classifier_config(generator_workdir=None, **overrides):
+  config = tiny_config("classifier", **overrides)
+  config.data.synthetic.workdir = generator_workdir
+  return config
+
+
+def _train(config, data, workdir):
+  return train_loop.train_and_evaluate(config, str(workdir), data, writers.MemoryWriter())
+
+
+def test_generated_examples_end_every_batch_with_the_real_examples_shape_and_classes(digits, tiny_runs):
+  config = _classifier_config(tiny_runs["cgan"], data__synthetic__fraction=0.25)
+  built = experiment.build(config, digits.spec)
+  generator = synthetic.load_generator(config, digits, built)
+  real_input = pipeline.open_train_input(digits, config.data, built.stream, built.train_batch_sharding, 0)
+  mixed_input = synthetic.MixedInput(real_input, generator, config, digits, built)
+
+  real, mixed = (jax.device_get(feed.raw_batch(np.int32(3))) for feed in (real_input.feed(3), mixed_input.feed(3)))
+  assert mixed["image"].shape == real["image"].shape == (1, 16, 28, 28, 1)
+  assert mixed["image"].dtype == np.uint8 and mixed["label"].dtype == np.int32
+  # 4 of 16 generated, after the first 12 real examples, which are kept as they were.
+  np.testing.assert_array_equal(mixed["image"][:, :12], real["image"][:, :12])
+  np.testing.assert_array_equal(mixed["label"][:, :12], real["label"][:, :12])
+  assert not np.array_equal(mixed["image"][:, 12:], real["image"][:, 12:])
+  assert np.all((0 <= mixed["label"][:, 12:]) & (mixed["label"][:, 12:] < 10))
+  # Each step draws its own examples, and the same ones whenever it is asked (a resumed run draws the same).
+  again, other = (jax.device_get(mixed_input.feed(step).raw_batch(np.int32(step))) for step in (3, 4))
+  np.testing.assert_array_equal(again["image"], mixed["image"])
+  assert not np.array_equal(other["image"][:, 12:], mixed["image"][:, 12:])
+
+
+def test_generated_labels_follow_the_real_class_balance_when_asked(digits, tiny_runs):
+  only_threes = dataclasses.replace(digits, train=[example for example in digits.train if example["label"] == 3])
+  config = _classifier_config(tiny_runs["cgan"], data__synthetic__fraction=1.0, data__synthetic__labels="real")
+  built = experiment.build(config, digits.spec)
+  generator = synthetic.load_generator(config, only_threes, built)
+  real_input = pipeline.open_train_input(only_threes, config.data, built.stream, built.train_batch_sharding, 0)
+  raw = synthetic.MixedInput(real_input, generator, config, only_threes, built).feed(0).raw_batch(np.int32(0))
+  np.testing.assert_array_equal(jax.device_get(raw["label"]), 3)
+
+
+def test_fraction_zero_trains_exactly_like_real_only(digits, tiny_runs, tmp_path):
+  real_only = _train(_classifier_config(), digits, tmp_path / "real")
+  with_generator = _train(_classifier_config(tiny_runs["cgan"], data__synthetic__fraction=0.0), digits, tmp_path / "g")
+  jax.tree.map(np.testing.assert_array_equal, real_only.params, with_generator.params)
+
+
+def test_fraction_one_never_trains_on_a_real_example(digits, tiny_runs, tmp_path):
+  blank = dataclasses.replace(
+      digits, train=[{**example, "image": np.zeros_like(example["image"])} for example in digits.train]
+  )
+  config = _classifier_config(tiny_runs["cgan"], data__synthetic__fraction=1.0)
+  on_digits, on_blanks = (_train(config, data, tmp_path / name) for name, data in (("d", digits), ("b", blank)))
+  jax.tree.map(np.testing.assert_array_equal, on_digits.params, on_blanks.params)
+  real_only = _train(_classifier_config(), digits, tmp_path / "real")
+  assert not np.array_equal(jax.tree.leaves(real_only.params)[0], jax.tree.leaves(on_digits.params)[0])
+
+
+@pytest.mark.parametrize(
+    "run_name, data_change, message",
+    [
+        ("vae", None, "not a class-conditional generator"),
+        ("classifier", None, "not a class-conditional generator"),
+        ("cgan", "four_classes", "makes 10 classes"),
+        ("cgan", "larger_images", "stores them as (32, 32, 1)"),
+    ],
+)
+def test_a_generator_that_does_not_fit_the_data_is_refused(run_name, data_change, message, digits, tiny_runs, tmp_path):
+  data, config = digits, _classifier_config(tiny_runs[run_name])
+  if data_change == "four_classes":
+    first_four = lambda split: [example for example in split if example["label"] < 4]
+    data = sources.in_memory("four", first_four(digits.train), first_four(digits.eval))
+    config.model.num_classes = 4
+  elif data_change == "larger_images":
+    padded = lambda split: [{**e, "image": np.pad(e["image"], ((2, 2), (2, 2), (0, 0)))} for e in split]
+    data = sources.in_memory("padded", padded(digits.train), padded(digits.eval))
+  with pytest.raises(errors.UserError, match=re.escape(message)):
+    _train(config, data, tmp_path)
+  # Refused before the run records anything.
+  assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
+
+
+def _mnist5k_config(tfds_data_dir, *overrides):
+  config = config_lib.override(tiny_config("classifier"), list(overrides))
+  config.data.data_dir = tfds_data_dir
+  return config
+
+
+def _labels(split) -> np.ndarray:
+  return np.array([split[index]["label"] for index in range(len(split))])
+
+
+def test_excluded_classes_leave_training_but_not_evaluation(tfds_data_dir):
+  whole = sources.open_source(_mnist5k_config(tfds_data_dir).data)
+  config = _mnist5k_config(tfds_data_dir, "--config.data.exclude_classes=(3, 7)")
+  data = sources.open_source(config.data, config.seed)
+  train_labels, whole_labels = _labels(data.train), _labels(whole.train)
+  assert not np.isin(train_labels, (3, 7)).any()
+  assert len(train_labels) == np.sum(~np.isin(whole_labels, (3, 7)))
+  np.testing.assert_array_equal(_labels(data.eval), _labels(whole.eval))
+
+
+def test_real_per_class_keeps_that_many_of_each_class_drawn_by_the_seed(tfds_data_dir):
+  def kept(seed):
+    config = _mnist5k_config(tfds_data_dir, "--config.data.real_per_class=10", f"--config.seed={seed}")
+    return sources.open_source(config.data, config.seed).train
+
+  first, again, other = kept(0), kept(0), kept(1)
+  np.testing.assert_array_equal(np.bincount(_labels(first)), np.full(10, 10))
+  np.testing.assert_array_equal(first.indices, again.indices)
+  assert not np.array_equal(first.indices, other.indices)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--config.data.exclude_classes=(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"], "excludes every class"),
+        (["--config.data.exclude_classes=(10,)"], r"names classes \[10\]"),
+        (["--config.data.real_per_class=401"], "lower it to at most 400"),
+        (["--config.data.real_per_class=-1"], "must be >= 0"),
+    ],
+)
+def test_impossible_train_subsets_are_refused(overrides, message, tfds_data_dir):
+  config = _mnist5k_config(tfds_data_dir, *overrides)
+  with pytest.raises(errors.UserError, match=message):
+    sources.open_source(config.data, config.seed)
