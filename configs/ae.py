@@ -8,11 +8,28 @@ Offline, on a laptop CPU in about a minute (bundled mnist5k, smaller model):
 
 Denoising autoencoder (Gaussian input noise, std 0.3 on [0, 1] pixels):
   python experiments/train.py --config=configs/ae.py:runlocal,denoising --workdir=/tmp/genjax/dae_local
+
+One-class anomaly detection (genjax/evaluators/anomaly.py): digit 3 left out of training, then scored as the anomaly
+of the test split; the sweep leaves out each digit in turn, for the README's AUROC table:
+  python experiments/train.py --config=configs/ae.py:runlocal --workdir=/tmp/genjax/ae_without_3 \
+    --config.data.exclude_classes="(3,)" --config.evals="('split', 'anomaly')"
+  python experiments/anomaly.py --workdir=/tmp/genjax/ae_without_3
+  python experiments/sweep.py run --config=configs/ae.py:runlocal --sweep=one_class \
+    --sweep_dir=/tmp/genjax/sweeps/ae_one_class
 """
 
 import ml_collections
 
 from genjax import config_lib
+
+
+def get_sweep(name: str) -> list[dict]:
+  """Named sweeps over this config: "one_class", anomaly detection with each digit left out of training in turn
+  (10 runs), the README's per-digit AUROC table."""
+  sweeps = {"one_class": config_lib.one_class(10)}
+  if name not in sweeps:
+    raise KeyError(name)
+  return sweeps[name]
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

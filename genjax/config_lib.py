@@ -86,6 +86,12 @@ def seeds(count: int) -> list[dict]:
   return sweep("seed", range(count))
 
 
+def one_class(num_classes: int) -> list[dict]:
+  """The one-class anomaly-detection protocol: one point per class, that class left out of training and scored as
+  the anomaly of the eval split by the "anomaly" evaluation."""
+  return [{"data.exclude_classes": (label,), "evals": ("split", "anomaly")} for label in range(num_classes)]
+
+
 def set_values(config: ml_collections.ConfigDict, values: dict) -> None:
   """Sets `{"section.key": value}` in `config` (the keys must exist)."""
   for dotted_key, value in values.items():

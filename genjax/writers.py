@@ -181,3 +181,20 @@ def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, tit
   fig.tight_layout()
   fig.canvas.draw()
   return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def histogram_plot(values_by_group: dict[str, np.ndarray], title: str) -> np.ndarray:
+  """Overlaid histograms of each group's values, on shared bins, each normalised to unit area (groups of very
+  different sizes stay comparable): an RGB uint8 image."""
+  fig = figure.Figure(figsize=(6, 4), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  axes = fig.add_subplot()
+  every_value = np.concatenate([np.asarray(values, np.float64) for values in values_by_group.values()])
+  bins = np.histogram_bin_edges(every_value, bins=50)
+  for name, values in values_by_group.items():
+    axes.hist(values, bins=bins, density=True, alpha=0.5, label=f"{name} ({len(values)})")
+  axes.set(title=title, xlabel="score", ylabel="density")
+  axes.legend(fontsize="small")
+  fig.tight_layout()
+  fig.canvas.draw()
+  return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -8,6 +8,7 @@ experiments/evaluate.py, so that a number means the same wherever it was compute
   likelihood       negative ELBO and importance-weighted bound (models with a likelihood)
   reconstruction   MSE, PSNR and SSIM of reconstructions (models that encode)
   restoration      PSNR and SSIM of restored whole images, beside classical baselines (restorers)
+  anomaly          AUROC and AUPRC of per-image anomaly scores against the left-out classes (one-class protocol)
 
 Each is built once from a `Context` (see `common`); an evaluator that cannot serve the run (mode coverage of
 images, a likelihood of a GAN) is refused with a message when it is built, before training starts.
@@ -16,6 +17,7 @@ images, a likelihood of a GAN) is refused with a message when it is built, befor
 from collections.abc import Sequence
 
 from genjax import errors
+from genjax.evaluators import anomaly
 from genjax.evaluators import common
 from genjax.evaluators import grids
 from genjax.evaluators import likelihood
@@ -35,6 +37,7 @@ EVALUATORS = {
     "likelihood": likelihood.LikelihoodBounds,
     "reconstruction": reconstruction.ReconstructionQuality,
     "restoration": restoration.RestorationQuality,
+    "anomaly": anomaly.AnomalyDetection,
 }
 
 

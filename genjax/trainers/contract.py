@@ -86,6 +86,16 @@ class Features:
 
 
 @dataclasses.dataclass(frozen=True)
+class Critic:
+  """How real examples look to a GAN's critic, without labels (an unconditional critic).
+
+  score: (state, examples) -> `[N]` critic logits in inference mode, higher for more real-looking examples.
+  """
+
+  score: Callable[[State, jax.Array], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
 class Restorer:
   """Undoes a degradation of images in [0, 1].
 
@@ -116,7 +126,7 @@ class Trainer:
   param_fields:     the state fields that hold trainable parameters (what the parameter count counts).
   progress_metrics: the train metrics that the console's progress line shows.
   needs_labels:     whether the steps read `batch["label"]` (class-conditional models, classifiers).
-  decoder, sampler, encoder, likelihood, features, restorer: capabilities, None where the family has none.
+  decoder, sampler, encoder, likelihood, features, critic, restorer: capabilities, None where the family has none.
   """
 
   init: Callable[[jax.Array], State]
@@ -131,6 +141,7 @@ class Trainer:
   encoder: Encoder | None = None
   likelihood: Likelihood | None = None
   features: Features | None = None
+  critic: Critic | None = None
   restorer: Restorer | None = None
 
   def num_params(self, state: State) -> int:

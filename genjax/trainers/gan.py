@@ -241,6 +241,10 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       labels = (jnp.arange(num_images) // per_class) % num_classes
     return sample_averaged(state, jax.random.normal(key, (num_images, latent_size)), labels)
 
+  def critic_score(state, examples):
+    variables = {"params": state.d_params, "batch_stats": state.d_batch_stats}
+    return apply_discriminator(variables, examples, None, train=False).reshape(-1)
+
   def eval_step(state, batch, key):
     """The critic in inference mode on held-out real examples and on as many samples (of the same classes)."""
     labels = batch["label"] if num_classes else None
@@ -267,4 +271,6 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       sampler=contract.Sampler(
           generate, samples_per_row=max(1, config.eval.num_grid_images // num_classes) if num_classes else None
       ),
+      # A projection critic's score needs a label, which an anomaly does not have.
+      critic=None if num_classes else contract.Critic(critic_score),
   )
