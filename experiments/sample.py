@@ -3,13 +3,16 @@ r"""Draws from a trained run: a sample grid, latent interpolations, reconstructi
   python experiments/sample.py --workdir=/tmp/genjax/gan_local
   python experiments/sample.py --workdir=/tmp/genjax/vae_local --num_samples=10000 --format=npz
   python experiments/sample.py --workdir=/tmp/genjax/gan_local --interpolation=linear --endpoints=points.npy
+  python experiments/sample.py --workdir=/tmp/genjax/vae_local --from_images=a.png,b.png   # between real images
   python experiments/sample.py --workdir=RUN --config.data.data_dir=/data   # the data has moved
 
 Writes under --out_dir (default WORKDIR/export/<step>/):
   samples.png                 a grid of samples (one row per class for a class-conditional model)
   interpolations_<mode>.png   one strip per row, from one latent point to another (--interpolation: spherical or
                               linear); endpoints are random prior draws, the codes of pairs of test images for an
-                              autoencoder, or given as a .npy array [2, strips, latent_size] with --endpoints
+                              autoencoder, given as a .npy array [2, strips, latent_size] with --endpoints, or the
+                              codes of two image files with --from_images (resized and centre-cropped to the model's
+                              input; one strip)
   reconstructions.png         test images (odd rows) and their reconstructions (even rows), for AE and VAE
   samples.npz or samples/     --num_samples samples as uint8 images (--format npz, or png: one file per image),
                               for data augmentation or scoring with outside tools (pytorch-fid, clean-fid)
@@ -34,6 +37,9 @@ _INTERPOLATION_STEPS = flags.DEFINE_integer(
 )
 _INTERPOLATION = flags.DEFINE_enum("interpolation", "spherical", ["spherical", "linear"], "Interpolation path.")
 _ENDPOINTS = flags.DEFINE_string("endpoints", None, "A .npy array [2, strips, latent_size] of given endpoints.")
+_FROM_IMAGES = flags.DEFINE_list(
+    "from_images", None, "Two image files A,B: interpolate between their codes (models that encode)."
+)
 _NUM_RECONSTRUCTIONS = flags.DEFINE_integer(
     "num_reconstructions", 32, "Test images to reconstruct (0: none).", lower_bound=0
 )
@@ -46,6 +52,7 @@ def main(overrides: list[str]) -> None:
   import jax
 
   from genjax import checkpoint
+  from genjax import latents
   from genjax import pixels
   from genjax import runs
   from genjax import sampling
@@ -75,7 +82,11 @@ def main(overrides: list[str]) -> None:
   if trainer.encoder is not None and _NUM_RECONSTRUCTIONS.value:
     save("reconstructions.png", sampling.reconstruction_grid(built, state, test_images[: _NUM_RECONSTRUCTIONS.value]))
 
-  if trainer.decoder is not None and _NUM_INTERPOLATIONS.value:
+  if _FROM_IMAGES.value:
+    start, end = latents.codes_of_files(built, state, _FROM_IMAGES.value)
+    grid = sampling.interpolation_grid(built, state, start, end, _INTERPOLATION_STEPS.value, _INTERPOLATION.value)
+    save(f"interpolations_{_INTERPOLATION.value}.png", grid)
+  elif trainer.decoder is not None and _NUM_INTERPOLATIONS.value:
     if _ENDPOINTS.value:
       start, end = sampling.load_endpoints(_ENDPOINTS.value, trainer.decoder.latent_size)
     else:

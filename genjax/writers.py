@@ -17,6 +17,7 @@ import json
 import math
 from typing import Protocol
 
+import matplotlib
 import numpy as np
 from matplotlib import figure
 from matplotlib.backends import backend_agg
@@ -195,6 +196,28 @@ def histogram_plot(values_by_group: dict[str, np.ndarray], title: str) -> np.nda
     axes.hist(values, bins=bins, density=True, alpha=0.5, label=f"{name} ({len(values)})")
   axes.set(title=title, xlabel="score", ylabel="density")
   axes.legend(fontsize="small")
+  fig.tight_layout()
+  fig.canvas.draw()
+  return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def projection_plot(
+    points: np.ndarray, labels: np.ndarray | None, class_names: list[str] | None, title: str, axis_labels: list[str]
+) -> np.ndarray:
+  """Plots 2-D `points [N, 2]`, one colour per label (`class_names[label]` in the legend) where there are
+  labels: an RGB uint8 image."""
+  fig = figure.Figure(figsize=(6, 6), dpi=100)
+  backend_agg.FigureCanvasAgg(fig)
+  axes = fig.add_subplot()
+  if labels is None:
+    axes.scatter(points[:, 0], points[:, 1], s=6, c="tab:blue")
+  else:
+    colours = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
+    for label, name in enumerate(class_names):
+      chosen = labels == label
+      axes.scatter(points[chosen, 0], points[chosen, 1], s=6, color=colours(label % colours.N), label=name)
+    axes.legend(fontsize="small", markerscale=2, loc="best")
+  axes.set(title=title, xlabel=axis_labels[0], ylabel=axis_labels[-1])
   fig.tight_layout()
   fig.canvas.draw()
   return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -139,7 +139,7 @@ def _prepare(settings: Settings, paths: list[str], directory: str) -> None:
   examples, skipped = [], []
   for path in paths:
     try:
-      image = _load(os.path.join(settings.root, path), settings)
+      image = load_image(os.path.join(settings.root, path), settings.channels, settings.image_size)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
       skipped.append(f"{path} ({type(e).__name__}: {e})")
       continue
@@ -187,19 +187,19 @@ def _make_parent(directory: str) -> str:
   return parent
 
 
-def _load(path: str, settings: Settings) -> np.ndarray:
-  image = pixels.read_image(path, settings.channels)
-  if not settings.image_size:
+def load_image(path: str, channels: int, image_size: int = 0) -> np.ndarray:
+  """The image file at `path` as uint8 `[H, W, channels]`; with `image_size` > 0 resized (bicubic, antialiased) so
+  that its shorter side is that size, then centre-cropped to a square. Raises OSError for an unreadable file."""
+  image = pixels.read_image(path, channels)
+  if not image_size:
     return image
   height, width = image.shape[:2]
-  scale = settings.image_size / min(height, width)
-  size = (max(settings.image_size, round(width * scale)), max(settings.image_size, round(height * scale)))
-  resized = np.asarray(
-      Image.fromarray(image.squeeze(-1) if settings.channels == 1 else image).resize(size, Image.BICUBIC)
-  )
-  top, left = (size[1] - settings.image_size) // 2, (size[0] - settings.image_size) // 2
-  cropped = resized[top : top + settings.image_size, left : left + settings.image_size]
-  return cropped.reshape(settings.image_size, settings.image_size, settings.channels)
+  scale = image_size / min(height, width)
+  size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
+  resized = np.asarray(Image.fromarray(image.squeeze(-1) if channels == 1 else image).resize(size, Image.BICUBIC))
+  top, left = (size[1] - image_size) // 2, (size[0] - image_size) // 2
+  cropped = resized[top : top + image_size, left : left + image_size]
+  return cropped.reshape(image_size, image_size, channels)
 
 
 def _split(examples: list[tuple[int, dict]], settings: Settings) -> dict[str, list[dict]]:
