@@ -12,6 +12,7 @@ resumed run repeats the unbroken run's steps bit for bit.
 """
 
 import time
+import uuid
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +52,10 @@ def run(config: ml_collections.ConfigDict, workdir: str):
 
 
 def _check_writable(workdir: str) -> None:
-  probe = epath.Path(workdir) / ".genjax_write_test"
+  # A probe of this process's own: the processes of a multi-process run share the workdir and come here at the same
+  # moment (jax.distributed.initialize releases them together). With one name for all, a process could unlink the
+  # probe that another was about to unlink, and that one stopped with 'Cannot write to the workdir'.
+  probe = epath.Path(workdir) / f".genjax_write_test.{uuid.uuid4().hex}"
   try:
     probe.parent.mkdir(parents=True, exist_ok=True)
     probe.write_text("")
