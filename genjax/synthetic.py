@@ -74,7 +74,7 @@ def load_generator(config: ml_collections.ConfigDict, data: sources.DataSource, 
   decoder = trainer.decoder
   if trainer.sampler is None or decoder is None or not decoder.num_classes:
     raise errors.UserError(
-        f"config.data.synthetic.workdir={synthetic.workdir!r} holds a {run.config.family} run that is not a "
+        f"config.data.synthetic.workdir={synthetic.workdir!r} holds a {run.config.family!r} run, not a "
         "class-conditional generator; train one, e.g. configs/gan.py:runlocal,conditional."
     )
   if decoder.num_classes != data.spec.num_classes:

@@ -174,12 +174,12 @@ def train_subset(split: Sequence, data_config: ml_collections.ConfigDict, spec: 
   labels = np.array([int(split[index][LABEL]) for index in range(len(split))])
   kept = np.flatnonzero(~np.isin(labels, excluded))
   if per_class:
-    counts = {label: int(np.sum(labels[kept] == label)) for label in np.unique(labels[kept])}
-    short = {label: count for label, count in counts.items() if count < per_class}
+    counts = {int(label): int(np.sum(labels[kept] == label)) for label in np.unique(labels[kept])}
+    short = [f"class {label} has {count}" for label, count in counts.items() if count < per_class]
     if short:
       raise errors.UserError(
-          f"config.data.real_per_class={per_class}, but the train split of {name!r} has fewer examples of classes "
-          f"{short} (class: examples); lower it to at most {min(counts.values())}."
+          f"config.data.real_per_class={per_class} is more than the train split of {name!r} holds "
+          f"({', '.join(short[:3])}{', ...' if len(short) > 3 else ''}); lower it to at most {min(counts.values())}."
       )
     rng = np.random.default_rng([seed, _REAL_PER_CLASS_STREAM])
     kept = np.sort(

@@ -57,8 +57,8 @@ class AnomalyDetection:
     common.require(
         bool(scorers),
         "anomaly",
-        f"needs a model that reconstructs, has a likelihood or an unconditional critic; this {config.family} model "
-        "has none",
+        "needs a model that reconstructs (AE, VAE), has a likelihood (VAE) or has an unconditional critic (a GAN "
+        f"without classes); this {config.family} model has none of them",
     )
     self.protocol = {"anomalous_classes": self.anomalous_classes}
     if trainer.likelihood is not None:
