@@ -104,4 +104,3 @@ def test_anomaly_command_writes_metrics_scores_histogram_and_grid(tiny_runs, tmp
   assert scores["is_anomaly"].sum() == np.sum(scores["label"] == 3) == 100
   assert os.path.exists(tmp_path / "anomaly_histogram_reconstruction_error.png")
   assert os.path.exists(tmp_path / "anomaly_top_reconstruction_error.png")
-
