@@ -5,9 +5,12 @@ import os
 import shlex
 import subprocess
 
+import jax
+import ml_collections
 import pytest
 
 from conftest import REPO_ROOT
+from genjax import config_lib
 from genjax import sharding
 
 TRAIN_FLAGS = ["--config=configs/wgan_gp.py:cifar10", "--workdir=gs://bucket/run one"]
@@ -118,6 +121,18 @@ def test_each_job_step_has_its_own_coordinator_port_unless_one_is_given():
   assert len(ports) == 3
   given = sharding.slurm_arguments({**_SRUN, "JAX_COORDINATOR_PORT": "5555", "SLURM_STEP_NODELIST": "node1,node2"})
   assert given["coordinator_address"] == "node1:5555"
+
+
+def test_config_flags_join_a_run_outside_slurm_and_win_over_srun_variables(monkeypatch):
+  joined = []
+  monkeypatch.setattr(jax.distributed, "initialize", lambda **arguments: joined.append(arguments))
+  config = ml_collections.ConfigDict()
+  config_lib.mesh_and_distributed(config)
+  config.distributed.update(initialize=True, coordinator_address="host0:1234", num_processes=2, process_id=1)
+  sharding.initialize_distributed(config.distributed, environ={})
+  sharding.initialize_distributed(config.distributed, environ=dict(_SRUN))
+  given = dict(coordinator_address="host0:1234", num_processes=2, process_id=1)
+  assert joined == [given, {**given, "local_device_ids": None}]
 
 
 def test_the_coordinator_is_exempted_from_proxies():

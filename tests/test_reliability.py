@@ -267,16 +267,27 @@ def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint
               "experiments/train.py",
               f"--workdir={tmp_path / 'two'}",
               *arguments,
-              "--config.distributed.initialize=true",
-              f"--config.distributed.coordinator_address=localhost:{port}",
-              "--config.distributed.num_processes=2",
-              f"--config.distributed.process_id={process_id}",
               f"--compilation_cache_dir={COMPILATION_CACHE}",
           ],
           cwd=REPO_ROOT,
           stderr=subprocess.PIPE,
           text=True,
-          env={**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""},
+          # What srun sets for a 2-task step on one node (and no other SLURM_* of a job these tests may run in),
+          # GENJAX_DISTRIBUTED as launch/slurm.sbatch adds it, and a free coordinator port: the processes find each
+          # other through genjax's SLURM detection, not through config flags.
+          env={
+              **{key: value for key, value in os.environ.items() if not key.startswith("SLURM_")},
+              "JAX_PLATFORMS": "cpu",
+              "XLA_FLAGS": "",
+              "GENJAX_DISTRIBUTED": "1",
+              "SLURM_JOB_ID": "4242",
+              "SLURM_STEP_ID": "0",
+              "SLURM_STEP_NODELIST": "localhost",
+              "SLURM_NTASKS": "2",
+              "SLURM_PROCID": str(process_id),
+              "SLURM_LOCALID": str(process_id),
+              "JAX_COORDINATOR_PORT": str(port),
+          },
       )
       for process_id in range(2)
   ]
