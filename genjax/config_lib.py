@@ -119,6 +119,15 @@ def from_json(saved: dict) -> ml_collections.ConfigDict:
   return typed(saved)
 
 
+def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A saved config with the keys that genjax added since it was written, set to the values that keep what the
+  run did (no classes left out, every example, no generated data), so that older runs still load."""
+  for key, value in _train_subset().items():
+    if key not in saved.data:
+      saved.data[key] = value
+  return saved
+
+
 def override(config: ml_collections.ConfigDict, arguments: Sequence[str]) -> ml_collections.ConfigDict:
   """`config` with command-line overrides applied (`["--config.train.total_steps=9", ...]`), parsed by
   ml_collections exactly as experiments/train.py parses them. Unknown keys and values of the wrong type raise

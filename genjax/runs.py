@@ -42,7 +42,8 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
     raise errors.UserError(
         f"{workdir!r} is not a genjax run: it has no config.json. Pass the --workdir that experiments/train.py wrote."
     )
-  config = config_lib.override(config_lib.from_json(json.loads(config_path.read_text())), overrides)
+  saved = config_lib.with_added_keys(config_lib.from_json(json.loads(config_path.read_text())))
+  config = config_lib.override(saved, overrides)
   checkpointer = checkpoint.Checkpointer(str(epath.Path(workdir) / "checkpoints"), keep=config.ckpt.keep)
   try:
     saved_steps = checkpointer.all_steps()

@@ -4,7 +4,9 @@ generator fills the end of every batch with labelled examples of the real data's
 training, `fraction=1` never trains on a real example, and what cannot work is refused by name."""
 
 import dataclasses
+import json
 import re
+import shutil
 
 import jax
 import numpy as np
@@ -14,6 +16,7 @@ from conftest import tiny_config
 from genjax import config_lib
 from genjax import errors
 from genjax import experiment
+from genjax import runs
 from genjax import synthetic
 from genjax import train_loop
 from genjax import writers
@@ -147,3 +150,15 @@ def test_impossible_train_subsets_are_refused(overrides, message, tfds_data_dir)
   config = _mnist5k_config(tfds_data_dir, *overrides)
   with pytest.raises(errors.UserError, match=message):
     sources.open_source(config.data, config.seed)
+
+
+def test_a_generator_saved_before_these_keys_existed_still_loads(tiny_runs, tmp_path):
+  workdir = tmp_path / "older_cgan"
+  shutil.copytree(tiny_runs["cgan"], workdir)
+  saved = json.loads((workdir / "config.json").read_text())
+  for key in ("exclude_classes", "real_per_class", "synthetic"):
+    del saved["data"][key]
+  (workdir / "config.json").write_text(json.dumps(saved))
+  run = runs.load(str(workdir))
+  assert run.config.data.exclude_classes == () and run.config.data.real_per_class == 0
+  assert not run.config.data.synthetic.workdir
