@@ -39,19 +39,19 @@ def get_sweep(name: str) -> list[dict]:
   real data only and generated data only (the Classification Accuracy Score), then 10, 50 and 100 real images per
   class with and without half of each batch generated, 3 seeds each."""
   seeds = config_lib.seeds(3)
-  sweeps = {
-      "generated_data": [
-          *config_lib.product(config_lib.sweep("data.synthetic.fraction", [0.0, 1.0]), seeds),
-          *config_lib.product(
-              config_lib.sweep("data.real_per_class", [10, 50, 100]),
-              config_lib.sweep("data.synthetic.fraction", [0.0, 0.5]),
-              seeds,
-          ),
-      ],
-  }
-  if name not in sweeps:
-    raise KeyError(name)
-  return sweeps[name]
+  return config_lib.pick(
+      name,
+      {
+          "generated_data": [
+              *config_lib.product(config_lib.sweep("data.synthetic.fraction", [0.0, 1.0]), seeds),
+              *config_lib.product(
+                  config_lib.sweep("data.real_per_class", [10, 50, 100]),
+                  config_lib.sweep("data.synthetic.fraction", [0.0, 0.5]),
+                  seeds,
+              ),
+          ],
+      },
+  )
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -45,14 +45,14 @@ def loss_settings(loss: str) -> dict:
 def get_sweep(name: str) -> list[dict]:
   """Named sweeps over this config: "losses", every loss on both mixtures with 3 seeds (36 runs), the README's
   mode-coverage table."""
-  sweeps = {
-      "losses": config_lib.product(
-          config_lib.sweep("data.name", DATASETS), [loss_settings(loss) for loss in LOSSES], config_lib.seeds(3)
-      ),
-  }
-  if name not in sweeps:
-    raise KeyError(name)
-  return sweeps[name]
+  return config_lib.pick(
+      name,
+      {
+          "losses": config_lib.product(
+              config_lib.sweep("data.name", DATASETS), [loss_settings(loss) for loss in LOSSES], config_lib.seeds(3)
+          ),
+      },
+  )
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

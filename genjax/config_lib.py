@@ -86,6 +86,13 @@ def seeds(count: int) -> list[dict]:
   return sweep("seed", range(count))
 
 
+def pick(name: str, sweeps: dict[str, list[dict]]) -> list[dict]:
+  """The sweep `name` of a config's named sweeps; KeyError, which sweep.py reports as an unknown sweep."""
+  if name not in sweeps:
+    raise KeyError(name)
+  return sweeps[name]
+
+
 def one_class(num_classes: int) -> list[dict]:
   """The one-class anomaly-detection protocol: one point per class, that class left out of training and scored as
   the anomaly of the eval split by the "anomaly" evaluation."""
