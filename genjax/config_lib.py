@@ -99,6 +99,18 @@ def one_class(num_classes: int) -> list[dict]:
   return [{"data.exclude_classes": (label,), "evals": ("split", "anomaly")} for label in range(num_classes)]
 
 
+def one_normal_class(num_classes: int) -> list[dict]:
+  """The other one-class protocol (Deep SVDD's): one point per class, trained on that class alone, every other
+  class an anomaly of the eval split."""
+  return [
+      {
+          "data.exclude_classes": tuple(other for other in range(num_classes) if other != label),
+          "evals": ("split", "anomaly"),
+      }
+      for label in range(num_classes)
+  ]
+
+
 def set_values(config: ml_collections.ConfigDict, values: dict) -> None:
   """Sets `{"section.key": value}` in `config` (the keys must exist)."""
   for dotted_key, value in values.items():
