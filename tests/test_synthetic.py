@@ -65,20 +65,24 @@ def test_generated_labels_follow_the_real_class_balance_when_asked(digits, tiny_
   np.testing.assert_array_equal(jax.device_get(raw["label"]), 3)
 
 
-def test_fraction_zero_trains_exactly_like_real_only(digits, tiny_runs, tmp_path):
-  real_only = _train(_classifier_config(), digits, tmp_path / "real")
-  with_generator = _train(_classifier_config(tiny_runs["cgan"], data__synthetic__fraction=0.0), digits, tmp_path / "g")
+@pytest.fixture(scope="module")
+def real_only(digits, tmp_path_factory):
+  """The train state of the tiny classifier trained on the real digits alone."""
+  return _train(_classifier_config(), digits, tmp_path_factory.mktemp("real_only"))
+
+
+def test_fraction_zero_trains_exactly_like_real_only(digits, tiny_runs, real_only, tmp_path):
+  with_generator = _train(_classifier_config(tiny_runs["cgan"], data__synthetic__fraction=0.0), digits, tmp_path)
   jax.tree.map(np.testing.assert_array_equal, real_only.params, with_generator.params)
 
 
-def test_fraction_one_never_trains_on_a_real_example(digits, tiny_runs, tmp_path):
+def test_fraction_one_never_trains_on_a_real_example(digits, tiny_runs, real_only, tmp_path):
   blank = dataclasses.replace(
       digits, train=[{**example, "image": np.zeros_like(example["image"])} for example in digits.train]
   )
   config = _classifier_config(tiny_runs["cgan"], data__synthetic__fraction=1.0)
   on_digits, on_blanks = (_train(config, data, tmp_path / name) for name, data in (("d", digits), ("b", blank)))
   jax.tree.map(np.testing.assert_array_equal, on_digits.params, on_blanks.params)
-  real_only = _train(_classifier_config(), digits, tmp_path / "real")
   assert not np.array_equal(jax.tree.leaves(real_only.params)[0], jax.tree.leaves(on_digits.params)[0])
 
 
