@@ -1,7 +1,7 @@
 """The "anomaly" evaluation: per-image anomaly scores of the eval split from what a model offers, and how well each
 separates the classes that training left out (`config.data.exclude_classes`: the anomalies) from the others, in
-AUROC and AUPRC (see `genjax.metrics.anomaly`). This is the one-class protocol: train on every class but one,
-score the test split, where the left-out class is the anomaly.
+AUROC and AUPRC (see `genjax.metrics.anomaly`). Leaving one class out is the one-class protocol (the left-out
+class is the anomaly of the test split); leaving all but one out is the other (Deep SVDD's: one normal class).
 
 Scores, higher for more anomalous images:
   reconstruction_error  mean squared error per pixel of the model's reconstruction (models that encode: AE, VAE);
