@@ -41,13 +41,14 @@ class Generator:
 
   decode:      (state, latents `[N, latent_size]` from N(0, I), labels `[N]`) -> examples in `pixel_range`.
   state:       its train state, replicated on the training mesh.
+  pixel_range: the range of the images it makes (None for points, which are stored as they are made).
   description: where it came from, for the log.
   """
 
   decode: Callable[[Any, jax.Array, jax.Array], jax.Array]
   state: Any
   latent_size: int
-  pixel_range: tuple[float, float]
+  pixel_range: tuple[float, float] | None
   description: str
 
 
