@@ -51,17 +51,17 @@ def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec
   feed = built.host_feed(synthetic_raw_batch(built, np.random.default_rng(0)))
   state = built.init()
 
-  keys = built.keys
+  keys, frozen = built.keys, built.load_frozen(data=None)
   start = time.perf_counter()
-  train_step = built.jitted_train_step.lower(state, feed, keys).compile()
+  train_step = built.jitted_train_step.lower(state, feed, keys, frozen).compile()
   compile_s = time.perf_counter() - start
 
   for _ in range(2):
-    state, metrics = train_step(state, feed, keys)
+    state, metrics = train_step(state, feed, keys, frozen)
   jax.block_until_ready(metrics)
   start = time.perf_counter()
   for _ in range(num_steps):
-    state, metrics = train_step(state, feed, keys)
+    state, metrics = train_step(state, feed, keys, frozen)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
 
@@ -94,10 +94,11 @@ def end_to_end(config: ml_collections.ConfigDict, data: sources.DataSource, num_
   examples_per_step = built.stream.examples_per_step
 
   train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, 0)
+  frozen = built.load_frozen(data)
 
   def read_batches(steps: range):
     for step in steps:
-      batch = built.train_batch(train_input.feed(step), step)
+      batch = built.train_batch(train_input.feed(step), step, frozen)
     jax.block_until_ready(batch)  # The device runs its work in order: the last batch ready, all are.
 
   read_batches(range(num_steps))  # Warm-up: compilation, the first reads.

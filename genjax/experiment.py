@@ -11,6 +11,10 @@ The jitted train step takes a feed (`pipeline.HostFeed` or `on_device.DeviceFeed
 its raw batch from the feed (gathering it on the device for the on-device path) and preprocesses it (`preprocess`)
 inside the same program, so no per-example work happens on the host and only uint8 pixels cross to the device.
 
+Networks that a step uses but does not train (`contract.FrozenNetwork`: a trainer's pretrained feature network,
+the generator of generated training data, see `synthetic`) are loaded once by `load_frozen`, placed by the sharding
+rules and passed to the jitted step as its `frozen` argument: not compiled in as constants, not in the train state.
+
 Randomness is derived, never stored: one base key per run (from `config.seed`) is split into named streams; the key
 of a train step is `fold_in(train_key, state.step)` and each example's preprocessing key comes from its place in the
 data stream, both computed inside the jitted step, so that nothing but the batch crosses from host to device per
@@ -28,6 +32,7 @@ import numpy as np
 
 from genjax import checkpoint
 from genjax import sharding
+from genjax import synthetic
 from genjax import trainers
 from genjax import validation
 from genjax.data import pipeline
@@ -54,8 +59,9 @@ class Keys:
 class Experiment:
   """A config built on a mesh: what training, evaluation, sampling and benchmarking share.
 
-  `train_step(state, feed)` runs one step on the raw batch that a feed gives (see `pipeline`); it calls
-  `jitted_train_step(state, feed, keys)`, the jitted function itself (for lowering and compiling ahead of time).
+  `train_step(state, feed, frozen)` runs one step on the raw batch that a feed gives (see `pipeline`), with the
+  frozen networks' weights that `load_frozen` gives; it calls `jitted_train_step(state, feed, keys, frozen)`, the
+  jitted function itself (for lowering and compiling ahead of time).
   `eval_step(state, batch, key)` takes a preprocessed global batch `[B, ...]` laid out by `batch_sharding` (see
   `eval_batch`).
   """
@@ -71,6 +77,8 @@ class Experiment:
   replicated: jax.sharding.NamedSharding
   keys: Keys
   preprocess_options: preprocess.Options | None
+  frozen_networks: dict[str, contract.FrozenNetwork]
+  mixer: synthetic.Mixer | None
   _init: Any
   jitted_train_step: Any
   eval_step: Any
@@ -81,18 +89,25 @@ class Experiment:
     """A fresh train state, created directly in its sharding."""
     return self._init(self.keys.init)
 
-  def train_step(self, state, feed):
+  def train_step(self, state, feed, frozen):
     """One train step (the old state's buffers are donated: do not use `state` afterwards)."""
-    return self.jitted_train_step(state, feed, self.keys)
+    return self.jitted_train_step(state, feed, self.keys, frozen)
+
+  def load_frozen(self, data: sources.DataSource | None) -> dict[str, Any]:
+    """The weights of every frozen network by name, loaded (and checked against `data`, when given) and placed on
+    the mesh by the config's sharding rules: the `frozen` argument of `train_step`."""
+    loaded = {name: network.load(data) for name, network in self.frozen_networks.items()}
+    shardings = sharding.frozen_shardings(jax.eval_shape(lambda: loaded), self.mesh, self.config.sharding)
+    return jax.tree.map(sharding.put, jax.device_get(loaded), shardings)
 
   @property
   def stream(self) -> pipeline.Stream:
     """The order in which training reads examples (see `pipeline`)."""
     return pipeline.Stream(self.config.seed, self.trainer.batches_per_step, self.config.train.batch_size)
 
-  def train_batch(self, feed, step: int) -> dict[str, jax.Array]:
+  def train_batch(self, feed, step: int, frozen) -> dict[str, jax.Array]:
     """The preprocessed batch `[k, B, ...]` that `train_step` trains on at `step` (the input path alone)."""
-    return self._train_batch(feed, sharding.put(np.int32(step), self.replicated), self.keys)
+    return self._train_batch(feed, sharding.put(np.int32(step), self.replicated), self.keys, frozen)
 
   def host_feed(self, local_raw: dict[str, np.ndarray]) -> pipeline.HostFeed:
     """This process's share `[k, B / processes, ...]` of a raw train batch -> a feed for `train_step`."""
@@ -156,6 +171,8 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
   sharding.check_batch_size(config.train.batch_size, mesh, config.mesh, "config.train.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, config.mesh, "config.eval.batch_size")
   trainer = trainers.make_trainer(config, spec)
+  mixer = synthetic.mixer(config, spec)
+  frozen_networks = {**trainer.frozen_networks, **({synthetic.NAME: mixer.network} if mixer else {})}
 
   replicated = sharding.replicated(mesh)
   # Made on the mesh once (by every process alike), so that passing a key to a step moves nothing.
@@ -170,14 +187,20 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
     """The arrays trainers see, and the image sizes that patch cutting consumes."""
     return {key: raw[key] for key in (*spec.shapes, sources.SIZE) if key in raw}
 
-  def train_batch(feed, step, keys):
-    raw = jax.lax.with_sharding_constraint(feed.raw_batch(step), train_batch_sharding)
+  def train_batch(feed, step, keys, frozen):
+    raw = feed.raw_batch(step)
+    if mixer is not None:
+      raw = mixer.mix(raw, frozen[synthetic.NAME], step)
+    raw = jax.lax.with_sharding_constraint(raw, train_batch_sharding)
     example_keys = preprocess.train_example_keys(keys.train_data, raw[pipeline.EPOCH], raw[pipeline.POSITION])
     return preprocess.apply(model_arrays(raw), example_keys, options, training=True)
 
-  def train_step(state, feed, keys):
-    batch = train_batch(feed, state.step, keys)
-    return trainer.train_step(state, batch, jax.random.fold_in(keys.train, state.step))
+  def train_step(state, feed, keys, frozen):
+    batch = train_batch(feed, state.step, keys, frozen)
+    key = jax.random.fold_in(keys.train, state.step)
+    if trainer.frozen_networks:
+      return trainer.train_step(state, batch, key, {name: frozen[name] for name in trainer.frozen_networks})
+    return trainer.train_step(state, batch, key)
 
   def preprocess_eval(raw, keys, options):
     example_keys = preprocess.eval_example_keys(keys.eval_data, raw[pipeline.INDEX])
@@ -196,6 +219,8 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
       replicated=replicated,
       keys=keys,
       preprocess_options=options,
+      frozen_networks=frozen_networks,
+      mixer=mixer,
       _init=jax.jit(trainer.init, out_shardings=state_sharding),
       # The feed's arrays keep the shardings they were placed with (batch-sharded or replicated).
       jitted_train_step=jax.jit(train_step, out_shardings=(state_sharding, replicated), donate_argnums=(0,)),

@@ -1,12 +1,13 @@
-"""A training run read back from its workdir, for evaluation and sampling: the resolved config (config.json), its
-data source, the experiment it defines (built through `genjax.experiment`), and its train state at one checkpoint
-step.
+"""A training run read back from its workdir, for evaluation and sampling: the resolved config (config.json), the
+experiment it defines (built through `genjax.experiment` from the data spec saved with it), its train state at one
+checkpoint step, and its data source, opened only when a tool first asks for it (`Run.data`).
 
-It restores only; training and resuming belong to `train_loop`.
+So restore.py, sample.py and encode.py work on a run whose dataset is not at hand. It restores only; training and
+resuming belong to `train_loop`.
 """
 
 import dataclasses
-import json
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from genjax import checkpoint
 from genjax import config_lib
 from genjax import errors
 from genjax import experiment
+from genjax import workdirs
 from genjax.data import sources
 
 
@@ -27,23 +29,22 @@ class Run:
   step: int
   experiment: experiment.Experiment
   state: Any
-  data: sources.DataSource
+
+  @functools.cached_property
+  def data(self) -> sources.DataSource:
+    """The run's data source, opened (and prepared, if need be) on first use."""
+    return sources.open_source(self.config.data, self.config.seed)
 
 
 def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), devices=None) -> Run:
-  """Reads the run in `workdir` at checkpoint `step` (the latest by default).
+  """Reads the run in `workdir` at checkpoint `step` (the latest by default), without opening its data.
 
   `overrides` (command-line arguments such as "--config.data.data_dir=/data") change the saved config before
   anything is built, e.g. to point at data that has moved. Raises `UserError` for a workdir that is not a genjax
   run, has no checkpoint, or lacks `step`.
   """
-  config_path = epath.Path(workdir) / "config.json"
-  if not config_path.exists():
-    raise errors.UserError(
-        f"{workdir!r} is not a genjax run: it has no config.json. Pass the --workdir that experiments/train.py wrote."
-    )
-  saved = config_lib.with_added_keys(config_lib.from_json(json.loads(config_path.read_text())))
-  config = config_lib.override(saved, overrides)
+  config = config_lib.override(workdirs.read_config(workdir), overrides)
+  config_path = epath.Path(workdir) / workdirs.CONFIG_FILE
   checkpointer = checkpoint.Checkpointer(str(epath.Path(workdir) / "checkpoints"), keep=config.ckpt.keep)
   try:
     saved_steps = checkpointer.all_steps()
@@ -54,9 +55,8 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
       raise errors.UserError(
           f"The run in {workdir!r} has no checkpoint at step {step}; it has: {', '.join(map(str, saved_steps))}."
       )
-    data = sources.open_source(config.data, config.seed)
     try:
-      built = experiment.build(config, data.spec, devices)
+      built = experiment.build(config, workdirs.read_data_spec(workdir, config), devices)
     except AttributeError as e:  # ml_collections' error for a key the config does not have.
       raise errors.UserError(
           f"{config_path} lacks a config key that this genjax reads ({config_lib.describe_config_error(e)}): it was "
@@ -73,4 +73,4 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
       ) from damaged
   finally:
     checkpointer.close()
-  return Run(workdir, config, step, built, state, data)
+  return Run(workdir, config, step, built, state)

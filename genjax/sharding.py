@@ -138,6 +138,16 @@ def state_shardings(abstract_state, mesh: jax.sharding.Mesh, sharding_config: ml
   """The sharding of every array of the train state, by `sharding_config.rules`. Raises `UserError` for an unknown
   rule or mesh axis, a regex that is not one, and a rule that matches no array (a typo that would silently leave
   the state replicated)."""
+  return _shardings_by_rules(abstract_state, mesh, sharding_config, for_state=True)
+
+
+def frozen_shardings(abstract_frozen, mesh: jax.sharding.Mesh, sharding_config: ml_collections.ConfigDict):
+  """The sharding of frozen networks' weights (`{name: pytree}`, paths like 'vgg/conv1_1/kernel'), by the same
+  rules as the state; arrays that no rule names are replicated, since the rules are written for the state."""
+  return _shardings_by_rules(abstract_frozen, mesh, sharding_config, for_state=False)
+
+
+def _shardings_by_rules(abstract_tree, mesh, sharding_config, for_state: bool):
   rules = []
   for pattern, rule in sharding_config.rules:
     if rule not in RULES:
@@ -161,11 +171,13 @@ def state_shardings(abstract_state, mesh: jax.sharding.Mesh, sharding_config: ml
         if rule == "fsdp":
           return NamedSharding(mesh, _fsdp_spec(leaf.shape, mesh.shape[axis], axis, sharding_config.min_fsdp_size))
         return replicated(mesh)
+    if not for_state:
+      return replicated(mesh)
     raise errors.UserError(f"No rule of config.sharding.rules matches the state array {name!r}; end them with '.*'.")
 
-  shardings = jax.tree.map_with_path(leaf_sharding, abstract_state)
+  shardings = jax.tree.map_with_path(leaf_sharding, abstract_tree)
   unused = [sharding_config.rules[index][0] for index in range(len(rules)) if index not in used]
-  if unused:
+  if unused and for_state:
     raise errors.UserError(f"config.sharding.rules: {unused} match no state array (paths look like 'params/...').")
   return shardings
 

@@ -9,54 +9,40 @@ augmentation apply to generated and real examples alike. Each of the k batches o
 `B - n` real examples and takes n generated ones after them, n = round(fraction * B); the real examples a step
 skips are visited in later epochs, since the real stream advances by whole batches.
 
-It owns loading and checking the generator (a run's workdir) and the feed that mixes; what a generator is belongs
-to its trainer (`contract.Decoder`), the order of the real examples to `genjax.data.pipeline`.
+The generator reaches the step as a frozen network (`contract.FrozenNetwork`, see `genjax.experiment`): its weights
+are an argument of the jitted step, not constants compiled into it, and not part of the train state. This module
+owns checking and loading it (`mixer`, `Mixer.network`) and the mixing itself (`Mixer.mix`); what a generator is
+belongs to its trainer (`contract.Decoder`), the order of the real examples to `genjax.data.pipeline`.
 """
 
 import dataclasses
-import functools
 from collections.abc import Callable
-from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
+from etils import epath
 
+from genjax import checkpoint
 from genjax import errors
-from genjax import experiment
-from genjax import runs
+from genjax import trainers
+from genjax import workdirs
 from genjax.data import sources
+from genjax.trainers import contract
 
 LABEL_DRAWS = ("uniform", "real")
+# The name under which the generator reaches the train step (see `genjax.experiment`).
+NAME = "synthetic_generator"
 # Keeps the generated examples' draws apart from the other uses of the config's seed.
 _SYNTHETIC_STREAM = 0x5E17
 
 
-@dataclasses.dataclass(frozen=True)
-class Generator:
-  """A frozen class-conditional generator on the training mesh.
+def mixer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> "Mixer | None":
+  """The mixing that `config.data.synthetic` asks for on data of `spec`, or None when it names no generator.
 
-  decode:      (state, latents `[N, latent_size]` from N(0, I), labels `[N]`) -> examples in `pixel_range`.
-  state:       its train state, replicated on the training mesh.
-  pixel_range: the range of the images it makes (None for points, which are stored as they are made).
-  description: where it came from, for the log.
-  """
-
-  decode: Callable[[Any, jax.Array, jax.Array], jax.Array]
-  state: Any
-  latent_size: int
-  pixel_range: tuple[float, float] | None
-  description: str
-
-
-def load_generator(config: ml_collections.ConfigDict, data: sources.DataSource, built: experiment.Experiment):
-  """The generator of `config.data.synthetic.workdir` checked against the real data, or None when unset.
-
-  Raises `UserError` when the workdir is not a genjax run, its model is not a class-conditional generator, or its
-  examples' shape or classes differ from the real data's.
+  Raises `UserError`, before anything is read but the generator's config, for settings that cannot work and for
+  a workdir that does not hold a class-conditional generator of `spec`'s classes.
   """
   synthetic = config.data.synthetic
   if not synthetic.workdir:
@@ -65,70 +51,115 @@ def load_generator(config: ml_collections.ConfigDict, data: sources.DataSource, 
     raise errors.UserError(f"config.data.synthetic.fraction={synthetic.fraction} must be in [0, 1].")
   if synthetic.labels not in LABEL_DRAWS:
     raise errors.UserError(f"config.data.synthetic.labels={synthetic.labels!r} is not one of {', '.join(LABEL_DRAWS)}.")
-  if not data.spec.has_labels:
+  if not spec.has_labels:
     raise errors.UserError(
-        f"config.data.synthetic draws labelled examples from a class-conditional generator; {data.name!r} has no "
-        "labels to train them beside."
+        f"config.data.synthetic draws labelled examples from a class-conditional generator; {config.data.name!r} "
+        "has no labels to train them beside."
     )
-  run = runs.load(synthetic.workdir, devices=built.mesh.devices.flatten().tolist())
-  trainer = run.experiment.trainer
+  generator_config = workdirs.read_config(synthetic.workdir)
+  generator_spec = workdirs.read_data_spec(synthetic.workdir, generator_config)
+  trainer = trainers.make_trainer(generator_config, generator_spec)
   decoder = trainer.decoder
   if trainer.sampler is None or decoder is None or not decoder.num_classes:
     raise errors.UserError(
-        f"config.data.synthetic.workdir={synthetic.workdir!r} holds a {run.config.family!r} run, not a "
+        f"config.data.synthetic.workdir={synthetic.workdir!r} holds a {generator_config.family!r} run, not a "
         "class-conditional generator; train one, e.g. configs/gan.py:runlocal,conditional."
     )
-  if decoder.num_classes != data.spec.num_classes:
+  if decoder.num_classes != spec.num_classes:
     raise errors.UserError(
-        f"The generator in {synthetic.workdir!r} makes {decoder.num_classes} classes; {data.name!r} has "
-        f"{data.spec.num_classes}."
+        f"The generator in {synthetic.workdir!r} makes {decoder.num_classes} classes; {config.data.name!r} has "
+        f"{spec.num_classes}."
     )
-  stored_shape = tuple(np.shape(data.train[0][data.spec.data_key]))
-  if tuple(run.data.spec.data_shape) != stored_shape:
-    raise errors.UserError(
-        f"The generator in {synthetic.workdir!r} makes examples of shape {tuple(run.data.spec.data_shape)}; "
-        f"{data.name!r} stores them as {stored_shape}."
-    )
-  return Generator(
+  return Mixer(
+      config=config,
       decode=decoder.decode,
-      state=jax.device_put(run.state, built.replicated),
+      init_generator=trainer.init,
+      generator_spec=generator_spec,
+      generator_config=generator_config,
       latent_size=decoder.latent_size,
-      pixel_range=tuple(run.config.data.pixel_range) if data.spec.is_image else None,
-      description=f"{synthetic.workdir} at step {run.step}",
+      num_generated=round(synthetic.fraction * config.train.batch_size),
+      data_key=spec.data_key,
   )
 
 
-@flax.struct.dataclass
-class MixedFeed:
-  """A real feed (`pipeline.HostFeed` or `on_device.DeviceFeed`) whose raw batches end in generated examples.
+@dataclasses.dataclass(frozen=True)
+class Mixer:
+  """Mixes a frozen class-conditional generator's examples into raw train batches.
 
-  class_probabilities: `[num_classes]`, the distribution the generated labels are drawn from.
+  decode:        (generator state, latents `[N, latent_size]` from N(0, I), labels `[N]`) -> examples in the
+                 generator's data range.
+  num_generated: n, the generated examples at the end of each batch.
   """
 
-  real: Any
-  generator_state: Any
-  key: jax.Array
-  class_probabilities: jax.Array
-  decode: Callable = flax.struct.field(pytree_node=False)
-  num_generated: int = flax.struct.field(pytree_node=False)
-  latent_size: int = flax.struct.field(pytree_node=False)
-  data_key: str = flax.struct.field(pytree_node=False)
-  pixel_range: tuple[float, float] | None = flax.struct.field(pytree_node=False)
+  config: ml_collections.ConfigDict
+  decode: Callable[[object, jax.Array, jax.Array], jax.Array]
+  init_generator: Callable
+  generator_spec: sources.ExampleSpec
+  generator_config: ml_collections.ConfigDict
+  latent_size: int
+  num_generated: int
+  data_key: str
 
-  def raw_batch(self, step: jax.Array) -> dict[str, jax.Array]:
-    """The real feed's raw batch `[k, B, ...]` of `step` with its last `num_generated` examples of each of the k
-    batches generated (the keys follow the step)."""
-    raw = dict(self.real.raw_batch(step))
+  @property
+  def workdir(self) -> str:
+    return self.config.data.synthetic.workdir
+
+  @property
+  def network(self) -> contract.FrozenNetwork:
+    """The generator's newest checkpoint and the distribution its labels are drawn from, as a frozen network."""
+    return contract.FrozenNetwork(load=self._load, description=f"the generator in {self.workdir}")
+
+  @property
+  def description(self) -> str:
+    share = self.num_generated / self.config.train.batch_size
+    return f"{share:.0%} of each batch generated by the generator in {self.workdir}"
+
+  def _load(self, data: sources.DataSource | None) -> dict:
+    """`{"state", "class_probabilities"}`, the generator checked against `data`'s stored examples (without data,
+    as in the benchmark's synthetic batches, labels are drawn uniformly)."""
+    num_classes = self.generator_spec.num_classes
+    probabilities = np.full(num_classes, 1.0 / num_classes)
+    if data is not None:
+      stored_shape = tuple(np.shape(data.train[0][self.data_key]))
+      if tuple(self.generator_spec.data_shape) != stored_shape:
+        raise errors.UserError(
+            f"The generator in {self.workdir!r} makes examples of shape {tuple(self.generator_spec.data_shape)}; "
+            f"{data.name!r} stores them as {stored_shape}."
+        )
+      if self.config.data.synthetic.labels == "real":
+        labels = np.array([int(data.train[index][sources.LABEL]) for index in range(len(data.train))])
+        probabilities = np.bincount(labels, minlength=num_classes) / len(labels)
+    abstract_state = jax.eval_shape(self.init_generator, jax.random.key(0))
+    checkpointer = checkpoint.Checkpointer(str(epath.Path(self.workdir) / "checkpoints"), keep=1)
+    try:
+      step = checkpointer.latest_step()
+      if step is None:
+        raise errors.UserError(f"The run in {self.workdir!r} has no checkpoint yet; train it first.")
+      host = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+      shardings = jax.tree.map(lambda _: host, abstract_state)
+      state = checkpointer.restore(step, checkpoint.abstract_with_shardings(abstract_state, shardings))
+    except checkpoint.DamagedCheckpoint as damaged:
+      raise errors.UserError(f"The generator's checkpoint in {self.workdir!r} is damaged ({damaged.reason}).") from None
+    finally:
+      checkpointer.close()
+    return {"state": state, "class_probabilities": probabilities.astype(np.float32)}
+
+  def mix(self, raw: dict[str, jax.Array], generator: dict, step: jax.Array) -> dict[str, jax.Array]:
+    """The raw batch `[k, B, ...]` of `step` with its last `num_generated` examples of each of the k batches
+    generated by the loaded `generator` (see `network`); the draws follow the step."""
     if not self.num_generated:
       return raw
+    raw = dict(raw)
     num_batches, batch_size = raw[sources.LABEL].shape
     shape = (num_batches, self.num_generated)
-    label_key, latent_key = jax.random.split(jax.random.fold_in(self.key, step))
-    labels = jax.random.categorical(label_key, jnp.log(self.class_probabilities), shape=shape).astype(jnp.int32)
+    key = jax.random.fold_in(jax.random.key(self.config.seed), _SYNTHETIC_STREAM)
+    label_key, latent_key = jax.random.split(jax.random.fold_in(key, step))
+    log_probabilities = jnp.log(generator["class_probabilities"])
+    labels = jax.random.categorical(label_key, log_probabilities, shape=shape).astype(jnp.int32)
     latents = jax.random.normal(latent_key, (*shape, self.latent_size))
-    examples = self.decode(self.generator_state, latents.reshape(-1, self.latent_size), labels.reshape(-1))
-    if self.pixel_range is not None:
-      examples = _as_stored_pixels(examples, self.pixel_range)
+    examples = self.decode(generator["state"], latents.reshape(-1, self.latent_size), labels.reshape(-1))
+    if self.generator_spec.is_image:
+      examples = _as_stored_pixels(examples, tuple(self.generator_config.data.pixel_range))
     examples = examples.reshape(*shape, *examples.shape[1:]).astype(raw[self.data_key].dtype)
     kept = batch_size - self.num_generated
     raw[self.data_key] = jnp.concatenate([raw[self.data_key][:, :kept], examples], axis=1)
@@ -140,43 +171,3 @@ def _as_stored_pixels(images: jax.Array, pixel_range: tuple[float, float]) -> ja
   """Images in `pixel_range` -> uint8 values as images are stored (rounded, clipped)."""
   low, high = pixel_range
   return jnp.round(jnp.clip((images - low) / (high - low), 0.0, 1.0) * 255).astype(jnp.uint8)
-
-
-class MixedInput:
-  """A train input (see `pipeline.open_train_input`) whose feeds mix in `generator`'s examples."""
-
-  def __init__(
-      self,
-      real_input,
-      generator: Generator,
-      config: ml_collections.ConfigDict,
-      data: sources.DataSource,
-      built: experiment.Experiment,
-  ):
-    synthetic = config.data.synthetic
-    self._real_input = real_input
-    num_generated = round(synthetic.fraction * config.train.batch_size)
-    if synthetic.labels == "real":
-      labels = np.array([int(data.train[index][sources.LABEL]) for index in range(len(data.train))])
-      probabilities = np.bincount(labels, minlength=data.spec.num_classes) / len(labels)
-    else:
-      probabilities = np.full(data.spec.num_classes, 1.0 / data.spec.num_classes)
-    key = jax.random.fold_in(jax.random.key(config.seed), _SYNTHETIC_STREAM)
-    key, probabilities = jax.device_put((key, probabilities.astype(np.float32)), built.replicated)
-    self._mix = functools.partial(
-        MixedFeed,
-        generator_state=generator.state,
-        key=key,
-        class_probabilities=probabilities,
-        decode=generator.decode,
-        num_generated=num_generated,
-        latent_size=generator.latent_size,
-        data_key=data.spec.data_key,
-        pixel_range=generator.pixel_range,
-    )
-    share = num_generated / config.train.batch_size
-    self.description = f"{real_input.description}, {share:.0%} of each batch generated by {generator.description}"
-    logging.info("Training data: %s.", self.description)
-
-  def feed(self, step: int) -> MixedFeed:
-    return self._mix(self._real_input.feed(step))

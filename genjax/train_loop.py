@@ -27,7 +27,6 @@ from genjax import evaluators
 from genjax import experiment
 from genjax import sharding
 from genjax import signals
-from genjax import synthetic
 from genjax import validation
 from genjax import writers
 from genjax.data import pipeline
@@ -109,33 +108,33 @@ def _restore_and_train(config, built, data, checkpoint_dir, writer):
     if start_step == total_steps:
       logging.info("Already trained to step %d (config.train.total_steps) in %s.", start_step, checkpoint_dir)
       return state
-    generator = synthetic.load_generator(config, data, built)
+    frozen = built.load_frozen(data)
     if start_step:
       logging.info("Resumed from the checkpoint at step %d in %s.", start_step, checkpoint_dir)
     else:
       state = built.init()
     # Written only now, so that a refused resume leaves the workdir's record of its own config untouched; lines
     # of steps after the checkpoint (written before a crash) go, since those steps are trained again.
-    writer.write_config(config.to_dict())
+    writer.write_config(config.to_dict(), data.spec.to_json())
     writer.resume_at(start_step)
-    return _train(config, built, evaluations, data, generator, checkpointer, writer, state, start_step)
+    return _train(config, built, evaluations, data, frozen, checkpointer, writer, state, start_step)
   finally:
     checkpointer.close()
 
 
-def _train(config, built, evaluations, data, generator, checkpointer, writer, state, start_step):
-  """Steps from `start_step` to `config.train.total_steps`, logging, evaluating and checkpointing on the way; with
-  a `generator` (see `synthetic`), its examples replace a share of every batch."""
+def _train(config, built, evaluations, data, frozen, checkpointer, writer, state, start_step):
+  """Steps from `start_step` to `config.train.total_steps`, logging, evaluating and checkpointing on the way; the
+  step takes the `frozen` networks' weights (`Experiment.load_frozen`) as an argument."""
   train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, start_step)
-  if generator is not None:
-    train_input = synthetic.MixedInput(train_input, generator, config, data, built)
+  for name, network in built.frozen_networks.items():
+    logging.info("Frozen network %s: %s.", name, network.description)
   logging.info(
       "%s model: %d parameters on a %s mesh, train state %.1f MiB per device; training data %s.",
       config.family,
       built.trainer.num_params(state),
       dict(built.mesh.shape),
       built.state_bytes_per_device / 2**20,
-      train_input.description,
+      train_input.description + (f", {built.mixer.description}" if built.mixer else ""),
   )
   total_steps = config.train.total_steps
   progress = _Progress(start_step, total_steps, built.trainer.progress_metrics)
@@ -146,7 +145,7 @@ def _train(config, built, evaluations, data, generator, checkpointer, writer, st
     while step < total_steps:
       # Only the batch may cross from host to device here; anything else is a bug that costs speed.
       with jax.transfer_guard("disallow"):
-        state, metrics = built.train_step(state, train_input.feed(step))
+        state, metrics = built.train_step(state, train_input.feed(step), frozen)
         # Device-side running sums, and whether every value was finite since the last checkpoint: nothing waits
         # on the device until a log, evaluation or checkpoint step fetches them.
         metric_sums, finite = _accumulate(metric_sums, finite, metrics)

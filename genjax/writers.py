@@ -4,6 +4,7 @@
 Layout under the workdir, a local path or an object store's (gs://, through etils.epath; a contract that evaluation,
 sweeps and users rely on):
   config.json        the resolved config of the latest run in this workdir
+  data_spec.json     the fields and shapes of its examples, so that tools rebuild the model without the data
   metrics.jsonl      one JSON object per log or eval event: {"step", "split", <metric>: float, ...}; a non-finite
                      value is written as null and named in "nonfinite"; after a resume, each step appears once
   events.out.tfevents.*   TensorBoard scalars (`train/loss`, `eval/neg_elbo`, ...) and image grids
@@ -29,7 +30,8 @@ from genjax import pixels
 
 class Writer(Protocol):
 
-  def write_config(self, config: dict) -> None:
+  def write_config(self, config: dict, data_spec: dict) -> None:
+    """The run's resolved config and the spec of its data (what tools rebuild the model from)."""
     ...
 
   def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
@@ -60,10 +62,11 @@ class RunWriter:
     self._metric_lines = self._metrics_path.read_text().splitlines() if self._metrics_path.exists() else []
     self._tensorboard = tensorboardX.SummaryWriter(logdir=workdir)
 
-  def write_config(self, config: dict) -> None:
+  def write_config(self, config: dict, data_spec: dict) -> None:
     if not self._enabled:
       return
     _write_atomically(self._workdir / "config.json", json.dumps(config, indent=2, sort_keys=True))
+    _write_atomically(self._workdir / "data_spec.json", json.dumps(data_spec, indent=2, sort_keys=True))
 
   def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
     if not self._enabled:
@@ -122,11 +125,12 @@ class MemoryWriter:
 
   def __init__(self):
     self.config: dict | None = None
+    self.data_spec: dict | None = None
     self.metrics: list[dict] = []
     self.images: list[tuple[int, str, np.ndarray]] = []
 
-  def write_config(self, config: dict) -> None:
-    self.config = config
+  def write_config(self, config: dict, data_spec: dict) -> None:
+    self.config, self.data_spec = config, data_spec
 
   def write_metrics(self, step: int, split: str, metrics: dict[str, float]) -> None:
     self.metrics.append({"step": step, "split": split, **metrics})

@@ -34,23 +34,31 @@ def _train(config, data, workdir):
   return train_loop.train_and_evaluate(config, str(workdir), data, writers.MemoryWriter())
 
 
+def _mixed_raw_batches(config, data, steps):
+  """The raw batches of `steps` as the train step sees them after mixing, and the real ones before."""
+  built = experiment.build(config, data.spec)
+  generator = built.load_frozen(data)[synthetic.NAME]
+  real_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, 0)
+  real = [real_input.feed(step).raw_batch(np.int32(step)) for step in steps]
+  mixed = [built.mixer.mix(raw, generator, np.int32(step)) for raw, step in zip(real, steps)]
+  return jax.device_get(real), jax.device_get(mixed)
+
+
 def test_generated_examples_end_every_batch_with_the_real_examples_shape_and_classes(digits, tiny_runs):
   config = _classifier_config(tiny_runs["cgan"], data__synthetic__fraction=0.25)
-  built = experiment.build(config, digits.spec)
-  generator = synthetic.load_generator(config, digits, built)
-  real_input = pipeline.open_train_input(digits, config.data, built.stream, built.train_batch_sharding, 0)
-  mixed_input = synthetic.MixedInput(real_input, generator, config, digits, built)
-
-  real, mixed = (jax.device_get(feed.raw_batch(np.int32(3))) for feed in (real_input.feed(3), mixed_input.feed(3)))
+  (real, _, _), (mixed, again, other) = _mixed_raw_batches(config, digits, [3, 3, 4])
   assert mixed["image"].shape == real["image"].shape == (1, 16, 28, 28, 1)
   assert mixed["image"].dtype == np.uint8 and mixed["label"].dtype == np.int32
   # 4 of 16 generated, after the first 12 real examples, which are kept as they were.
   np.testing.assert_array_equal(mixed["image"][:, :12], real["image"][:, :12])
   np.testing.assert_array_equal(mixed["label"][:, :12], real["label"][:, :12])
   assert not np.array_equal(mixed["image"][:, 12:], real["image"][:, 12:])
-  assert np.all((0 <= mixed["label"][:, 12:]) & (mixed["label"][:, 12:] < 10))
+  # The labels are drawn uniformly from the step's own key: fold_in(fold_in(key(seed), stream), step).
+  step_key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), 0x5E17), 3)
+  label_key, _ = jax.random.split(step_key)
+  expected = jax.random.categorical(label_key, jax.numpy.log(jax.numpy.full(10, 0.1)), shape=(1, 4))
+  np.testing.assert_array_equal(mixed["label"][:, 12:], expected)
   # Each step draws its own examples, and the same ones whenever it is asked (a resumed run draws the same).
-  again, other = (jax.device_get(mixed_input.feed(step).raw_batch(np.int32(step))) for step in (3, 4))
   np.testing.assert_array_equal(again["image"], mixed["image"])
   assert not np.array_equal(other["image"][:, 12:], mixed["image"][:, 12:])
 
@@ -58,11 +66,24 @@ def test_generated_examples_end_every_batch_with_the_real_examples_shape_and_cla
 def test_generated_labels_follow_the_real_class_balance_when_asked(digits, tiny_runs):
   only_threes = dataclasses.replace(digits, train=[example for example in digits.train if example["label"] == 3])
   config = _classifier_config(tiny_runs["cgan"], data__synthetic__fraction=1.0, data__synthetic__labels="real")
-  built = experiment.build(config, digits.spec)
-  generator = synthetic.load_generator(config, only_threes, built)
-  real_input = pipeline.open_train_input(only_threes, config.data, built.stream, built.train_batch_sharding, 0)
-  raw = synthetic.MixedInput(real_input, generator, config, only_threes, built).feed(0).raw_batch(np.int32(0))
-  np.testing.assert_array_equal(jax.device_get(raw["label"]), 3)
+  _, (mixed,) = _mixed_raw_batches(config, only_threes, [0])
+  np.testing.assert_array_equal(mixed["label"], 3)
+
+
+def test_the_generator_is_a_step_argument_not_a_constant_nor_state(digits, tiny_runs):
+  config = _classifier_config(tiny_runs["cgan"], data__synthetic__fraction=0.5)
+  built, real_only = experiment.build(config, digits.spec), experiment.build(_classifier_config(), digits.spec)
+  frozen = built.load_frozen(digits)
+  generator_size = sum(leaf.size for leaf in jax.tree.leaves(frozen[synthetic.NAME]["state"]))
+  assert generator_size > 10_000
+  # Not in the train state (so neither checkpointed nor counted): the same state as without generated data.
+  assert jax.tree.structure(built.abstract_state) == jax.tree.structure(real_only.abstract_state)
+  assert built.trainer.num_params(built.abstract_state) == real_only.trainer.num_params(real_only.abstract_state)
+  # Not compiled in: the lowered step holds no constant anywhere near the generator's size.
+  real_input = pipeline.open_train_input(digits, config.data, built.stream, built.train_batch_sharding, 0)
+  lowered = built.jitted_train_step.lower(built.init(), real_input.feed(0), built.keys, frozen).as_text()
+  largest_constant = max((len(hex_digits) // 8 for hex_digits in re.findall(r'dense<"0x([0-9A-F]+)"', lowered)), default=0)
+  assert largest_constant < generator_size // 10
 
 
 @pytest.fixture(scope="module")

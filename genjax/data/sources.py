@@ -81,6 +81,16 @@ class ExampleSpec:
     shapes = {POINT: (dimensions,)} | ({LABEL: ()} if num_classes else {})
     return cls(POINT, shapes, num_classes)
 
+  def to_json(self) -> dict:
+    """The spec as JSON data (saved with a run, see `genjax.workdirs`)."""
+    return {"data_key": self.data_key, "shapes": {key: list(shape) for key, shape in self.shapes.items()},
+            "num_classes": self.num_classes}
+
+  @classmethod
+  def from_json(cls, saved: dict) -> "ExampleSpec":
+    shapes = {key: tuple(shape) for key, shape in saved["shapes"].items()}
+    return cls(saved["data_key"], shapes, saved["num_classes"])
+
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:

@@ -11,7 +11,7 @@ Batches are dicts of arrays keyed as in `sources.ExampleSpec` ("image" or "point
 """
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -115,17 +115,37 @@ class Restorer:
 
 
 @dataclasses.dataclass(frozen=True)
+class FrozenNetwork:
+  """A network that train steps use but never train: a pretrained feature network (VGG, the FID Inception) or
+  another run's generator.
+
+  `genjax.experiment` loads it once, places it on the mesh by the config's sharding rules and passes it to the
+  jitted step as an argument, so that its weights are never compiled into the program as constants, never
+  checkpointed with the train state and never counted as parameters.
+
+  load:        (the run's `DataSource`, or None where there is none, as in the benchmark) -> a pytree of arrays;
+               raises `UserError` for weights that are missing or do not fit the data.
+  description: where the weights come from, for the log.
+  """
+
+  load: Callable[[Any], Any]
+  description: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Trainer:
   """One family's pure functions and capabilities.
 
   init:             key -> state.
-  train_step:       (state, batch `[k, B, ...]`, key) -> (state, metrics); metrics are scalar batch means.
+  train_step:       (state, batch `[k, B, ...]`, key) -> (state, metrics); metrics are scalar batch means. A
+                    trainer with `frozen_networks` takes their loaded weights as a fourth argument, a dict by name.
   eval_step:        (state, batch `[B, ...]` with "mask", key) -> sums over the real examples of per-example
                     metrics, plus their number under "count", so that any split size averages exactly.
   batches_per_step: k, the batches that one train step takes.
   param_fields:     the state fields that hold trainable parameters (what the parameter count counts).
   progress_metrics: the train metrics that the console's progress line shows.
   needs_labels:     whether the steps read `batch["label"]` (class-conditional models, classifiers).
+  frozen_networks:  the networks, by name, that `train_step` uses but does not train (see `FrozenNetwork`).
   decoder, sampler, encoder, likelihood, features, critic, restorer: capabilities, None where the family has none.
   """
 
@@ -136,6 +156,7 @@ class Trainer:
   param_fields: tuple[str, ...] = ("params",)
   progress_metrics: tuple[str, ...] = ("loss",)
   needs_labels: bool = False
+  frozen_networks: Mapping[str, FrozenNetwork] = dataclasses.field(default_factory=dict)
   decoder: Decoder | None = None
   sampler: Sampler | None = None
   encoder: Encoder | None = None
