@@ -47,14 +47,12 @@ def main(overrides: list[str]) -> None:
 
   checkpoint.quiet_orbax_logging()
   flag_overrides = [
-      f"--config.eval.num_grid_images={_NUM_IMAGES.value}",
-      f"--config.eval.iwae_samples={_IWAE_SAMPLES.value}",
+      f"--config.eval.anomaly.num_images={_NUM_IMAGES.value}",
+      f"--config.eval.anomaly.iwae_samples={_IWAE_SAMPLES.value}",
       f"--config.eval.batch_size={_BATCH_SIZE.value}",
   ]
   run = runs.load(_WORKDIR.value, _STEP.value, [*flag_overrides, *overrides])
-  (detector,) = evaluators.build(
-      ["anomaly"], evaluators.Context(run.experiment, run.data, run.config.eval, _SEED.value)
-  )
+  detector = evaluators.create("anomaly", evaluators.Context(run.experiment, lambda: run.data, run.config.eval, _SEED.value))
   scores = detector.scores(run.state)
   metrics, images = detector.summarize(scores)
   out_dir = _OUT_DIR.value or os.path.join(run.workdir, "anomaly", str(run.step))

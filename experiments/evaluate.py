@@ -14,8 +14,6 @@ on the same degraded images (of the eval split, or of --clean_images). The same 
 config.evals lists them, so the numbers mean the same. `--config.x.y=v` overrides the run's saved config.
 """
 
-import os
-
 from absl import flags
 
 from genjax import cli
@@ -29,7 +27,7 @@ _CLASSIFIER_WORKDIR = flags.DEFINE_string(
     "classifier_workdir",
     None,
     "A configs/classifier.py run on the same kind of images (for --feature_network=classifier; default: the run's "
-    "config.eval.classifier_workdir).",
+    "config.eval.sample_quality.classifier_workdir).",
 )
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     "inception_weights", None, "pt_inception-2015-12-05-6726825d.pth (default: the cache, else a download)."
@@ -53,84 +51,33 @@ _CLEAN_IMAGES = flags.DEFINE_string(
     "Restoration: a folder of clean images to degrade, restore and score, instead of the eval split.",
 )
 _BASELINES = flags.DEFINE_bool(
-    "baselines", None, "Restoration: also score the classical baselines (default: the run's config.eval.baselines)."
+    "baselines", None, "Restoration: also score the classical baselines (default: the run's config.eval.restoration.baselines)."
 )
 flags.mark_flags_as_required(["workdir"])
 
 
 def main(overrides: list[str]) -> None:
   from genjax import checkpoint
-  from genjax import evaluators
   from genjax import runs
-  from genjax.evaluators import report
+  from genjax.evaluators import offline
 
   checkpoint.quiet_orbax_logging()
   run = runs.load(_WORKDIR.value, _STEP.value, [*_flags_as_overrides(), *overrides])
-  trainer, spec = run.experiment.trainer, run.data.spec
-  names = []
-  if trainer.sampler is not None and spec.is_image:
-    names.append("sample_quality")
-  if trainer.sampler is not None and run.data.mixture is not None:
-    names.append("mode_coverage")
-  if trainer.likelihood is not None:
-    names.append("likelihood")
-  if trainer.encoder is not None:
-    names.append("reconstruction")
-  if trainer.restorer is not None:
-    names.append("restoration")
-  data = run.data
-  if _CLEAN_IMAGES.value:
-    data = _clean_images(run, _CLEAN_IMAGES.value)
-  built = evaluators.build(names, evaluators.Context(run.experiment, data, run.config.eval, _SEED.value))
-  metrics, _ = evaluators.run(built, run.state, run.step)
-  protocol = {"step": run.step, "dataset": run.config.data.name}
-  if spec.is_image:
-    protocol["binarize"] = run.config.data.binarize
-  for evaluator in built:
-    protocol.update(evaluator.protocol)
-  directory = os.path.join(run.workdir, "eval", str(run.step))
-  report.write(directory, f"Evaluation of {run.workdir} at step {run.step}", run.config.family, metrics, protocol)
+  directory, _ = offline.evaluate(run, _SEED.value, _CLEAN_IMAGES.value)
   print(directory)
-
-
-def _clean_images(run, folder: str):
-  """The run's data with the images of `folder` as its eval split (unreadable files skipped with a warning)."""
-  import dataclasses
-
-  from absl import logging
-
-  from genjax import errors
-  from genjax import pixels
-
-  if run.experiment.trainer.restorer is None:
-    raise errors.UserError(f"--clean_images applies to restoration runs; {run.workdir} is a {run.config.family!r} run.")
-  folder = os.path.expanduser(folder)
-  if not os.path.isdir(folder):
-    raise errors.UserError(f"--clean_images={folder} is not a folder.")
-  images, unreadable = [], []
-  for name in pixels.find_images(folder):
-    try:
-      images.append({"image": pixels.read_image(os.path.join(folder, name), 3)})
-    except OSError as e:
-      unreadable.append(f"{name} ({e})")
-  if unreadable:
-    logging.warning("Skipped %d unreadable files in %s:\n  %s", len(unreadable), folder, "\n  ".join(unreadable))
-  if not images:
-    raise errors.UserError(f"--clean_images={folder} holds no readable images ({', '.join(pixels.IMAGE_SUFFIXES)}).")
-  return dataclasses.replace(run.data, name=folder, eval=images)
 
 
 def _flags_as_overrides() -> list[str]:
   """This command's evaluation flags, as overrides of the run's `config.eval`."""
   overrides = {
       "batch_size": _BATCH_SIZE.value,
-      "feature_network": _FEATURE_NETWORK.value,
-      "num_quality_images": _NUM_IMAGES.value,
-      "real_floor": _REAL_FLOOR.value,
-      "iwae_samples": _IWAE_SAMPLES.value,
-      "classifier_workdir": _CLASSIFIER_WORKDIR.value,
-      "inception_weights": _INCEPTION_WEIGHTS.value,
-      "baselines": _BASELINES.value,
+      "sample_quality.feature_network": _FEATURE_NETWORK.value,
+      "sample_quality.num_images": _NUM_IMAGES.value,
+      "sample_quality.real_floor": _REAL_FLOOR.value,
+      "sample_quality.classifier_workdir": _CLASSIFIER_WORKDIR.value,
+      "sample_quality.inception_weights": _INCEPTION_WEIGHTS.value,
+      "likelihood.iwae_samples": _IWAE_SAMPLES.value,
+      "restoration.baselines": _BASELINES.value,
   }
   return [f"--config.eval.{key}={value}" for key, value in overrides.items() if value is not None]
 

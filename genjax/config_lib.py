@@ -140,10 +140,17 @@ def from_json(saved: dict) -> ml_collections.ConfigDict:
 
 def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A saved config with the keys that genjax added since it was written, set to the values that keep what the
-  run did (no classes left out, every example, no generated data), so that older runs still load."""
+  run did (no classes left out, every example, no generated data; the flat evaluation options moved into their
+  evaluations' sections), so that older runs still load."""
   for key, value in _train_subset().items():
     if key not in saved.data:
       saved.data[key] = value
+  if "grids" not in saved.eval:
+    flat = {key: saved.eval[key] for key in _FLAT_EVAL_OPTIONS if key in saved.eval}
+    saved.eval = ml_collections.ConfigDict(
+        dict(every_steps=saved.eval.every_steps, batch_size=saved.eval.batch_size, **_evaluator_options())
+    )
+    set_values(saved.eval, {new: flat[old] for old, news in _FLAT_EVAL_OPTIONS.items() if old in flat for new in news})
   return saved
 
 
@@ -308,35 +315,52 @@ def evaluation_and_checkpoints(
   """Adds `evals` (the evaluations to run, see `genjax.evaluators`), their options in `eval`, and `ckpt`: evaluate
   every `every_steps`, checkpoint every `checkpoint_every_steps` (the same by default), keep the latest `keep`.
 
-  The `eval` options, the same for every config:
-    every_steps, batch_size   when to evaluate and the global batch of evaluation;
-    num_grid_images           images in each grid of "grids";
-    num_samples               samples scored by "mode_coverage";
-    feature_network           "sample_quality"'s feature space: classifier (a configs/classifier.py run named by
-                              classifier_workdir) or inception (the FID Inception-v3, weights from inception_weights
-                              or the cache);
-    num_quality_images        N of "sample_quality" (0: the whole eval split); real_floor also scores N training
-                              images against the same real images;
-    iwae_samples              importance samples of "likelihood";
-    baselines                 whether "restoration" also scores the classical methods (once, at the start).
+  `eval` holds what every evaluation shares (`every_steps`; `batch_size`, the global batch of evaluation) and one
+  section per evaluation, which that evaluation alone reads (`config.eval.<name>.*`):
+    grids            num_images: images in each grid;
+    mode_coverage    num_samples: samples scored;
+    sample_quality   feature_network: classifier (a configs/classifier.py run named by classifier_workdir) or
+                     inception (the FID Inception-v3, weights from inception_weights or the cache); num_images: N
+                     (0: the whole eval split); real_floor: also score N training images against the same real ones;
+    likelihood       iwae_samples: importance samples of the bound;
+    anomaly          iwae_samples of the likelihood scores; num_images: the most anomalous images shown;
+    restoration      baselines: also score the classical methods (once, at the start).
   """
   config.evals = evals
-  config.eval = ml_collections.ConfigDict(
-      dict(
-          every_steps=every_steps,
-          batch_size=batch_size,
-          num_grid_images=64,
-          num_samples=2_500,
+  config.eval = ml_collections.ConfigDict(dict(every_steps=every_steps, batch_size=batch_size, **_evaluator_options()))
+  config.ckpt = ml_collections.ConfigDict(dict(every_steps=checkpoint_every_steps or every_steps, keep=keep))
+
+
+def _evaluator_options() -> dict:
+  """Each evaluation's options and their defaults (see `evaluation_and_checkpoints`)."""
+  return dict(
+      grids=dict(num_images=64),
+      mode_coverage=dict(num_samples=2_500),
+      sample_quality=dict(
           feature_network="classifier",
           classifier_workdir=ml_collections.config_dict.placeholder(str),
           inception_weights=ml_collections.config_dict.placeholder(str),
-          num_quality_images=1000,
+          num_images=1000,
           real_floor=False,
-          iwae_samples=100,
-          baselines=True,
-      )
+      ),
+      likelihood=dict(iwae_samples=100),
+      anomaly=dict(iwae_samples=100, num_images=64),
+      restoration=dict(baselines=True),
   )
-  config.ckpt = ml_collections.ConfigDict(dict(every_steps=checkpoint_every_steps or every_steps, keep=keep))
+
+
+# Where each option of the flat `eval` section of runs saved before the evaluations had sections of their own went.
+_FLAT_EVAL_OPTIONS = {
+    "num_grid_images": ("grids.num_images", "anomaly.num_images"),
+    "num_samples": ("mode_coverage.num_samples",),
+    "feature_network": ("sample_quality.feature_network",),
+    "classifier_workdir": ("sample_quality.classifier_workdir",),
+    "inception_weights": ("sample_quality.inception_weights",),
+    "num_quality_images": ("sample_quality.num_images",),
+    "real_floor": ("sample_quality.real_floor",),
+    "iwae_samples": ("likelihood.iwae_samples", "anomaly.iwae_samples"),
+    "baselines": ("restoration.baselines",),
+}
 
 
 def mesh_and_distributed(config: ml_collections.ConfigDict) -> None:

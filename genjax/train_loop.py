@@ -94,7 +94,7 @@ def train_and_evaluate(
 
 
 def _restore_and_train(config, built, data, checkpoint_dir, writer):
-  evaluations = evaluators.build(config.evals, evaluators.Context(built, data, config.eval, config.seed))
+  evaluations = evaluators.build(config.evals, evaluators.Context(built, lambda: data, config.eval, config.seed))
   checkpointer = checkpoint.Checkpointer(checkpoint_dir, keep=config.ckpt.keep)
   try:
     start_step, state = checkpointer.restore_newest_intact(built.restore_target, config)
@@ -198,9 +198,9 @@ def _all_true(built: experiment.Experiment) -> jax.Array:
 
 
 def _check_eval_config(config: ml_collections.ConfigDict) -> None:
-  if config.eval.classifier_workdir and "sample_quality" not in config.evals:
+  if config.eval.sample_quality.classifier_workdir and "sample_quality" not in config.evals:
     raise errors.UserError(
-        "config.eval.classifier_workdir is set but config.evals does not list 'sample_quality', which would use it; "
+        "config.eval.sample_quality.classifier_workdir is set but config.evals does not list 'sample_quality', which would use it; "
         f"add it (e.g. --config.evals='{(*config.evals, 'sample_quality')}') or unset the workdir."
     )
 

@@ -74,8 +74,9 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   config.train.log_every_steps = 2
   config.eval.every_steps = 4
   config.eval.batch_size = 16
-  config.eval.num_grid_images = 8
-  config.eval.num_samples = 100
+  config.eval.grids.num_images = 8
+  config.eval.anomaly.num_images = 8
+  config.eval.mode_coverage.num_samples = 100
   config.ckpt.every_steps = 2
   config.optim.warmup_steps = 0
   # data__synthetic__fraction=0.5 sets config.data.synthetic.fraction.
@@ -135,7 +136,7 @@ def tiny_runs(tfds_data_dir, tmp_path_factory):
   for name, config in [
       ("vae", tiny_config("vae")),
       ("ae", tiny_config("ae")),
-      ("cgan", tiny_config("gan", model__num_classes=10, eval__num_grid_images=20)),
+      ("cgan", tiny_config("gan", model__num_classes=10, eval__grids__num_images=20)),
       ("classifier", tiny_config("classifier")),
   ]:
     config.data.data_dir = tfds_data_dir

@@ -39,8 +39,9 @@ def test_scores_that_cannot_rank_anomalies_are_refused(scores, is_anomaly, messa
 
 
 def _detector(workdir, *overrides):
-  run = runs.load(workdir, overrides=["--config.eval.iwae_samples=4", *overrides])
-  (detector,) = evaluators.build(["anomaly"], evaluators.Context(run.experiment, run.data, run.config.eval, seed=0))
+  run = runs.load(workdir, overrides=["--config.eval.anomaly.iwae_samples=4", *overrides])
+  context = evaluators.Context(run.experiment, lambda: run.data, run.config.eval, seed=0)
+  detector = evaluators.create("anomaly", context)
   return run, detector
 
 
@@ -73,7 +74,7 @@ def test_a_run_that_cannot_score_anomalies_is_refused(run_name, overrides, messa
 
 
 def test_a_gan_trained_without_a_class_reports_its_critics_auroc_histogram_and_most_anomalous_images(digits, tmp_path):
-  config = tiny_config("gan", data__exclude_classes=(3,), eval__num_grid_images=6)
+  config = tiny_config("gan", data__exclude_classes=(3,), eval__anomaly__num_images=6)
   config.evals = ("anomaly",)
   writer = writers.MemoryWriter()
   train_loop.train_and_evaluate(config, str(tmp_path), digits, writer)

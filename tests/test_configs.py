@@ -157,20 +157,29 @@ ADDED_KEYS = {
     "data.synthetic.fraction",
     "data.synthetic.labels",
     "evals",
-    "eval.num_grid_images",
-    "eval.num_samples",
-    "eval.feature_network",
-    "eval.classifier_workdir",
-    "eval.inception_weights",
-    "eval.num_quality_images",
-    "eval.real_floor",
-    "eval.iwae_samples",
-    "eval.baselines",
+    "eval.grids.num_images",
+    "eval.mode_coverage.num_samples",
+    "eval.sample_quality.classifier_workdir",
+    "eval.sample_quality.num_images",
+    "eval.sample_quality.feature_network",
+    "eval.sample_quality.inception_weights",
+    "eval.sample_quality.real_floor",
+    "eval.likelihood.iwae_samples",
+    "eval.anomaly.iwae_samples",
+    "eval.anomaly.num_images",
+    "eval.restoration.baselines",
 }
 
 
 # Values changed on purpose since then: worker processes by default where there are spare cores.
 CHANGED_VALUES = {"data.num_workers": -1}
+# Keys moved on purpose since then: each evaluation's options into its own section of `eval`.
+MOVED_KEYS = {
+    "eval.classifier_workdir": "eval.sample_quality.classifier_workdir",
+    "eval.num_samples": "eval.mode_coverage.num_samples",
+    "eval.num_grid_images": "eval.grids.num_images",
+    "eval.num_quality_images": "eval.sample_quality.num_images",
+}
 
 
 def _flatten(tree, prefix=""):
@@ -190,7 +199,8 @@ with open(os.path.join(REPO_ROOT, "tests", "data", "resolved_configs.json")) as 
 @pytest.mark.parametrize("variant", sorted(RESOLVED_BEFORE))
 def test_every_config_variant_resolves_to_the_values_it_had(variant):
   name, arg = variant.split(":")
-  before = _flatten(RESOLVED_BEFORE[variant]) | CHANGED_VALUES
+  before = {MOVED_KEYS.get(key, key): value for key, value in _flatten(RESOLVED_BEFORE[variant]).items()}
+  before |= CHANGED_VALUES
   now = _flatten(json.loads(json.dumps(load_config(name, arg).to_dict())))
   assert {key: now.get(key) for key in before} == before
   assert set(now) - set(before) <= ADDED_KEYS

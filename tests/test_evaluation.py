@@ -25,7 +25,7 @@ from genjax.metrics import feature_distances
 
 def _context(workdir, *overrides, devices=None):
   run = runs.load(workdir, overrides=overrides, devices=devices)
-  return evaluators.Context(run.experiment, run.data, run.config.eval, seed=0)
+  return evaluators.Context(run.experiment, lambda: run.data, run.config.eval, seed=0)
 
 
 def test_batches_of_any_size_map_over_the_8_device_mesh_exactly(tiny_runs, devices):
@@ -121,8 +121,8 @@ def test_evaluate_command_refuses_bad_input_with_one_message(flags, message, tin
 def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tiny_runs, digits, tmp_path):
   config = tiny_config(
       "gan",
-      eval__classifier_workdir=tiny_runs["classifier"],
-      eval__num_quality_images=10,
+      eval__sample_quality__classifier_workdir=tiny_runs["classifier"],
+      eval__sample_quality__num_images=10,
       eval__every_steps=2,
   )
   config.evals = ("split", "grids", "sample_quality")
@@ -140,7 +140,7 @@ def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tin
 
 
 def test_a_classifier_workdir_without_the_sample_quality_evaluation_is_refused(tiny_runs, digits, tmp_path):
-  config = tiny_config("gan", eval__classifier_workdir=tiny_runs["classifier"])
+  config = tiny_config("gan", eval__sample_quality__classifier_workdir=tiny_runs["classifier"])
   with pytest.raises(errors.UserError, match="config.evals does not list 'sample_quality'"):
     train_loop.train_and_evaluate(config, str(tmp_path), digits, writers.MemoryWriter())
 

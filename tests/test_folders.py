@@ -107,7 +107,7 @@ def test_a_conditional_gan_trains_on_a_labelled_folder_and_samples_its_classes(a
   from genjax import runs
   from genjax import train_loop
 
-  config = tiny_config("gan", model__num_classes=2, eval__num_grid_images=4)
+  config = tiny_config("gan", model__num_classes=2, eval__grids__num_images=4)
   config.data = _folder_config(art, tmp_path / "cache", image_size=28, folder_labels=True, channels=1)
   config.data.pixel_range = (-1.0, 1.0)
   config.evals = ("split", "grids")

@@ -72,7 +72,7 @@ def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
   results = []
   for mesh_devices in (devices, devices[:1]):
     built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
-    state, metrics = built.train_step(built.init(), built.host_feed(raw))
+    state, metrics = built.train_step(built.init(), built.host_feed(raw), built.load_frozen(None))
     results.append(jax.device_get((state.g_params, state.d_params, metrics)))
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), results[0], results[1])
 
@@ -109,7 +109,7 @@ def test_impossible_gan_settings_are_refused_before_compiling(overrides, message
 
 def test_conditional_gan_trains_and_draws_one_row_per_class(digits, tmp_path):
   writer = writers.MemoryWriter()
-  config = tiny_config("gan", model__num_classes=10, eval__num_grid_images=20)
+  config = tiny_config("gan", model__num_classes=10, eval__grids__num_images=20)
   train_loop.train_and_evaluate(config, str(tmp_path), digits, writer)
   ((_, _, grid),) = [image for image in writer.images if image[1] == "samples"]
   assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.

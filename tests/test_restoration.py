@@ -122,7 +122,7 @@ def _tiny_restoration_config(name, tfds_data_dir, **changes):
   config.train.total_steps = 4
   config.train.log_every_steps = 2
   config.eval.every_steps = 4
-  config.eval.baselines = False
+  config.eval.restoration.baselines = False
   config.ckpt.every_steps = 4
   config.optim.warmup_steps = 0
   if config.task == "denoise":
@@ -164,7 +164,7 @@ def test_training_evaluates_whole_held_out_photographs(restoration_runs, task, s
 
 
 def test_evaluate_scores_the_run_beside_its_baselines(restoration_runs):
-  # The tiny runs skip baselines in training (config.eval.baselines=False); the flag asks for them.
+  # The tiny runs skip baselines in training (config.eval.restoration.baselines=False); the flag asks for them.
   result = run_command("evaluate.py", f"--workdir={restoration_runs['super_resolution']}", "--baselines")
   assert result.returncode == 0, result.stderr
   with open(os.path.join(restoration_runs["super_resolution"], "eval", "4", "metrics.json")) as f:

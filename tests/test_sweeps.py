@@ -28,7 +28,7 @@ def get_config(arg=None):
   config = toy2d.get_config(arg)
   config.model.g_channels = config.model.d_channels = (8, 8)
   config.train.total_steps, config.train.log_every_steps = 4, 2
-  config.eval.every_steps, config.eval.batch_size, config.eval.num_samples = 4, 100, 100
+  config.eval.every_steps, config.eval.batch_size, config.eval.mode_coverage.num_samples = 4, 100, 100
   config.ckpt.every_steps = 2
   return config
 

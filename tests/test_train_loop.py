@@ -37,7 +37,7 @@ def test_step_on_8_devices_equals_step_on_1_device(family, digits, devices):
     built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
     feed = built.host_feed(raw)
     assert len(feed.raw["image"].sharding.device_set) == len(mesh_devices)
-    state, metrics = built.train_step(built.init(), feed)
+    state, metrics = built.train_step(built.init(), feed, built.load_frozen(digits))
     results.append((_params(state), jax.device_get(metrics)))
   _assert_trees_close(results[0][0], results[1][0])
   _assert_trees_close(results[0][1], results[1][1])
@@ -214,7 +214,7 @@ def test_fsdp_on_8_devices_shards_the_state_and_steps_like_1_device(digits, devi
           assert leaf.addressable_shards[0].data.size == leaf.size // 8, leaf.shape
       replicated = experiment.build(tiny_config("vae"), digits.spec, mesh_devices)
       assert built.state_bytes_per_device < 0.2 * replicated.state_bytes_per_device
-    state, metrics = built.train_step(state, built.host_feed(raw))
+    state, metrics = built.train_step(state, built.host_feed(raw), built.load_frozen(None))
     results.append((_params(state), jax.device_get(metrics)))
   _assert_trees_close(results[0][0], results[1][0])
   _assert_trees_close(results[0][1], results[1][1])

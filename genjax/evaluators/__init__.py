@@ -10,8 +10,10 @@ experiments/evaluate.py, so that a number means the same wherever it was compute
   restoration      PSNR and SSIM of restored whole images, beside classical baselines (restorers)
   anomaly          AUROC and AUPRC of per-image anomaly scores against the left-out classes (one-class protocol)
 
-Each is built once from a `Context` (see `common`); an evaluator that cannot serve the run (mode coverage of
-images, a likelihood of a GAN) is refused with a message when it is built, before training starts.
+Each evaluation says itself whether it can serve a run (`applies`): training refuses one that cannot before it
+starts, and experiments/evaluate.py runs every offline evaluation (`OFFLINE`) that applies. Each reads its own
+options, `config.eval.<name>.*`, and is constructed when first run (after the checkpoint is restored, and only if
+it runs at all), so that building the list costs nothing.
 """
 
 from collections.abc import Sequence
@@ -39,14 +41,75 @@ EVALUATORS = {
     "restoration": restoration.RestorationQuality,
     "anomaly": anomaly.AnomalyDetection,
 }
+# What experiments/evaluate.py runs wherever it applies: the scores of a trained model (the split's own metrics and
+# the grids belong to training; the anomaly protocol has experiments/anomaly.py).
+OFFLINE = ("sample_quality", "mode_coverage", "likelihood", "reconstruction", "restoration")
 
 
-def build(names: Sequence[str], context: common.Context) -> list[common.Evaluator]:
-  """The evaluators `names`, in order, built on `context`."""
+def applicable(names: Sequence[str], context: common.Context) -> list[str]:
+  """The evaluations of `names` that can serve the run of `context`, in order."""
+  return [name for name in names if EVALUATORS[name].applies(context)]
+
+
+def create(name: str, context: common.Context):
+  """The evaluation `name`, constructed now. Raises `UserError` for an unknown name or one that cannot serve the
+  run, saying why."""
+  _check([name], context)
+  return EVALUATORS[name](context)
+
+
+def _check(names: Sequence[str], context: common.Context) -> None:
   unknown = [name for name in names if name not in EVALUATORS]
   if unknown:
     raise errors.UserError(f"config.evals names unknown evaluations {unknown}; known: {', '.join(EVALUATORS)}.")
-  return [EVALUATORS[name](context) for name in names]
+  for name in names:
+    verdict = EVALUATORS[name].applies(context)
+    if not verdict:
+      raise errors.UserError(f"The {name!r} evaluation (config.evals) {verdict.why_not}.")
+
+
+class _ConstructedWhenFirstRun:
+  """An evaluation that is checked now and constructed at its first `run`."""
+
+  def __init__(self, name: str, context: common.Context):
+    self.name, self._context, self._evaluator = name, context, None
+
+  @property
+  def evaluator(self):
+    if self._evaluator is None:
+      self._evaluator = EVALUATORS[self.name](self._context)
+    return self._evaluator
+
+  @property
+  def protocol(self) -> dict:
+    return self.evaluator.protocol
+
+  def run(self, state, step: int):
+    return self.evaluator.run(state, step)
+
+
+def build(names: Sequence[str], context: common.Context) -> list[common.Evaluator]:
+  """The evaluations `names`, in order, each checked now (`UserError` for an unknown name or one that cannot serve
+  the run) and constructed when first run."""
+  _check(names, context)
+  return [_ConstructedWhenFirstRun(name, context) for name in names]
+
+
+def run(self, state, step: int):
+    return self.evaluator.run(state, step)
+
+
+def build(names: Sequence[str], context: common.Context) -> list[common.Evaluator]:
+  """The evaluations `names`, in order, each checked now (`UserError` for an unknown name or one that cannot serve
+  the run) and constructed when first run."""
+  unknown = [name for name in names if name not in EVALUATORS]
+  if unknown:
+    raise errors.UserError(f"config.evals names unknown evaluations {unknown}; known: {', '.join(EVALUATORS)}.")
+  for name in names:
+    verdict = EVALUATORS[name].applies(context)
+    if not verdict:
+      raise errors.UserError(f"The {name!r} evaluation (config.evals) {verdict.why_not}.")
+  return [_ConstructedWhenFirstRun(name, context) for name in names]
 
 
 def run(evaluators: Sequence[common.Evaluator], state, step: int):

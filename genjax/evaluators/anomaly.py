@@ -5,7 +5,7 @@ class is the anomaly of the test split); leaving all but one out is the other (D
 
 Scores, higher for more anomalous images:
   reconstruction_error  mean squared error per pixel of the model's reconstruction (models that encode: AE, VAE);
-  neg_elbo, iwae        the negative ELBO and the `config.eval.iwae_samples`-sample importance-weighted bound on
+  neg_elbo, iwae        the negative ELBO and the `config.eval.anomaly.iwae_samples`-sample importance-weighted bound on
                         -log p(x), nats per image (models with a likelihood: VAE);
   critic                minus the critic's logit (unconditional GANs).
 Images: for each score, a histogram of normal against anomalous images, and the eval images that score highest.
@@ -24,15 +24,26 @@ from genjax.metrics import image_quality
 
 class AnomalyDetection:
 
-  def __init__(self, context: common.Context):
-    config, spec, trainer = context.config, context.data.spec, context.experiment.trainer
-    self.anomalous_classes = tuple(int(label) for label in config.data.exclude_classes)
-    common.require(spec.has_labels, "anomaly", "needs labelled eval data, whose labels say which images are anomalies")
-    common.require(
-        bool(self.anomalous_classes),
-        "anomaly",
-        "needs config.data.exclude_classes: the classes left out of training, which are the anomalies to find",
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    trainer = context.experiment.trainer
+    return common.requirements(
+        (context.spec.has_labels, "needs labelled eval data, whose labels say which images are anomalies"),
+        (
+            bool(context.config.data.exclude_classes),
+            "needs config.data.exclude_classes: the classes left out of training, which are the anomalies to find",
+        ),
+        (
+            trainer.encoder is not None or trainer.likelihood is not None or trainer.critic is not None,
+            "needs a model that reconstructs (AE, VAE), has a likelihood (VAE) or has an unconditional critic (a GAN "
+            f"without classes); this {context.config.family} model has none of them",
+        ),
     )
+
+  def __init__(self, context: common.Context):
+    config, spec, trainer = context.config, context.spec, context.experiment.trainer
+    options = context.options_of("anomaly")
+    self.anomalous_classes = tuple(int(label) for label in config.data.exclude_classes)
     # (score names, (state, examples, key) -> a `[N]` array per name): the likelihood's bounds come together.
     scorers = []
     if trainer.encoder is not None:
@@ -45,7 +56,7 @@ class AnomalyDetection:
           )
       )
     if trainer.likelihood is not None:
-      num_samples = context.options.iwae_samples
+      num_samples = options.iwae_samples
 
       def likelihood_scores(state, examples, key):
         bounds = trainer.likelihood.bounds(state, examples, key, num_samples)
@@ -54,17 +65,11 @@ class AnomalyDetection:
       scorers.append((("neg_elbo", "iwae"), likelihood_scores))
     if trainer.critic is not None:
       scorers.append((("critic",), lambda state, examples, key: [-trainer.critic.score(state, examples)]))
-    common.require(
-        bool(scorers),
-        "anomaly",
-        "needs a model that reconstructs (AE, VAE), has a likelihood (VAE) or has an unconditional critic (a GAN "
-        f"without classes); this {config.family} model has none of them",
-    )
     self.protocol = {"anomalous_classes": self.anomalous_classes}
     if trainer.likelihood is not None:
-      self.protocol["iwae_samples"] = context.options.iwae_samples
+      self.protocol["iwae_samples"] = options.iwae_samples
     self._eval_split = context.data.eval
-    self._num_images = config.eval.num_grid_images
+    self._num_images = options.num_images
     self._show_images = spec.is_image
     self.score_names = tuple(name for names, _ in scorers for name in names)
 

@@ -1,12 +1,15 @@
 """What every evaluator shares: the context it is built from, its interface, and batched, sharded maps over the
 eval split or over arrays of images.
 
-An evaluator is built once per run from a `Context` (compiling what it needs then) and called at every evaluation:
+An evaluator class says whether it can serve a run (`applies(context) -> Applies`, cheap: nothing compiled, the
+data opened only if the answer depends on it), reads its own options (`config.eval.<name>`, see `Context.options_of`),
+is built from a `Context` when first used (compiling what it needs then) and is called at every evaluation:
 `run(state, step) -> (metrics, images)`, with metrics as floats and images as uint8 HWC arrays by name. Its
 `protocol` says how its numbers were made (what evaluate.py records beside them).
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -15,7 +18,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genjax import errors
 from genjax import experiment
 from genjax import sharding
 from genjax.data import pipeline
@@ -25,17 +27,29 @@ from genjax.data import sources
 @dataclasses.dataclass(frozen=True)
 class Context:
   """The run an evaluator serves: its experiment (mesh, shardings, trainer, jitted steps and capabilities), its data
-  and the options of `config.eval`. `seed` fixes the draws of sample-based metrics (the config's seed in
-  training, evaluate.py's --seed offline)."""
+  (opened by `open_data` when an evaluator first needs it) and the options of `config.eval`. `seed` fixes the draws
+  of sample-based metrics (the config's seed in training, evaluate.py's --seed offline)."""
 
   experiment: experiment.Experiment
-  data: sources.DataSource
+  open_data: Callable[[], sources.DataSource]
   options: ml_collections.ConfigDict
   seed: int
 
   @property
   def config(self) -> ml_collections.ConfigDict:
     return self.experiment.config
+
+  @property
+  def spec(self) -> sources.ExampleSpec:
+    return self.experiment.spec
+
+  @functools.cached_property
+  def data(self) -> sources.DataSource:
+    return self.open_data()
+
+  def options_of(self, name: str) -> ml_collections.ConfigDict:
+    """The options of the evaluation `name` (`config.eval.<name>`)."""
+    return self.options[name]
 
   def eval_batches(self, split: str = "eval", binarized: bool = True):
     """Preprocessed global batches `[options.batch_size, ...]` (with "mask") over a whole split, in its fixed
@@ -52,10 +66,20 @@ class Evaluator(Protocol):
     ...
 
 
-def require(condition: bool, name: str, why: str) -> None:
-  """Refuses an evaluator that cannot serve this run, naming it as config.evals does."""
-  if not condition:
-    raise errors.UserError(f"The {name!r} evaluation (config.evals) {why}.")
+@dataclasses.dataclass(frozen=True)
+class Applies:
+  """Whether an evaluation can serve a run: true, or false with the reason (`why_not`, completing "The 'x'
+  evaluation ...")."""
+
+  why_not: str = ""
+
+  def __bool__(self) -> bool:
+    return not self.why_not
+
+
+def requirements(*conditions: tuple[bool, str]) -> Applies:
+  """`Applies` from (condition, why not) pairs: the first unmet condition's reason, or yes."""
+  return next((Applies(why_not) for condition, why_not in conditions if not condition), Applies())
 
 
 def per_example_over_eval_split(context: Context, fn: Callable, key: jax.Array | None = None) -> Callable:

@@ -1,6 +1,6 @@
 """The "grids" evaluation: image grids at every evaluation, for models of images.
 
-- "reconstructions": the first `config.eval.num_grid_images` evaluation images (odd rows) above their
+- "reconstructions": the first `config.eval.grids.num_images` evaluation images (odd rows) above their
   reconstructions (even rows), for trainers that encode;
 - "samples": as many samples from fixed latents (one row per class for a conditional model), for trainers that
   sample.
@@ -15,19 +15,22 @@ from genjax.evaluators import common
 class Grids:
   protocol = {}
 
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    trainer = context.experiment.trainer
+    return common.requirements(
+        (context.spec.is_image, f"draws images; {context.config.data.name!r} holds {context.spec.data_key}s"),
+        (
+            trainer.encoder is not None or trainer.sampler is not None,
+            f"needs a model that reconstructs or samples; a {context.config.family} does neither",
+        ),
+    )
+
   def __init__(self, context: common.Context):
     experiment = context.experiment
     trainer = experiment.trainer
-    common.require(
-        experiment.spec.is_image, "grids", f"draws images; {context.data.name!r} holds {experiment.spec.data_key}s"
-    )
-    common.require(
-        trainer.encoder is not None or trainer.sampler is not None,
-        "grids",
-        f"needs a model that reconstructs or samples; a {context.config.family} does neither",
-    )
     self._context = context
-    self._num_images = context.options.num_grid_images
+    self._num_images = context.options_of("grids").num_images
     self._pixel_range = tuple(context.config.data.pixel_range)
     self._first_batch = next(context.eval_batches())["image"] if trainer.encoder is not None else None
 

@@ -1,4 +1,4 @@
-"""The "likelihood" evaluation: a model's negative ELBO and its `config.eval.iwae_samples`-sample importance-weighted
+"""The "likelihood" evaluation: a model's negative ELBO and its `config.eval.likelihood.iwae_samples`-sample importance-weighted
 bound on -log p(x), in nats per image and bits per dimension, averaged over the eval split as the model sees it
 (with its fixed evaluation binarisation). See `genjax.trainers.vae.make_likelihood_evaluator`."""
 
@@ -12,12 +12,17 @@ NAMES = ("neg_elbo_nats", "neg_elbo_bits_per_dim", "iwae_nats", "iwae_bits_per_d
 
 class LikelihoodBounds:
 
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    return common.requirements(
+        (context.experiment.trainer.likelihood is not None, f"needs a likelihood; a {context.config.family} has none")
+    )
+
   def __init__(self, context: common.Context):
     likelihood = context.experiment.trainer.likelihood
-    common.require(likelihood is not None, "likelihood", f"needs a likelihood; a {context.config.family} has none")
-    num_samples = context.options.iwae_samples
+    num_samples = context.options_of("likelihood").iwae_samples
     if num_samples < 1:
-      raise errors.UserError(f"--iwae_samples={num_samples} must be at least 1 (config.eval.iwae_samples).")
+      raise errors.UserError(f"--iwae_samples={num_samples} must be at least 1 (config.eval.likelihood.iwae_samples).")
     self.protocol = {"iwae_samples": num_samples}
 
     def per_image(state, batch, key):

@@ -1,5 +1,5 @@
 """The "mode_coverage" evaluation, for generators of 2-D mixtures: how many of the mixture's modes
-`config.eval.num_samples` samples reach and how many samples are high-quality (see
+`config.eval.mode_coverage.num_samples` samples reach and how many samples are high-quality (see
 `genjax.metrics.mode_coverage`), with a scatter plot of the samples over the data."""
 
 import numpy as np
@@ -12,21 +12,25 @@ from genjax.metrics import mode_coverage
 class ModeCoverage:
   protocol = {}
 
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    return common.requirements(
+        # Only point data can be a mixture: image data is not opened to find out.
+        (
+            not context.spec.is_image and context.data.mixture is not None,
+            f"needs a 2-D mixture; {context.config.data.name!r} is not one",
+        ),
+        (context.experiment.trainer.sampler is not None, f"needs samples; a {context.config.family} model does not sample"),
+    )
+
   def __init__(self, context: common.Context):
-    common.require(
-        context.data.mixture is not None, "mode_coverage", f"needs a 2-D mixture; {context.data.name!r} is not one"
-    )
-    common.require(
-        context.experiment.trainer.sampler is not None,
-        "mode_coverage",
-        f"needs samples; a {context.config.family} " "model does not sample",
-    )
     self._context = context
+    self._num_samples = context.options_of("mode_coverage").num_samples
     self._real_points = np.stack([example["point"] for example in context.data.eval])
 
   def run(self, state, step: int):
     experiment, mixture = self._context.experiment, self._context.data.mixture
-    samples = np.asarray(experiment.generate(state, experiment.keys.sample, self._context.options.num_samples))
+    samples = np.asarray(experiment.generate(state, experiment.keys.sample, self._num_samples))
     coverage = mode_coverage.mode_coverage(samples, mixture.centers, mixture.std)
     title = (
         f"step {step}: {coverage['modes_covered']}/{len(mixture.centers)} modes, "

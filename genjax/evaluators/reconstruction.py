@@ -17,9 +17,14 @@ NAMES = ("mse", "psnr", "ssim")
 class ReconstructionQuality:
   protocol = {}
 
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    return common.requirements(
+        (context.experiment.trainer.encoder is not None, f"needs an encoder; a {context.config.family} has none")
+    )
+
   def __init__(self, context: common.Context):
     encoder = context.experiment.trainer.encoder
-    common.require(encoder is not None, "reconstruction", f"needs an encoder; a {context.config.family} has none")
     pixel_range = tuple(context.config.data.pixel_range)
 
     def per_image(state, batch):

@@ -26,9 +26,13 @@ _METRIC_DESCRIPTIONS = {
 _RESTORATION_SCORES = {"psnr": "PSNR, dB", "ssim": "SSIM", "hole_psnr": "PSNR in the hole, dB"}
 
 
-def summary_markdown(title: str, family: str, metrics: dict[str, float], protocol: dict) -> str:
+def summary_markdown(
+    title: str, family: str, metrics: dict[str, float], protocol: dict, methods_table: bool = False
+) -> str:
+  """The summary: with `methods_table` (an evaluation that scores the run beside other methods), one row per method
+  ("psnr", "<method>_psnr", ...); otherwise one row per metric."""
   lines = [f"# {title}", "", f"{family} model.", ""]
-  if family == "restoration":
+  if methods_table:
     lines += _methods_table(metrics)
   else:
     lines += ["| metric | value |", "|---|---|"]
@@ -54,12 +58,14 @@ def _methods_table(metrics: dict[str, float]) -> list[str]:
   return lines
 
 
-def write(directory: str, title: str, family: str, metrics: dict[str, float], protocol: dict) -> None:
-  """Writes `directory`/metrics.json and summary.md."""
+def write(
+    directory: str, title: str, family: str, metrics: dict[str, float], protocol: dict, methods_table: bool = False
+) -> None:
+  """Writes `directory`/metrics.json and summary.md (see `summary_markdown`)."""
   directory = epath.Path(directory)
   directory.mkdir(parents=True, exist_ok=True)
   finite = {name: value if math.isfinite(value) else None for name, value in metrics.items()}
   (directory / "metrics.json").write_text(
       json.dumps({"metrics": finite, "protocol": protocol}, indent=2, allow_nan=False)
   )
-  (directory / "summary.md").write_text(summary_markdown(title, family, metrics, protocol))
+  (directory / "summary.md").write_text(summary_markdown(title, family, metrics, protocol, methods_table))

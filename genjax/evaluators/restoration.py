@@ -12,7 +12,7 @@ restores (`genjax.restoring`: mirrored borders, tiles of 256 pixels). Scores, pe
   mask (holes as large as in training), and also `hole_psnr`, the PSNR over the missing pixels only (the known ones
   are copied).
 
-Baselines (`config.eval.baselines`) are computed once, when the evaluator is built: for denoising, total variation,
+Baselines (`config.eval.restoration.baselines`) are computed once, when the evaluator is built: for denoising, total variation,
 non-local means (both tuned on training images) and BM3D where installed; bicubic upscaling for super-resolution;
 biharmonic inpainting. Strips of degraded | restored | clean go to samples/.
 """
@@ -37,9 +37,17 @@ _CROPS_PER_SIDE = 4  # Inpainting: at most a 4 x 4 grid of patch-sized crops fro
 
 class RestorationQuality:
 
+  # Scored beside the classical baselines: evaluate.py's summary is a table of methods.
+  compares_methods = True
+
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    return common.requirements(
+        (context.experiment.trainer.restorer is not None, f"needs a restorer; a {context.config.family} is not one")
+    )
+
   def __init__(self, context: common.Context):
     restorer = context.experiment.trainer.restorer
-    common.require(restorer is not None, "restoration", f"needs a restorer; a {context.config.family} is not one")
     self._context, self._restorer = context, restorer
     channels = context.config.data.channels
     self._clean = [
@@ -64,7 +72,7 @@ class RestorationQuality:
         "restoration_images": images,
         "restoration_scores": self._score_description(),
     }
-    self._baselines = self._run_baselines(context) if context.options.baselines else {}
+    self._baselines = self._run_baselines(context) if context.options_of("restoration").baselines else {}
 
   def _score_description(self) -> str:
     if self._restorer.task == "super_resolution" and self._clean[0].shape[-1] == 3:

@@ -1,12 +1,14 @@
-"""The "sample_quality" evaluation: FID, KID and precision/recall between N samples and N held-out real images, in
-the feature space of a network (`config.eval.feature_network`: a genjax classifier run named by
-`config.eval.classifier_workdir`, or the FID Inception-v3).
+"""The "sample_quality" evaluation: FID, KID and precision/recall between N model images and N held-out real images,
+in the feature space of a network (`config.eval.sample_quality.feature_network`: a genjax classifier run named by
+`classifier_workdir`, or the FID Inception-v3).
 
-The real images are the first N (`config.eval.num_quality_images`) of the eval split in its fixed order, at full
-grey level (never binarised), so that every model of a dataset is compared with the same real set. With
-`config.eval.real_floor`, the first N training images are scored against the same real set too (`real_floor_*`):
-what a model that reproduced the data distribution would score. The feature function is compiled once, and the
-real features computed once, when the evaluator is built.
+The model's images come from whichever capability it has: a sampler's samples, or a restorer's restorations of
+the real images degraded as in training (scored against the clean originals). The real images are the first N
+(`config.eval.sample_quality.num_images`) of the eval split in its fixed order, at full grey level (never
+binarised), so that every model of a dataset is compared with the same real set. With `real_floor`, the first N
+training images are scored against the same real set too (`real_floor_*`): what a model that reproduced the data
+distribution would score. The feature function is compiled once, and the real features computed once, when the
+evaluator is built.
 """
 
 import jax
@@ -20,17 +22,18 @@ from genjax.metrics import feature_distances
 
 
 def feature_network(options) -> feature_networks.FeatureNetwork:
-  """The network that `config.eval` names."""
+  """The network that `config.eval.sample_quality` names."""
   if options.feature_network == "inception":
     return feature_networks.inception_network(options.inception_weights)
   if options.feature_network != "classifier":
     raise errors.UserError(
-        f"config.eval.feature_network={options.feature_network!r} is not one of {', '.join(feature_networks.NAMES)}."
+        f"config.eval.sample_quality.feature_network={options.feature_network!r} is not one of "
+        f"{', '.join(feature_networks.NAMES)}."
     )
   if not options.classifier_workdir:
     raise errors.UserError(
         "FID, KID and precision/recall need a feature network: pass --classifier_workdir=RUN of a "
-        "configs/classifier.py run on this kind of images (config.eval.classifier_workdir), or "
+        "configs/classifier.py run on this kind of images (config.eval.sample_quality.classifier_workdir), or "
         "--feature_network=inception."
     )
   return feature_networks.classifier_network(options.classifier_workdir)
@@ -51,19 +54,29 @@ def real_images(context: common.Context, num_images: int, split: str = "eval") -
 
 class SampleQuality:
 
-  def __init__(self, context: common.Context):
-    experiment = context.experiment
-    common.require(experiment.spec.is_image, "sample_quality", f"compares images; {context.data.name!r} has none")
-    common.require(
-        experiment.trainer.sampler is not None,
-        "sample_quality",
-        f"needs samples; a {context.config.family} model does not sample",
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    trainer = context.experiment.trainer
+    return common.requirements(
+        (context.spec.is_image, f"compares images; {context.config.data.name!r} has none"),
+        (
+            trainer.sampler is not None or trainer.restorer is not None,
+            f"needs images made by the model; a {context.config.family} model neither samples nor restores",
+        ),
+        (
+            trainer.sampler is not None or not context.config.data.patch_size,
+            "compares a restorer's outputs with whole eval images of one size; this run trains on patches of images "
+            "of any size (score it with the 'restoration' evaluation)",
+        ),
     )
-    options = context.options
+
+  def __init__(self, context: common.Context):
+    options = context.options_of("sample_quality")
     self._context = context
-    self._num_images = options.num_quality_images or len(context.data.eval)
+    self._num_images = options.num_images or len(context.data.eval)
     self._network = feature_network(options)
     real = real_images(context, self._num_images)
+    self._model_images = _model_images(context, real)
     if self._network.image_shape is not None and tuple(real.shape[1:]) != tuple(self._network.image_shape):
       raise errors.UserError(
           f"The feature network {self._network.name} takes {self._network.image_shape} images; this run's are "
@@ -89,6 +102,9 @@ class SampleQuality:
             f"{context.config.data.name}/{context.config.data.eval_split} (first {self._num_images}, not binarised)"
         ),
         "resize": "bilinear to 299x299 (pytorch-fid)" if self._network.image_shape is None else "none",
+        "model_images": (
+            "samples" if context.experiment.trainer.sampler is not None else "restorations of the degraded real images"
+        ),
         "seed": context.seed,
         "kid": "unbiased MMD^2, cubic kernel, 100 subsets of min(1000, N // 2) images",
         "precision_recall": "k = 3 nearest neighbours (Kynkaanniemi et al. 2019)",
@@ -96,14 +112,37 @@ class SampleQuality:
 
   def run(self, state, step: int):
     del step
-    context = self._context
-    fakes = sampling.generate(
-        context.experiment, state, self._num_images, jax.random.key(context.seed), context.options.batch_size
-    )
-    metrics = _distances(self._real_features, self._features(self._network.params, fakes), context.seed)
+    fakes = self._model_images(state, self._num_images)
+    metrics = _distances(self._real_features, self._features(self._network.params, fakes), self._context.seed)
     if self._floor is not None:
       metrics.update({f"real_floor_{name}": value for name, value in self._floor.items()})
     return metrics, {}
+
+
+def _model_images(context: common.Context, real: np.ndarray):
+  """`(state, n) -> [n, H, W, C]` images of the model, from the capability it has: samples (batch i with
+  `fold_in(key(seed), i)`), or restorations of `real` degraded as in training (image i with `fold_in(key(seed), i)`)."""
+  built, key, batch_size = context.experiment, jax.random.key(context.seed), context.options.batch_size
+  if built.trainer.sampler is not None:
+    return lambda state, num_images: sampling.generate(built, state, num_images, key, batch_size)
+  restorer = built.trainer.restorer
+
+  def restore(state, images, keys):
+    degraded, mask = jax.vmap(lambda image, image_key: restorer.degrade(image[None], image_key))(images, keys)
+    return restorer.restore(state, degraded[:, 0], None if mask is None else mask[:, 0])
+
+  jitted = jax.jit(restore, out_shardings=built.replicated)
+  image_keys = jax.vmap(lambda index: jax.random.fold_in(key, index))(np.arange(len(real)))
+
+  def restorations(state, num_images):
+    return np.concatenate(
+        [
+            np.asarray(jitted(state, real[start : start + batch_size], image_keys[start : start + batch_size]))
+            for start in range(0, num_images, batch_size)
+        ]
+    )
+
+  return restorations
 
 
 def _distances(real_features: np.ndarray, other_features: np.ndarray, seed: int) -> dict[str, float]:

@@ -13,6 +13,11 @@ from genjax.evaluators import common
 class SplitMetrics:
   protocol = {}
 
+  @staticmethod
+  def applies(context: common.Context) -> common.Applies:
+    del context  # Every trainer has an eval step.
+    return common.Applies()
+
   def __init__(self, context: common.Context):
     self._context = context
 
