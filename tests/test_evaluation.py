@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import run_command, tiny_config
+from conftest import load_config, run_command, tiny_config
 from genjax import errors
 from genjax import evaluators
+from genjax import experiment
 from genjax import feature_networks
 from genjax import runs
 from genjax import train_loop
@@ -173,3 +174,37 @@ def _compilations():
     yield messages
   finally:
     logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    "run_name, offline",
+    [
+        ("vae", ["sample_quality", "likelihood", "reconstruction"]),
+        ("ae", ["reconstruction"]),
+        ("cgan", ["sample_quality"]),
+        ("classifier", []),
+    ],
+)
+def test_evaluations_choose_themselves_for_evaluate(run_name, offline, tiny_runs):
+  assert evaluators.applicable(evaluators.OFFLINE, _context(tiny_runs[run_name])) == offline
+
+
+def test_evaluations_are_checked_at_once_but_constructed_when_first_run(tiny_runs, tmp_path):
+  context = _context(tiny_runs["cgan"], f"--config.eval.sample_quality.classifier_workdir={tmp_path / 'nothing'}")
+  (built,) = evaluators.build(["sample_quality"], context)  # The feature network is not read yet.
+  with pytest.raises(errors.UserError, match="is not a genjax run"):
+    built.run(runs.load(tiny_runs["cgan"]).state, 4)
+
+
+def test_sample_quality_scores_a_restorers_outputs_when_the_model_does_not_sample(tiny_runs, digits):
+  config = load_config("denoise", "runlocal")
+  config.data.patch_size, config.model.depth, config.model.features = 0, 3, 4
+  config.eval.batch_size = 16
+  config.eval.sample_quality.classifier_workdir = tiny_runs["classifier"]
+  config.eval.sample_quality.num_images = 20
+  built = experiment.build(config, digits.spec)
+  context = evaluators.Context(built, lambda: digits, config.eval, seed=0)
+  (quality,) = evaluators.build(["sample_quality"], context)
+  metrics, _ = quality.run(built.init(), 0)
+  assert quality.protocol["model_images"] == "restorations of the degraded real images"
+  assert np.isfinite(metrics["fid"]) and metrics["fid"] > 0
