@@ -30,26 +30,35 @@ def get_sweep(name: str) -> list[dict]:
   return config_lib.pick(name, {"one_class": config_lib.one_class(10), "normal_class": config_lib.one_normal_class(10)})
 
 
+def base_config(
+    family: str, runlocal: bool, binarize: str, likelihood: str, total_steps: tuple[int, int], eval_every_steps: int
+) -> ml_collections.ConfigDict:
+  """What the MNIST autoencoder and VAE share (unlocked): the convolutional encoder and decoder, Adam with a cosine
+  schedule, batch 64 (runlocal, bundled mnist5k) or 128; `total_steps` is (runlocal, full)."""
+  data = config_lib.image_data("mnist5k" if runlocal else "mnist", binarize, (0.0, 1.0))
+  config = config_lib.new_experiment(family, data)
+  config.model.architecture = "conv"  # conv | mlp
+  config.model.widths = (16, 32) if runlocal else (32, 64)  # conv channels or mlp hidden sizes
+  config.model.latent_size = 16 if runlocal else 32
+  config.model.likelihood = likelihood
+  config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
+  config.optim = config_lib.optimizer("adam", 2e-3 if runlocal else 1e-3, 0.9, 0.999, "cosine", 100)
+  config.train = config_lib.training(64 if runlocal else 128, total_steps[0 if runlocal else 1], 100 if runlocal else 500)
+  config_lib.evaluation_and_checkpoints(config, ("split", "grids"), every_steps=eval_every_steps)
+  config_lib.mesh_and_distributed(config)
+  return config
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   options = config_lib.parse_arg(arg, runlocal=False, denoising=False)
-  config = ml_collections.ConfigDict()
-  config.family = "autoencoder"
-  config.seed = 0
-  config.data = config_lib.image_data("mnist5k" if options.runlocal else "mnist", "none", (0.0, 1.0))
-
-  config.model = ml_collections.ConfigDict()
-  config.model.architecture = "conv"  # conv | mlp
-  config.model.widths = (16, 32) if options.runlocal else (32, 64)  # conv channels or mlp hidden sizes
-  config.model.latent_size = 16 if options.runlocal else 32
-  config.model.likelihood = "gaussian"  # gaussian (squared error) | bernoulli (cross-entropy)
-  config.model.input_noise_std = 0.3 if options.denoising else 0.0
-  config.model.dtype = "float32"  # Compute dtype: float32 | bfloat16 (parameters stay float32).
-
-  config.optim = config_lib.optimizer("adam", 2e-3 if options.runlocal else 1e-3, 0.9, 0.999, "cosine", 100)
-  config.train = config_lib.training(
-      64 if options.runlocal else 128, 1_500 if options.runlocal else 20_000, 100 if options.runlocal else 500
+  config = base_config(
+      "autoencoder",
+      options.runlocal,
+      binarize="none",
+      likelihood="gaussian",  # gaussian (squared error) | bernoulli (cross-entropy)
+      total_steps=(1_500, 20_000),
+      eval_every_steps=500 if options.runlocal else 5_000,
   )
-  config_lib.evaluation_and_checkpoints(config, ("split", "grids"), every_steps=500 if options.runlocal else 5_000)
-  config_lib.mesh_and_distributed(config)
+  config.model.input_noise_std = 0.3 if options.denoising else 0.0
   config.lock()
   return config

@@ -56,14 +56,11 @@ def get_sweep(name: str) -> list[dict]:
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   options = config_lib.parse_arg(arg, runlocal=False)
-  config = ml_collections.ConfigDict()
-  config.family = "classifier"
-  config.seed = 0
-  config.data = config_lib.image_data("mnist5k" if options.runlocal else "mnist", "none", (0.0, 1.0))
+  config = config_lib.new_experiment(
+      "classifier", config_lib.image_data("mnist5k" if options.runlocal else "mnist", "none", (0.0, 1.0))
+  )
   # Random shifts of up to one pixel, against overfitting (mnist5k has 400 training digits per class).
   config.data.random_crop_padding = 1
-
-  config.model = ml_collections.ConfigDict()
   config.model.architecture = "conv"  # conv: 3x3 convolution, ReLU and 2x2 max pool per entry of channels.
   config.model.channels = (16, 32, 64) if options.runlocal else (32, 64, 128)
   config.model.feature_size = 128  # The width of the feature space that evaluation compares images in.

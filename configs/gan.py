@@ -37,14 +37,9 @@ def parse_options(arg: str | None) -> ml_collections.ConfigDict:
 
 def base_config(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The DCGAN with the non-saturating loss, which wgan.py and wgan_gp.py override."""
-  config = ml_collections.ConfigDict()
-  config.family = "gan"
-  config.seed = 0
   dataset = "mnist5k" if options.runlocal else "cifar10" if options.cifar10 else "mnist"
   # Pixels in [-1, 1]: the generator ends in tanh.
-  config.data = config_lib.image_data(dataset, "none", (-1.0, 1.0))
-
-  config.model = ml_collections.ConfigDict()
+  config = config_lib.new_experiment("gan", config_lib.image_data(dataset, "none", (-1.0, 1.0)))
   config.model.architecture = "dcgan"  # dcgan | resnet | mlp
   config.model.latent_size = 100
   # Images are g_base_size * 2 ** len(g_channels) pixels square: 7 * 4 = 28 (MNIST) or 4 * 8 = 32 (CIFAR-10, the
@@ -64,6 +59,21 @@ def base_config(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   config_lib.evaluation_and_checkpoints(config, ("split", "grids"), every_steps=500 if options.runlocal else 5_000)
   config_lib.mesh_and_distributed(config)
   config.lock()
+  return config
+
+
+def wasserstein_config(
+    options: ml_collections.ConfigDict, optimizer: str, lr: float, b1: float, b2: float
+) -> ml_collections.ConfigDict:
+  """What WGAN and WGAN-GP share (Arjovsky et al. 2017, Gulrajani et al. 2017): the Wasserstein loss, 5 critic
+  updates per generator update, batch 64, 1,000 steps in runlocal; the optimiser is each paper's."""
+  config = base_config(options)
+  config.gan.loss = "wasserstein"
+  config.gan.n_critic = 5
+  config.optim.name = optimizer
+  config.optim.lr, config.optim.b1, config.optim.b2 = lr, b1, b2
+  config.train.batch_size = 64
+  config.train.total_steps = 1_000 if options.runlocal else 20_000
   return config
 
 

@@ -57,12 +57,7 @@ def get_sweep(name: str) -> list[dict]:
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   options = config_lib.parse_arg(arg, {"dataset": DATASETS, "loss": LOSSES}, dataset="grid", loss="wgan_gp")
-  config = ml_collections.ConfigDict()
-  config.family = "gan"
-  config.seed = 0
-  config.data = config_lib.point_data(options.dataset)
-
-  config.model = ml_collections.ConfigDict()
+  config = config_lib.new_experiment("gan", config_lib.point_data(options.dataset))
   config.model.architecture = "mlp"
   config.model.latent_size = 2
   config.model.g_channels = (256, 256, 256)  # Hidden layer widths of the MLPs.

@@ -13,6 +13,8 @@ CIFAR-10 through TFDS, the DCGAN pair at 32x32 with the same WGAN hyperparameter
 Offline, on a CPU in a few minutes (bundled mnist5k), unconditional or class-conditional:
   python experiments/train.py --config=configs/wgan.py:runlocal --workdir=/tmp/genjax/wgan_local
   python experiments/train.py --config=configs/wgan.py:runlocal,conditional --workdir=/tmp/genjax/cwgan_local
+
+At the paper's 5e-5, runlocal's 1,000 steps end in blobs (measured); 5e-4 gives digit-like samples within them.
 """
 
 import ml_collections
@@ -22,16 +24,7 @@ from configs import gan
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   options = gan.parse_options(arg)
-  config = gan.base_config(options)
-  config.gan.loss = "wasserstein"
-  config.gan.n_critic = 5
+  # The paper's RMSProp at 5e-5 (b1 unused; b2 is RMSProp's decay); see the docstring for runlocal's rate.
+  config = gan.wasserstein_config(options, "rmsprop", 5e-4 if options.runlocal else 5e-5, b1=0.0, b2=0.9)
   config.gan.weight_clip = 0.01
-  config.optim.name = "rmsprop"
-  # The paper's 5e-5 for full runs. At that rate the 1,000 steps of runlocal end in blobs (measured); 5e-4 gives
-  # digit-like samples within them.
-  config.optim.lr = 5e-4 if options.runlocal else 5e-5
-  config.optim.b1 = 0.0  # Unused by RMSProp.
-  config.optim.b2 = 0.9  # RMSProp's decay.
-  config.train.batch_size = 64
-  config.train.total_steps = 1_000 if options.runlocal else 20_000
   return config

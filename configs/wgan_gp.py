@@ -23,7 +23,7 @@ from configs import gan
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   options = gan.parse_options(arg)
-  config = gan.base_config(options)
+  config = gan.wasserstein_config(options, "adam", 1e-4, b1=0.0, b2=0.9)
   if options.cifar10:  # The paper's ResNet generator and critic: 128 channels, 4x4 -> 32x32, no normalisation.
     config.model.architecture = "resnet"
     config.model.latent_size = 128
@@ -31,12 +31,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.d_channels = (128, 128, 128, 128)
   # A gradient penalty needs a critic without batch statistics (the paper's advice: layer normalisation).
   config.model.d_normalization = "none" if options.cifar10 else "layer"
-  config.gan.loss = "wasserstein"
   config.gan.penalty = "wgan_gp"
-  config.gan.n_critic = 5
-  config.optim.lr = 1e-4
-  config.optim.b1 = 0.0
-  config.optim.b2 = 0.9
-  config.train.batch_size = 64
-  config.train.total_steps = 1_000 if options.runlocal else 20_000
   return config

@@ -175,6 +175,17 @@ def describe_config_error(error: Exception) -> str:
   return str(error).replace("\\n", " ").replace("\\'", "'").strip("'\" ")
 
 
+def new_experiment(family: str, data: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """What every experiment's config starts from (unlocked): its family, seed 0, its `data` section and an empty
+  `model` section to fill."""
+  config = ml_collections.ConfigDict()
+  config.family = family
+  config.seed = 0
+  config.data = data
+  config.model = ml_collections.ConfigDict()
+  return config
+
+
 def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml_collections.ConfigDict:
   """The `data` section for a TFDS image dataset, read whole splits "train" and "test"."""
   return ml_collections.ConfigDict(
