@@ -85,6 +85,21 @@ def test_every_task_names_architectures_and_baselines_that_exist():
 
 
 @pytest.mark.parametrize(
+    "task, needs_mask, scores_on_luma, whole_images, baselines_scored",
+    [
+        ("denoise", False, False, True, ("tv", "nlm", "bm3d")),
+        ("super_resolution", False, True, True, ("bicubic",)),
+        ("inpaint", True, False, False, ("biharmonic",)),
+    ],
+)
+def test_each_task_keeps_the_conventions_of_its_field(task, needs_mask, scores_on_luma, whole_images, baselines_scored):
+  degradation = degradations.TASKS[task]
+  assert degradation.name == task
+  assert degradation.needs_mask == needs_mask and degradation.scores_on_luma == scores_on_luma
+  assert degradation.whole_images == whole_images and degradation.baselines == baselines_scored
+
+
+@pytest.mark.parametrize(
     "task, architecture, message",
     [
         ("denoise", "unet", "config.task='denoise' takes config.model.architecture='dncnn', not 'unet'."),
@@ -101,10 +116,11 @@ def test_a_task_refuses_an_architecture_it_does_not_allow_by_name(task, architec
 
 @pytest.mark.parametrize(
     "task, scale, multiple, degraded_side",
+    # The runlocal U-Net has three levels: sides must be multiples of 4.
     [("denoise", 1, 1, 64), ("super_resolution", 2, 2, 32), ("inpaint", 1, 4, 64)],
 )
 def test_the_restorer_carries_its_tasks_degradation_record(task, scale, multiple, degraded_side):
-  config = load_config(task)  # U-Net of three levels: sides must be multiples of 4.
+  config = load_config(task)
   degradation = degradations.TASKS[task]
   restorer = restoration.make_trainer(config, sources.ExampleSpec.images((64, 64, 1))).restorer
   assert restorer.degradation is degradation
