@@ -143,12 +143,15 @@ def _noise(options: ml_collections.ConfigDict) -> Degrade:
 
 
 def _downscaling(options: ml_collections.ConfigDict) -> Degrade:
-  return lambda clean, key: (downscale(clean, options.scale), None)
+  scale = options.scale
+  return lambda clean, key: (downscale(clean, scale), None)
 
 
 def _missing_regions(options: ml_collections.ConfigDict) -> Degrade:
+  kind = options.mask
+
   def degrade(clean, key):
-    mask = masks(key, clean.shape[:3], options.mask)
+    mask = masks(key, clean.shape[:3], kind)
     return clean * (1.0 - mask), mask
 
   return degrade
