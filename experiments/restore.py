@@ -57,17 +57,16 @@ def main(overrides: list[str]) -> None:
         f"{_WORKDIR.value} is a {run.config.family!r} run (config.family); restore.py needs a restoration run "
         "(configs/denoise.py, super_resolution.py or inpaint.py)."
     )
+  degradation = restorer.degradation
   if _SCALE.value is not None and _SCALE.value != restorer.scale:
     raise errors.UserError(
         f"--scale={_SCALE.value}, but the run in {_WORKDIR.value} was trained to "
-        + (
-            f"upscale by {restorer.scale}."
-            if restorer.task == "super_resolution"
-            else f"{restorer.task}, not to upscale."
-        )
+        + (f"upscale by {restorer.scale}." if restorer.scale > 1 else f"{degradation.name}, not to upscale.")
     )
-  if restorer.task == "inpaint" and not (_MASK.value or _DEGRADE.value):
-    raise errors.UserError("Inpainting needs --mask (white: missing), or --degrade to use the run's own masks.")
+  if degradation.needs_mask and not (_MASK.value or _DEGRADE.value):
+    raise errors.UserError(
+        f"{degradation.title} needs --mask (white: missing), or --degrade to use the run's own masks."
+    )
   channels = run.config.data.channels or 3
   restore = functools.partial(restoring.jitted_restore(run.experiment), run.state)
   degrade = jax.jit(restorer.degrade)

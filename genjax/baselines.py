@@ -2,10 +2,13 @@
 and non-local-means denoising (scikit-image), BM3D (the `bm3d` package, when installed: a benchmark-only
 dependency, like torch), bicubic upscaling, and biharmonic inpainting (scikit-image).
 
-Images are NumPy `[H, W, C]` floats in [0, 1]. The denoisers' strengths are tuned per noise level on training
-images (a small grid, best PSNR), so that they are not handicapped by a guess.
+`METHODS` is their one table, by the names that a restoration task lists (`degradations.Degradation.baselines`);
+every method has one signature, so the evaluator needs to know none of them. Images are NumPy `[H, W, C]` floats in
+[0, 1]. The denoisers' strengths are tuned per noise level on training images (a small grid, best PSNR), so that
+they are not handicapped by a guess.
 """
 
+import dataclasses
 import functools
 import importlib.util
 from collections.abc import Callable, Sequence
@@ -18,25 +21,57 @@ from genjax.data import degradations
 _TV_WEIGHTS = (0.04, 0.06, 0.08, 0.1, 0.13, 0.17)
 _NLM_H_FACTORS = (0.6, 0.8, 1.0, 1.2)
 
+# (degraded `[H, W, C]`, mask `[H, W, 1]` (1: missing) or None) -> restored `[scale * H, scale * W, C]`.
+Method = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+  """What the baselines know of the degradation they undo.
+
+  sigma:        the noise's standard deviation on the 8-bit scale (denoisers).
+  scale:        the upscaling factor (bicubic).
+  tuning_pairs: () -> `(degraded, clean)` training crops that the denoisers tune their strengths on; called only
+                when a method tunes, at most once.
+  """
+
+  sigma: float
+  scale: int
+  tuning_pairs: Callable[[], Sequence[tuple[np.ndarray, np.ndarray]]]
+
 
 def psnr(clean: np.ndarray, restored: np.ndarray) -> float:
   return float(10 * np.log10(1.0 / np.mean(np.square(np.clip(restored, 0, 1) - clean))))
 
 
-def denoisers(sigma: float, tuning_pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[str, Callable]:
-  """Name -> denoiser of images with noise `sigma` (8-bit scale), each tuned on `(noisy, clean)` pairs."""
+def methods(names: Sequence[str], setting: Setting) -> dict[str, Method]:
+  """Name -> method for each of `names` (keys of `METHODS`) available here (BM3D only where installed)."""
+  setting = dataclasses.replace(setting, tuning_pairs=functools.cache(setting.tuning_pairs))
+  found = {name: METHODS[name](setting) for name in names}
+  return {name: method for name, method in found.items() if method is not None}
 
-  def tuned(make: Callable, settings) -> Callable:
-    score = lambda setting: np.mean([psnr(clean, make(setting)(noisy)) for noisy, clean in tuning_pairs])
-    return make(max(settings, key=score))
 
-  found = {
-      "tv": tuned(lambda weight: functools.partial(_tv, weight=weight), _TV_WEIGHTS),
-      "nlm": tuned(lambda factor: functools.partial(_nlm, sigma=sigma / 255.0, h_factor=factor), _NLM_H_FACTORS),
-  }
-  if importlib.util.find_spec("bm3d") is not None:
-    found["bm3d"] = functools.partial(_bm3d, sigma=sigma / 255.0)
-  return found
+def _tuned(make: Callable, settings, tuning_pairs) -> Method:
+  """`make(setting)` for the setting of best mean PSNR on `tuning_pairs`, as a `Method` (masks do not apply)."""
+  score = lambda setting: np.mean([psnr(clean, make(setting)(noisy)) for noisy, clean in tuning_pairs])
+  denoise = make(max(settings, key=score))
+  return lambda noisy, mask: denoise(noisy)
+
+
+def _tuned_tv(setting: Setting) -> Method:
+  return _tuned(lambda weight: functools.partial(_tv, weight=weight), _TV_WEIGHTS, setting.tuning_pairs())
+
+
+def _tuned_nlm(setting: Setting) -> Method:
+  sigma = setting.sigma / 255.0
+  make = lambda factor: functools.partial(_nlm, sigma=sigma, h_factor=factor)
+  return _tuned(make, _NLM_H_FACTORS, setting.tuning_pairs())
+
+
+def _bm3d_where_installed(setting: Setting) -> Method | None:
+  if importlib.util.find_spec("bm3d") is None:
+    return None
+  return lambda noisy, mask: _bm3d(noisy, sigma=setting.sigma / 255.0)
 
 
 def _tv(noisy: np.ndarray, weight: float) -> np.ndarray:
@@ -66,3 +101,12 @@ def bicubic(low_resolution: np.ndarray, scale: int) -> np.ndarray:
 def biharmonic(damaged: np.ndarray, mask: np.ndarray) -> np.ndarray:
   """Biharmonic inpainting of the pixels where `mask [H, W, 1]` is 1."""
   return restoration.inpaint_biharmonic(damaged, mask[..., 0].astype(bool), channel_axis=-1).reshape(damaged.shape)
+
+
+METHODS: dict[str, Callable[[Setting], Method | None]] = {
+    "tv": _tuned_tv,
+    "nlm": _tuned_nlm,
+    "bm3d": _bm3d_where_installed,
+    "bicubic": lambda setting: lambda low_resolution, mask: bicubic(low_resolution, setting.scale),
+    "biharmonic": lambda setting: biharmonic,
+}

@@ -4,6 +4,8 @@ experiments/restore.py, on the photographs bundled with scikit-image."""
 
 import json
 import os
+import pathlib
+import re
 
 import jax
 import jax.numpy as jnp
@@ -13,12 +15,16 @@ from PIL import Image
 
 from conftest import run_command
 from conftest import load_config
+from genjax import baselines
+from genjax import errors
 from genjax import pixels
 from genjax import restoring
 from genjax.data import degradations
 from genjax.data import photos
+from genjax.data import sources
 from genjax.models import restorers
 from genjax.trainers import contract
+from genjax.trainers import restoration
 
 
 def test_noise_has_the_asked_standard_deviation_on_the_8_bit_scale():
@@ -57,6 +63,76 @@ def test_masks_cover_what_they_say():
     assert len(np.unique(coverage)) > 8  # Each image draws its own.
 
 
+# The task registry: every task's consequences in one record, read through the restorer.
+
+
+def test_task_names_are_written_only_in_the_degradation_registry():
+  root = pathlib.Path(__file__).resolve().parent.parent
+  quoted = re.compile("|".join(f"[\"']{re.escape(name)}[\"']" for name in degradations.TASKS))
+  places = {
+      str(path.relative_to(root))
+      for folder in ("genjax", "experiments")
+      for path in (root / folder).rglob("*.py")
+      if quoted.search(path.read_text())
+  }
+  assert places == {"genjax/data/degradations.py"}
+
+
+def test_every_task_names_architectures_and_baselines_that_exist():
+  for degradation in degradations.TASKS.values():
+    assert degradation.architectures and set(degradation.architectures) <= set(restoration.ARCHITECTURES)
+    assert set(degradation.baselines) <= set(baselines.METHODS)
+
+
+@pytest.mark.parametrize(
+    "task, needs_mask, scores_on_luma, whole_images, baselines_scored",
+    [
+        ("denoise", False, False, True, ("tv", "nlm", "bm3d")),
+        ("super_resolution", False, True, True, ("bicubic",)),
+        ("inpaint", True, False, False, ("biharmonic",)),
+    ],
+)
+def test_each_task_keeps_the_conventions_of_its_field(task, needs_mask, scores_on_luma, whole_images, baselines_scored):
+  degradation = degradations.TASKS[task]
+  assert degradation.name == task
+  assert degradation.needs_mask == needs_mask and degradation.scores_on_luma == scores_on_luma
+  assert degradation.whole_images == whole_images and degradation.baselines == baselines_scored
+
+
+@pytest.mark.parametrize(
+    "task, architecture, message",
+    [
+        ("denoise", "unet", "config.task='denoise' takes config.model.architecture='dncnn', not 'unet'."),
+        ("super_resolution", "srgan", "takes config.model.architecture='subpixel', not 'srgan'."),
+        ("inpaint", "dncnn", "takes config.model.architecture='unet', not 'dncnn'."),
+    ],
+)
+def test_a_task_refuses_an_architecture_it_does_not_allow_by_name(task, architecture, message):
+  config = load_config(task)
+  config.model.architecture = architecture
+  with pytest.raises(errors.UserError, match=re.escape(message)):
+    restoration.check_config(config, sources.ExampleSpec.images((64, 64, 1)))
+
+
+@pytest.mark.parametrize(
+    "task, scale, multiple, degraded_side",
+    # The runlocal U-Net has three levels: sides must be multiples of 4.
+    [("denoise", 1, 1, 64), ("super_resolution", 2, 2, 32), ("inpaint", 1, 4, 64)],
+)
+def test_the_restorer_carries_its_tasks_degradation_record(task, scale, multiple, degraded_side):
+  config = load_config(task)
+  degradation = degradations.TASKS[task]
+  restorer = restoration.make_trainer(config, sources.ExampleSpec.images((64, 64, 1))).restorer
+  assert restorer.degradation is degradation
+  assert restorer.scale == degradation.scale(config.restoration) == scale and restorer.multiple == multiple
+  clean, key = jnp.full((2, 64, 64, 1), 0.5), jax.random.key(0)
+  degraded, mask = restorer.degrade(clean, key)
+  assert degraded.shape == (2, degraded_side, degraded_side, 1)
+  assert (mask is not None) == degradation.needs_mask
+  expected, _ = degradation.make_degrade(config.restoration)(clean, key)
+  np.testing.assert_array_equal(degraded, expected)
+
+
 @pytest.mark.parametrize(
     "network, arguments, scale, odd_size",
     [
@@ -79,7 +155,7 @@ def _tiny_restorer(task, multiple=1, scale=1):
   network = restorers.SubPixelSR(scale, 4, 0) if scale > 1 else restorers.DnCNN(3, 4)
   variables = network.init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)), train=False)
   apply = jax.jit(lambda tiles: network.apply(variables, tiles, train=False))
-  return contract.Restorer(task, None, None, scale, multiple), lambda tiles, masks: apply(tiles)
+  return contract.Restorer(degradations.TASKS[task], None, None, scale, multiple), lambda tiles, masks: apply(tiles)
 
 
 @pytest.mark.parametrize("scale", [1, 2])

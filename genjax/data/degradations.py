@@ -10,12 +10,25 @@ evaluation and experiments/restore.py alike, so a model is scored on exactly the
   Image sides must be multiples of the scale.
 - `masks`: 1 where pixels are missing. "center": a centred box of half the height and width, as in context
   encoders; "boxes": 1 to 3 random boxes; "strokes": free-form brush strokes (random walks of thick lines).
+
+`TASKS` is the one table of restoration tasks: each names its degradation (built from `config.restoration`) and
+everything that follows from it elsewhere (the output scale, whether restoring needs a mask, the space scores are
+computed in, the classical baselines, the architectures that may undo it). The trainer, the evaluator and
+experiments/restore.py read these records through `contract.Restorer.degradation`; nothing else compares task
+names.
 """
+
+import dataclasses
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 MASK_KINDS = ("center", "boxes", "strokes")
+
+# (clean `[N, H, W, C]`, key) -> (degraded, mask `[N, H, W, 1]`, 1 where missing, or None).
+Degrade = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array | None]]
 
 
 def add_noise(images: jax.Array, key: jax.Array, sigma: float | tuple[float, float]) -> jax.Array:
@@ -91,3 +104,99 @@ def _strokes(key: jax.Array, height: int, width: int, num_strokes: int = 4, segm
   closest = a + jnp.clip(t, 0.0, 1.0)[..., None] * ab  # [h, w, strokes, segments, 2]
   distance = jnp.linalg.norm(grid[:, :, None, None, :] - closest, axis=-1)
   return jnp.any(distance <= brush[None, None], axis=(2, 3)).astype(jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Degradation:
+  """A restoration task: the degradation a network learns to undo, and what follows from it.
+
+  name:           the task, as `config.task` names it; also the verb of messages ("trained to denoise").
+  title:          the task as a noun, for messages ("Denoising").
+  make_degrade:   `config.restoration` -> the `Degrade` function trained and evaluated on.
+  scale:          `config.restoration` -> the factor restoring enlarges images by (degrading shrinks them by);
+                  clean images' sides must be multiples of it.
+  needs_mask:     whether restoring needs the mask of missing pixels (from the user, or from degrading).
+  scores_on_luma: whether PSNR/SSIM are computed on the BT.601 luma of colour images with `scale` border pixels
+                  shaved, as super-resolution papers report them, rather than on the image.
+  whole_images:   whether evaluation restores whole images; False: crops of the training patches' size, for
+                  degradations whose extent grows with the image (a mask of a whole image would leave holes beyond
+                  any network's context).
+  baselines:      the classical methods scored beside the restorer, names in `genjax.baselines.METHODS`.
+  architectures:  the networks (`config.model.architecture`) that may undo it.
+  """
+
+  name: str
+  title: str
+  make_degrade: Callable[[ml_collections.ConfigDict], Degrade]
+  scale: Callable[[ml_collections.ConfigDict], int]
+  needs_mask: bool
+  scores_on_luma: bool
+  whole_images: bool
+  baselines: tuple[str, ...]
+  architectures: tuple[str, ...]
+
+
+def _noise(options: ml_collections.ConfigDict) -> Degrade:
+  """Gaussian noise of `options.sigma`, or of a sigma drawn per image from [sigma, sigma_max] (blind denoising)."""
+  sigma = options.sigma if options.sigma_max == options.sigma else (options.sigma, options.sigma_max)
+  return lambda clean, key: (add_noise(clean, key, sigma), None)
+
+
+def _downscaling(options: ml_collections.ConfigDict) -> Degrade:
+  scale = options.scale
+  return lambda clean, key: (downscale(clean, scale), None)
+
+
+def _missing_regions(options: ml_collections.ConfigDict) -> Degrade:
+  kind = options.mask
+
+  def degrade(clean, key):
+    mask = masks(key, clean.shape[:3], kind)
+    return clean * (1.0 - mask), mask
+
+  return degrade
+
+
+def _same_size(options: ml_collections.ConfigDict) -> int:
+  del options
+  return 1
+
+
+TASKS = {
+    degradation.name: degradation
+    for degradation in (
+        Degradation(
+            "denoise",
+            "Denoising",
+            _noise,
+            _same_size,
+            needs_mask=False,
+            scores_on_luma=False,
+            whole_images=True,
+            baselines=("tv", "nlm", "bm3d"),
+            architectures=("dncnn",),
+        ),
+        Degradation(
+            "super_resolution",
+            "Super-resolution",
+            _downscaling,
+            lambda options: options.scale,
+            needs_mask=False,
+            scores_on_luma=True,
+            whole_images=True,
+            baselines=("bicubic",),
+            architectures=("subpixel",),
+        ),
+        Degradation(
+            "inpaint",
+            "Inpainting",
+            _missing_regions,
+            _same_size,
+            needs_mask=True,
+            scores_on_luma=False,
+            whole_images=False,
+            baselines=("biharmonic",),
+            architectures=("unet",),
+        ),
+    )
+}

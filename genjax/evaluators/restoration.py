@@ -3,18 +3,21 @@ baselines (`genjax.baselines`) on the very same degraded images.
 
 Each clean image (in the config's channels; its sides cut to what the task needs) is degraded once, with a key of
 its own, so every evaluation and every baseline sees the same inputs, and restored as experiments/restore.py
-restores (`genjax.restoring`: mirrored borders, tiles of 256 pixels). Scores, per image then averaged:
+restores (`genjax.restoring`: mirrored borders, tiles of 256 pixels). What is scored follows from the restorer's
+`degradations.Degradation`, never from the task's name; per image, then averaged:
 
-- grey images: PSNR and SSIM over the image;
-- colour super-resolution: on the luma Y of ITU-R BT.601 (16-235, as MATLAB's rgb2ycbcr), with `scale` border
-  pixels shaved, as super-resolution papers report them;
-- inpainting: on a grid of crops of the training patches' size from the centre of each image, each with its own
-  mask (holes as large as in training), and also `hole_psnr`, the PSNR over the missing pixels only (the known ones
-  are copied).
+- PSNR and SSIM over the image;
+- where the degradation `scores_on_luma` (super-resolution): on the luma Y of ITU-R BT.601 of colour images
+  (16-235, as MATLAB's rgb2ycbcr), with `scale` border pixels shaved, as super-resolution papers report them;
+- where it is not scored on `whole_images` (inpainting): on a grid of crops of the training patches' size from the
+  centre of each image, each degraded on its own (holes as large as in training);
+- where it makes masks (inpainting): also `hole_psnr`, the PSNR over the missing pixels only (the known ones are
+  copied).
 
-Baselines (`config.eval.restoration.baselines`) are computed once, when the evaluator is built: for denoising, total variation,
-non-local means (both tuned on training images) and BM3D where installed; bicubic upscaling for super-resolution;
-biharmonic inpainting. Strips of degraded | restored | clean go to samples/.
+Baselines (`config.eval.restoration.baselines`) are the degradation's `baselines` (`genjax.baselines.METHODS`: for
+denoising, total variation, non-local means (both tuned on training images) and BM3D where installed; bicubic
+upscaling for super-resolution; biharmonic inpainting), computed once, when the evaluator is built. Strips of
+degraded | restored | clean go to samples/.
 """
 
 import functools
@@ -55,8 +58,7 @@ class RestorationQuality:
         for index in range(len(context.data.eval))
     ]
     images = f"{len(self._clean)} whole images of {_described(context)}"
-    if restorer.task == "inpaint":
-      # Holes as large as in training: a mask of a whole image would leave holes beyond any network's context.
+    if not restorer.degradation.whole_images:
       side = context.experiment.spec.data_shape[0]  # The training patches' (or images') side.
       self._clean = [crop for image in self._clean for crop in _central_crops(image, side)]
       images = (
@@ -75,9 +77,10 @@ class RestorationQuality:
     self._baselines = self._run_baselines(context) if context.options_of("restoration").baselines else {}
 
   def _score_description(self) -> str:
-    if self._restorer.task == "super_resolution" and self._clean[0].shape[-1] == 3:
+    degradation = self._restorer.degradation
+    if degradation.scores_on_luma and self._clean[0].shape[-1] == 3:
       return f"PSNR/SSIM on Y (BT.601), {self._restorer.scale} border pixels shaved"
-    return "PSNR/SSIM on the image" + (", hole_psnr on the missing pixels" if self._restorer.task == "inpaint" else "")
+    return "PSNR/SSIM on the image" + (", hole_psnr on the missing pixels" if degradation.needs_mask else "")
 
   def _scores(self, restored: list[np.ndarray]) -> dict[str, float]:
     per_image = [self._score(clean, image, mask) for clean, image, mask in zip(self._clean, restored, self._masks)]
@@ -85,7 +88,7 @@ class RestorationQuality:
 
   def _score(self, clean: np.ndarray, restored: np.ndarray, mask: np.ndarray | None) -> dict[str, float]:
     restored = np.clip(restored, 0.0, 1.0)
-    if self._restorer.task == "super_resolution":
+    if self._restorer.degradation.scores_on_luma:
       shave = self._restorer.scale
       clean, restored = (_luma_ycbcr(image)[shave:-shave, shave:-shave] for image in (clean, restored))
     psnr, ssim = _psnr_and_ssim(clean[None], restored[None])
@@ -96,15 +99,14 @@ class RestorationQuality:
     return scores
 
   def _run_baselines(self, context: common.Context) -> dict[str, dict[str, float]]:
-    task, options = self._restorer.task, context.config.restoration
-    if task == "denoise":
-      tuning = self._tuning_pairs(context)
-      methods = baselines.denoisers(options.sigma, tuning)
-      restored = {name: [method(noisy) for noisy in self._degraded] for name, method in methods.items()}
-    elif task == "super_resolution":
-      restored = {"bicubic": [baselines.bicubic(image, self._restorer.scale) for image in self._degraded]}
-    else:
-      restored = {"biharmonic": [baselines.biharmonic(image, mask) for image, mask in zip(self._degraded, self._masks)]}
+    setting = baselines.Setting(
+        context.config.restoration.sigma, self._restorer.scale, functools.partial(self._tuning_pairs, context)
+    )
+    methods = baselines.methods(self._restorer.degradation.baselines, setting)
+    restored = {
+        name: [method(image, mask) for image, mask in zip(self._degraded, self._masks)]
+        for name, method in methods.items()
+    }
     return {name: self._scores(images) for name, images in restored.items()}
 
   def _tuning_pairs(self, context: common.Context, count: int = 2):

@@ -16,6 +16,8 @@ from typing import Any
 
 import jax
 
+from genjax.data import degradations
+
 State = Any
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -99,15 +101,16 @@ class Critic:
 class Restorer:
   """Undoes a degradation of images in [0, 1].
 
-  task:    "denoise", "super_resolution" or "inpaint".
-  degrade: (clean `[N, H, W, C]`, key) -> (degraded, mask `[N, H, W, 1]` or None): the degradation trained on.
-  restore: (state, degraded, mask or None) -> restored `[N, scale * H, scale * W, C]`; any H and W that
-           `multiple` divides (the networks are fully convolutional).
-  scale:   the super-resolution factor (1 for the other tasks).
-  multiple: what image sides must be a multiple of.
+  degradation: the task's record in `degradations.TASKS`: what else follows from the degradation (whether restoring
+               needs a mask, the space scores are computed in, the classical baselines).
+  degrade:     (clean `[N, H, W, C]`, key) -> (degraded, mask `[N, H, W, 1]` or None): the degradation trained on.
+  restore:     (state, degraded, mask or None) -> restored `[N, scale * H, scale * W, C]`; any H and W that
+               `multiple` divides (the networks are fully convolutional).
+  scale:       the factor restoring enlarges images by (the super-resolution factor; 1 for the other tasks).
+  multiple:    what image sides must be a multiple of.
   """
 
-  task: str
+  degradation: degradations.Degradation
   degrade: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array | None]]
   restore: Callable[[State, jax.Array, jax.Array | None], jax.Array]
   scale: int = 1

@@ -1,17 +1,23 @@
-"""Restoration family: a network learns to undo a degradation (`config.task`), trained on pairs (degraded, clean)
-made inside the step from clean patches (`config.data.patch_size`), so the data pipeline stays the same for all
-three tasks and each pair is fresh.
+"""Restoration family: a network learns to undo a degradation (`config.task`, a task of `degradations.TASKS`),
+trained on pairs (degraded, clean) made inside the step from clean patches (`config.data.patch_size`), so the data
+pipeline stays the same for every task and each pair is fresh.
 
 - denoise: Gaussian noise of `config.restoration.sigma` (or a sigma drawn from [sigma, sigma_max] per image: blind
   denoising), DnCNN;
 - super_resolution: bicubic downscaling by `config.restoration.scale`, a sub-pixel network;
 - inpaint: missing regions (`config.restoration.mask`: center, boxes, strokes), a U-Net that sees the mask.
 
-The loss (`config.restoration.loss`: l2 or l1 per pixel), the network (`config.model.architecture`) and the
-degradation are config fields, so an ablation is an override. Pixels are in [0, 1]. See `genjax.data.degradations`.
+The loss (`config.restoration.loss`: l2 or l1 per pixel), the network (`config.model.architecture`, one of
+`ARCHITECTURES` that the task allows) and the degradation are config fields, so an ablation is an override. Pixels
+are in [0, 1]. What a task implies beyond its network is read from its `degradations.Degradation`, never from its
+name.
 """
 
+import dataclasses
+from collections.abc import Callable
+
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -24,8 +30,39 @@ from genjax.models import restorers
 from genjax.trainers import common
 from genjax.trainers import contract
 
-TASKS = {"denoise": "dncnn", "super_resolution": "subpixel", "inpaint": "unet"}  # Task -> its architecture.
 LOSSES = ("l2", "l1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  """A restoration network, built from the config.
+
+  build:     config -> the flax module, called as `network(degraded, mask, train=)` if `sees_mask`, else
+             `network(degraded, train=)`.
+  sees_mask: whether the network takes the mask of missing pixels as an input.
+  multiple:  config -> what the network's input sides must be a multiple of (its poolings).
+  """
+
+  build: Callable[[ml_collections.ConfigDict], nn.Module]
+  sees_mask: bool
+  multiple: Callable[[ml_collections.ConfigDict], int]
+
+
+ARCHITECTURES = {
+    "dncnn": Architecture(
+        lambda config: restorers.DnCNN(config.model.depth, config.model.features), False, lambda config: 1
+    ),
+    "subpixel": Architecture(
+        lambda config: restorers.SubPixelSR(config.restoration.scale, config.model.features, config.model.num_blocks),
+        False,
+        lambda config: 1,
+    ),
+    "unet": Architecture(
+        lambda config: restorers.InpaintingUNet(tuple(config.model.channels)),
+        True,
+        lambda config: 2 ** (len(config.model.channels) - 1),
+    ),
+}
 
 
 @flax.struct.dataclass
@@ -39,15 +76,16 @@ class RestorationState:
 def check_config(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> None:
   options = config.restoration
   for value, valid, key in [
-      (config.task, tuple(TASKS), "task"),
+      (config.task, tuple(degradations.TASKS), "task"),
       (options.loss, LOSSES, "restoration.loss"),
       (options.mask, degradations.MASK_KINDS, "restoration.mask"),
   ]:
     if value not in valid:
       raise errors.UserError(f"config.{key}={value!r} is not one of {', '.join(valid)}.")
-  if config.model.architecture != TASKS[config.task]:
+  allowed = degradations.TASKS[config.task].architectures
+  if config.model.architecture not in allowed:
     raise errors.UserError(
-        f"config.task={config.task!r} takes config.model.architecture={TASKS[config.task]!r}, not "
+        f"config.task={config.task!r} takes config.model.architecture={' or '.join(map(repr, allowed))}, not "
         f"{config.model.architecture!r}."
     )
   if tuple(config.data.pixel_range) != (0.0, 1.0):
@@ -69,43 +107,26 @@ def check_config(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
 
 def _multiple(config: ml_collections.ConfigDict) -> int:
-  if config.task == "super_resolution":
-    return config.restoration.scale
-  if config.task == "inpaint":
-    return 2 ** (len(config.model.channels) - 1)
-  return 1
-
-
-def _network(config: ml_collections.ConfigDict):
-  model = config.model
-  if config.task == "denoise":
-    return restorers.DnCNN(model.depth, model.features)
-  if config.task == "super_resolution":
-    return restorers.SubPixelSR(config.restoration.scale, model.features, model.num_blocks)
-  return restorers.InpaintingUNet(tuple(model.channels))
+  """What clean images' sides must be a multiple of: the degradation's scale times the network's multiple."""
+  scale = degradations.TASKS[config.task].scale(config.restoration)
+  return scale * ARCHITECTURES[config.model.architecture].multiple(config)
 
 
 def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> contract.Trainer:
   """Builds the restoration family's pure functions for patches of `spec`. It restores (`contract.Restorer`)."""
   check_config(config, spec)
   options = config.restoration
-  network = _network(config)
+  degradation = degradations.TASKS[config.task]
+  architecture = ARCHITECTURES[config.model.architecture]
+  network = architecture.build(config)
   apply = common.mixed_precision(network.apply, config.model.dtype)
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
-  task, scale = config.task, options.scale
-  sigma = options.sigma if options.sigma_max == options.sigma else (options.sigma, options.sigma_max)
-
-  def degrade(clean, key):
-    if task == "denoise":
-      return degradations.add_noise(clean, key, sigma), None
-    if task == "super_resolution":
-      return degradations.downscale(clean, scale), None
-    mask = degradations.masks(key, clean.shape[:3], options.mask)
-    return clean * (1.0 - mask), mask
+  degrade = degradation.make_degrade(options)
+  scale = degradation.scale(options)
 
   def run(params, batch_stats, degraded, mask, train):
     variables = {"params": params, "batch_stats": batch_stats}
-    arguments = (degraded, mask) if task == "inpaint" else (degraded,)
+    arguments = (degraded, mask) if architecture.sees_mask else (degraded,)
     if train:
       restored, updates = apply(variables, *arguments, train=True, mutable=["batch_stats"])
       return restored, updates.get("batch_stats", batch_stats)
@@ -113,10 +134,9 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
   def init(key):
     height, width, channels = spec.data_shape
-    if task == "super_resolution":  # The network sees the low-resolution input.
-      height, width = height // scale, width // scale
+    height, width = height // scale, width // scale  # The network sees the degraded input.
     example = jnp.zeros((1, height, width, channels))
-    arguments = (example, jnp.zeros((1, height, width, 1))) if task == "inpaint" else (example,)
+    arguments = (example, jnp.zeros((1, height, width, 1))) if architecture.sees_mask else (example,)
     variables = network.init(key, *arguments, train=False)
     params = variables["params"]
     return RestorationState(jnp.zeros((), jnp.int32), params, variables.get("batch_stats", {}), optimizer.init(params))
@@ -162,5 +182,5 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       train_step,
       eval_step,
       progress_metrics=("loss", "psnr"),
-      restorer=contract.Restorer(task, degrade, restore, scale if task == "super_resolution" else 1, _multiple(config)),
+      restorer=contract.Restorer(degradation, degrade, restore, scale, _multiple(config)),
   )
