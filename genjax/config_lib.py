@@ -140,10 +140,13 @@ def from_json(saved: dict) -> ml_collections.ConfigDict:
 
 def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A saved config with the keys that genjax added since it was written, set to the values that keep what the
-  run did (no classes left out, every example, no generated data), so that older runs still load."""
+  run did (no classes left out, every example, no generated data, a penalty at every critic update), so that older
+  runs still load."""
   for key, value in _train_subset().items():
     if key not in saved.data:
       saved.data[key] = value
+  if "gan" in saved and "penalty_every" not in saved.gan:
+    saved.gan.penalty_every = 1
   return saved
 
 
@@ -263,11 +266,13 @@ def gan(
     weight_clip: float = 0.0,
     ema_decay: float = 0.999,
     ema_start_step: int = 500,
+    penalty_every: int = 1,
 ) -> ml_collections.ConfigDict:
   """The `gan` section. loss: non_saturating | minimax | hinge | least_squares | wasserstein; penalty on the critic:
-  none | wgan_gp | r1, weighted by penalty_weight (WGAN-GP's lambda, R1's gamma); n_critic critic updates per
-  generator update; weight_clip: WGAN's critic weight clipping c (0 disables); ema_decay: the generator weight
-  average that samples use (0 disables), following the weights until ema_start_step."""
+  none | wgan_gp | r1, weighted by penalty_weight (WGAN-GP's lambda, R1's gamma) and computed every penalty_every
+  critic updates with its weight times penalty_every (StyleGAN2's lazy regularisation; 1: every update); n_critic
+  critic updates per generator update; weight_clip: WGAN's critic weight clipping c (0 disables); ema_decay: the
+  generator weight average that samples use (0 disables), following the weights until ema_start_step."""
   return ml_collections.ConfigDict(
       dict(
           loss=loss,
@@ -277,6 +282,7 @@ def gan(
           weight_clip=weight_clip,
           ema_decay=ema_decay,
           ema_start_step=ema_start_step,
+          penalty_every=penalty_every,
       )
   )
 

@@ -166,6 +166,7 @@ ADDED_KEYS = {
     "eval.real_floor",
     "eval.iwae_samples",
     "eval.baselines",
+    "gan.penalty_every",
 }
 
 
