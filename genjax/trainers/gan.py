@@ -3,12 +3,12 @@ generator update, composed of the adversarial kit (`trainers.adversarial`) and t
 weight average (`trainers.common`). What is the GAN's own here: latents, its networks, and the step's schedule.
 
 The step takes `n_critic` real batches stacked as `[n_critic, B, H, W, C]` and runs one critic update on each,
-so that each update sees its own real batch, as in Algorithm 1 of the WGAN-GP paper. The loss (`config.gan.loss`), the
-penalty on the critic (`config.gan.penalty`: WGAN-GP, R1 or none, computed every `config.gan.penalty_every` critic
-updates) and weight clipping (the original WGAN) are config fields, so an ablation is an override. The generator
-keeps an exponential moving average of its weights, which samples use. With `config.model.num_classes > 0` the model is class-conditional: the critic sees real
-images and fakes of the same labels, the generator's update uses the labels of the last real batch, and sample
-grids show one row per class.
+so that each update sees its own real batch, as in Algorithm 1 of the WGAN-GP paper. The loss (`config.gan.loss`),
+the penalty on the critic (`config.gan.penalty`: WGAN-GP, R1 or none, computed every `config.gan.penalty_every`
+critic updates) and weight clipping (the original WGAN) are config fields, so an ablation is an override. The
+generator keeps an exponential moving average of its weights, which samples use. With `config.model.num_classes >
+0` the model is class-conditional: the critic sees real images and fakes of the same labels, the generator's
+update uses the labels of the last real batch, and sample grids show one row per class.
 """
 
 import math
