@@ -1,5 +1,6 @@
 """Specification of the GAN trainer: critic/generator update counts, weight clipping, the generator's weight
-average, sharding equivalence, end-to-end training and the refusal of impossible settings."""
+average, the lazy penalty's schedule, sharding equivalence, end-to-end training and the refusal of impossible
+settings. Its pieces (critic update, penalties, EMA) are specified in test_adversarial.py."""
 
 import jax
 import jax.numpy as jnp
@@ -63,6 +64,17 @@ def test_generator_average_equals_the_weights_before_its_start_step(digits):
   jax.tree.map(np.testing.assert_array_equal, state.g_ema_params, state.g_params)
 
 
+def test_a_lazy_penalty_is_computed_only_on_critic_updates_that_penalty_every_divides(digits):
+  config = tiny_config("wgan_gp", gan__n_critic=2, gan__penalty_every=3)
+  trainer = trainers.make_trainer(config, MNIST_SPEC)
+  state, step = jax.jit(trainer.init)(jax.random.key(0)), jax.jit(trainer.train_step)
+  penalties = []  # The mean over each step's two critic updates: updates 0-1, 2-3, 4-5, 6-7.
+  for index in range(4):
+    state, metrics = step(state, train_batch(config, digits, index, 2), jax.random.key(index))
+    penalties.append(float(metrics["penalty"]))
+  assert [penalty > 0 for penalty in penalties] == [True, True, False, True]  # Updates 0, 3 and 6.
+
+
 @pytest.mark.parametrize("name", ["gan", "wgan_gp"])
 def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
   config = tiny_config(name)
@@ -98,6 +110,7 @@ def test_gan_configs_train_end_to_end_and_write_sample_grids(name, digits, tmp_p
         ({"gan__penalty": "gp"}, "gan.penalty='gp' is not one of none, wgan_gp, r1"),
         ({"gan__penalty": "wgan_gp"}, "needs a critic without batch normalisation"),
         ({"gan__n_critic": 0}, "n_critic=0 must be at least 1"),
+        ({"gan__penalty_every": 0}, "penalty_every=0 must be at least 1"),
         ({"model__architecture": "stylegan"}, "architecture='stylegan' is not one of dcgan, resnet, mlp"),
         ({"model__d_normalization": "group"}, "d_normalization='group' is not one of batch, layer, none"),
     ],
