@@ -167,6 +167,7 @@ ADDED_KEYS = {
     "eval.iwae_samples",
     "eval.baselines",
     "gan.penalty_every",
+    "gan.ema_half_life_images",
 }
 
 

@@ -91,15 +91,6 @@ class CriticTraining:
   weight_clip: float = 0.0
 
 
-def discriminate(apply: Callable[..., Any], params, batch_stats, examples, conditioning):
-  """The critic's logits `[N]` in training mode, and its batch statistics (power iterations of spectral norm
-  included) updated by `examples`."""
-  logits, updates = apply(
-      {"params": params, "batch_stats": batch_stats}, examples, conditioning, train=True, mutable=["batch_stats"]
-  )
-  return logits, updates.get("batch_stats", batch_stats)
-
-
 def critic_update(
     training: CriticTraining,
     params,
@@ -122,8 +113,10 @@ def critic_update(
   fakes = jax.lax.stop_gradient(fakes)
 
   def loss_fn(params):
-    real_logits, new_batch_stats = discriminate(training.apply, params, batch_stats, real, conditioning)
-    fake_logits, new_batch_stats = discriminate(training.apply, params, new_batch_stats, fakes, conditioning)
+    real_logits, new_batch_stats = common.apply_training_mode(training.apply, params, batch_stats, real, conditioning)
+    fake_logits, new_batch_stats = common.apply_training_mode(
+        training.apply, params, new_batch_stats, fakes, conditioning
+    )
     loss = jnp.mean(losses.discriminator_loss(training.loss, real_logits, fake_logits))
     variables = {"params": params, "batch_stats": batch_stats}
     critic = lambda examples: training.apply(variables, examples, conditioning, train=False)
@@ -148,5 +141,5 @@ def critic_update(
 def generator_loss(training: CriticTraining, params, batch_stats, fakes, conditioning) -> jax.Array:
   """The adversarial loss of `fakes` under the critic (training mode, its batch statistics left as they were): the
   batch mean of `losses.generator_loss`, differentiable with respect to `fakes`."""
-  fake_logits, _ = discriminate(training.apply, params, batch_stats, fakes, conditioning)
+  fake_logits, _ = common.apply_training_mode(training.apply, params, batch_stats, fakes, conditioning)
   return jnp.mean(losses.generator_loss(training.loss, fake_logits))

@@ -107,6 +107,15 @@ def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) ->
   return optimizer
 
 
+def apply_training_mode(apply_fn: Callable, params, batch_stats, *arguments):
+  """`apply_fn` (a flax `Module.apply`) in training mode: its outputs, and the batch statistics (spectral norm's
+  power iterations included) updated by this batch."""
+  outputs, updates = apply_fn(
+      {"params": params, "batch_stats": batch_stats}, *arguments, train=True, mutable=["batch_stats"]
+  )
+  return outputs, updates.get("batch_stats", batch_stats)
+
+
 def apply_gradients(params, opt_state, grads, optimizer: optax.GradientTransformation):
   """One optimiser update: `(params, opt_state)` after descending `grads`. Every family's update goes through here."""
   updates, opt_state = optimizer.update(grads, opt_state, params)

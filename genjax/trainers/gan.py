@@ -6,9 +6,9 @@ The step takes `n_critic` real batches stacked as `[n_critic, B, H, W, C]` and r
 so that each update sees its own real batch, as in Algorithm 1 of the WGAN-GP paper. The loss (`config.gan.loss`),
 the penalty on the critic (`config.gan.penalty`: WGAN-GP, R1 or none, computed every `config.gan.penalty_every`
 critic updates) and weight clipping (the original WGAN) are config fields, so an ablation is an override. The
-generator keeps an exponential moving average of its weights, which samples use. With `config.model.num_classes >
-0` the model is class-conditional: the critic sees real images and fakes of the same labels, the generator's
-update uses the labels of the last real batch, and sample grids show one row per class.
+generator keeps an exponential moving average of its weights (by decay or half-life), which samples use. With
+`config.model.num_classes > 0` the model is class-conditional: the critic sees real images and fakes of the same
+labels, the generator's update uses the labels of the last real batch, and sample grids show one row per class.
 """
 
 import math
@@ -71,6 +71,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.gan.weight_clip must be >= 0 (0 disables clipping).")
   if not 0.0 <= gan_config.ema_decay < 1.0:
     raise errors.UserError("config.gan.ema_decay must be in [0, 1) (0 disables the average).")
+  if gan_config.ema_half_life_images < 0:
+    raise errors.UserError("config.gan.ema_half_life_images must be >= 0 (0: the average uses config.gan.ema_decay).")
 
 
 def _networks(config: ml_collections.ConfigDict, spec: sources.ExampleSpec):
@@ -119,7 +121,10 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       adversarial.Penalty(gan_config.penalty, gan_config.penalty_weight, gan_config.penalty_every),
       gan_config.weight_clip,
   )
-  ema = common.EMA(gan_config.ema_decay, gan_config.ema_start_step)
+  if gan_config.ema_half_life_images:
+    ema = common.EMA.from_half_life(gan_config.ema_half_life_images, config.train.batch_size, gan_config.ema_start_step)
+  else:
+    ema = common.EMA(gan_config.ema_decay, gan_config.ema_start_step)
   latent_size = model_config.latent_size
 
   def init(key):
@@ -140,10 +145,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
   def generate_train_mode(g_params, g_batch_stats, latents, labels):
     """Fakes in training mode, and the generator's batch statistics updated by this batch."""
-    fakes, updates = apply_generator(
-        {"params": g_params, "batch_stats": g_batch_stats}, latents, labels, train=True, mutable=["batch_stats"]
-    )
-    return fakes.reshape(-1, *data_shape), updates.get("batch_stats", g_batch_stats)
+    fakes, g_batch_stats = common.apply_training_mode(apply_generator, g_params, g_batch_stats, latents, labels)
+    return fakes.reshape(-1, *data_shape), g_batch_stats
 
   def train_step(state, batch, key):
     n_critic, batch_size = batch[data_key].shape[:2]
