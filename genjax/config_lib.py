@@ -141,7 +141,8 @@ def from_json(saved: dict) -> ml_collections.ConfigDict:
 def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A saved config with the keys that genjax added since it was written, set to the values that keep what the
   run did (no classes left out, every example, no generated data; the flat evaluation options moved into their
-  evaluations' sections), so that older runs still load."""
+  evaluations' sections; a penalty at every critic update, the weight average by its decay), so that older runs
+  still load."""
   for key, value in _train_subset().items():
     if key not in saved.data:
       saved.data[key] = value
@@ -151,6 +152,10 @@ def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDi
         dict(every_steps=saved.eval.every_steps, batch_size=saved.eval.batch_size, **_evaluator_options())
     )
     set_values(saved.eval, {new: flat[old] for old, news in _FLAT_EVAL_OPTIONS.items() if old in flat for new in news})
+  if "gan" in saved:
+    for key, value in dict(penalty_every=1, ema_half_life_images=0.0).items():
+      if key not in saved.gan:
+        saved.gan[key] = value
   return saved
 
 
@@ -281,11 +286,16 @@ def gan(
     weight_clip: float = 0.0,
     ema_decay: float = 0.999,
     ema_start_step: int = 500,
+    penalty_every: int = 1,
+    ema_half_life_images: float = 0.0,
 ) -> ml_collections.ConfigDict:
   """The `gan` section. loss: non_saturating | minimax | hinge | least_squares | wasserstein; penalty on the critic:
-  none | wgan_gp | r1, weighted by penalty_weight (WGAN-GP's lambda, R1's gamma); n_critic critic updates per
-  generator update; weight_clip: WGAN's critic weight clipping c (0 disables); ema_decay: the generator weight
-  average that samples use (0 disables), following the weights until ema_start_step."""
+  none | wgan_gp | r1, weighted by penalty_weight (WGAN-GP's lambda, R1's gamma) and computed every penalty_every
+  critic updates with its weight times penalty_every (StyleGAN2's lazy regularisation; 1: every update); n_critic
+  critic updates per generator update; weight_clip: WGAN's critic weight clipping c (0 disables); ema_decay: the
+  generator weight average that samples use (0 disables), following the weights until ema_start_step;
+  ema_half_life_images > 0 sets that decay from a half-life in training images instead (StyleGAN's ema_kimg * 1000),
+  0.5 ** (train.batch_size / ema_half_life_images)."""
   return ml_collections.ConfigDict(
       dict(
           loss=loss,
@@ -295,6 +305,8 @@ def gan(
           weight_clip=weight_clip,
           ema_decay=ema_decay,
           ema_start_step=ema_start_step,
+          penalty_every=penalty_every,
+          ema_half_life_images=ema_half_life_images,
       )
   )
 

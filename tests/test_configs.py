@@ -168,6 +168,8 @@ ADDED_KEYS = {
     "eval.anomaly.iwae_samples",
     "eval.anomaly.num_images",
     "eval.restoration.baselines",
+    "gan.penalty_every",
+    "gan.ema_half_life_images",
 }
 
 

@@ -1,5 +1,6 @@
 """Specification of the GAN trainer: critic/generator update counts, weight clipping, the generator's weight
-average, sharding equivalence, end-to-end training and the refusal of impossible settings."""
+average, the lazy penalty's schedule, sharding equivalence, end-to-end training and the refusal of impossible
+settings. Its pieces (critic update, penalties, EMA) are specified in test_adversarial.py."""
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +9,7 @@ import optax
 import pytest
 
 from conftest import MNIST_SPEC, tiny_config, train_batch, unlabelled
+from genjax import config_lib
 from genjax import errors
 from genjax import experiment
 from genjax import train_loop
@@ -57,10 +59,29 @@ def test_generator_average_follows_its_decay(digits):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), state.g_ema_params, expected)
 
 
+def test_generator_average_by_half_life_decays_by_half_per_half_life_in_images(digits):
+  config = tiny_config("gan", gan__ema_half_life_images=64.0, gan__ema_start_step=0)  # Batches of 16 images.
+  initial, state, _ = _run_steps(config, digits, num_steps=1)
+  decay = 0.5 ** (16 / 64)
+  expected = jax.tree.map(lambda ema, w: decay * ema + (1 - decay) * w, initial.g_ema_params, state.g_params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), state.g_ema_params, expected)
+
+
 def test_generator_average_equals_the_weights_before_its_start_step(digits):
   config = tiny_config("gan", gan__ema_decay=0.9, gan__ema_start_step=5)
   _, state, _ = _run_steps(config, digits, num_steps=2)
   jax.tree.map(np.testing.assert_array_equal, state.g_ema_params, state.g_params)
+
+
+def test_a_lazy_penalty_is_computed_only_on_critic_updates_that_penalty_every_divides(digits):
+  config = tiny_config("wgan_gp", gan__n_critic=2, gan__penalty_every=3)
+  trainer = trainers.make_trainer(config, MNIST_SPEC)
+  state, step = jax.jit(trainer.init)(jax.random.key(0)), jax.jit(trainer.train_step)
+  penalties = []  # The mean over each step's two critic updates: updates 0-1, 2-3, 4-5, 6-7.
+  for index in range(4):
+    state, metrics = step(state, train_batch(config, digits, index, 2), jax.random.key(index))
+    penalties.append(float(metrics["penalty"]))
+  assert [penalty > 0 for penalty in penalties] == [True, True, False, True]  # Updates 0, 3 and 6.
 
 
 @pytest.mark.parametrize("name", ["gan", "wgan_gp"])
@@ -98,6 +119,8 @@ def test_gan_configs_train_end_to_end_and_write_sample_grids(name, digits, tmp_p
         ({"gan__penalty": "gp"}, "gan.penalty='gp' is not one of none, wgan_gp, r1"),
         ({"gan__penalty": "wgan_gp"}, "needs a critic without batch normalisation"),
         ({"gan__n_critic": 0}, "n_critic=0 must be at least 1"),
+        ({"gan__penalty_every": 0}, "penalty_every=0 must be at least 1"),
+        ({"gan__ema_half_life_images": -1.0}, "ema_half_life_images must be >= 0"),
         ({"model__architecture": "stylegan"}, "architecture='stylegan' is not one of dcgan, resnet, mlp"),
         ({"model__d_normalization": "group"}, "d_normalization='group' is not one of batch, layer, none"),
     ],
@@ -168,6 +191,14 @@ def test_spectral_norm_critic_updates_its_power_iteration_state_each_critic_upda
 
 def _flatten_with_names(tree):
   return [("/".join(str(getattr(k, "key", k)) for k in path), leaf) for path, leaf in jax.tree.leaves_with_path(tree)]
+
+
+def test_a_config_saved_before_lazy_penalties_and_half_lives_reads_back_with_the_eager_penalty_and_its_decay():
+  saved = tiny_config("wgan_gp").to_dict()
+  del saved["gan"]["penalty_every"], saved["gan"]["ema_half_life_images"]
+  config = config_lib.with_added_keys(config_lib.from_json(saved))
+  assert (config.gan.penalty_every, config.gan.ema_half_life_images) == (1, 0.0)
+  trainers.make_trainer(config, MNIST_SPEC)
 
 
 def test_image_architectures_refuse_point_data():

@@ -1,7 +1,10 @@
-"""What trainer families share: the single-network train state and its steps, the optimiser, and the pixel
-likelihoods that turn decoder outputs into losses and images. The contract itself is `contract.Trainer`.
+"""What trainer families share: the single-network train state and its steps, the optimiser and the one optimiser
+update (`apply_gradients`), the weight average (`EMA`), and the pixel likelihoods that turn decoder outputs into
+losses and images. The contract itself is `contract.Trainer`; the pieces of adversarial training are in
+`trainers.adversarial`.
 """
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +28,14 @@ class TrainState:
   step: jax.Array
   params: Any
   opt_state: Any
+
+
+@flax.struct.dataclass
+class AveragedTrainState(TrainState):
+  """A `TrainState` that also carries a weight average of its parameters (see `EMA`). A subclass rather than an
+  optional field, so that the checkpoints of states without an average keep their structure."""
+
+  ema_params: Any
 
 
 def image_shape(spec: sources.ExampleSpec, family: str) -> tuple[int, int, int]:
@@ -96,20 +107,65 @@ def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) ->
   return optimizer
 
 
-def new_state(params, optimizer: optax.GradientTransformation) -> TrainState:
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=optimizer.init(params))
+def apply_training_mode(apply_fn: Callable, params, batch_stats, *arguments):
+  """`apply_fn` (a flax `Module.apply`) in training mode: its outputs, and the batch statistics (spectral norm's
+  power iterations included) updated by this batch."""
+  outputs, updates = apply_fn(
+      {"params": params, "batch_stats": batch_stats}, *arguments, train=True, mutable=["batch_stats"]
+  )
+  return outputs, updates.get("batch_stats", batch_stats)
+
+
+def apply_gradients(params, opt_state, grads, optimizer: optax.GradientTransformation):
+  """One optimiser update: `(params, opt_state)` after descending `grads`. Every family's update goes through here."""
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
+
+
+@dataclasses.dataclass(frozen=True)
+class EMA:
+  """An exponential moving average of weights, `ema <- decay * ema + (1 - decay) * weights` after each update.
+
+  decay:      per update; 0 makes the average the weights themselves.
+  start_step: before this step the average copies the weights (a warm start, as in ProGAN/BigGAN practice), so
+              that it does not keep the random initialisation's weights for thousands of updates.
+  """
+
+  decay: float
+  start_step: int = 0
+
+  @classmethod
+  def from_half_life(cls, half_life_images: float, batch_size: int, start_step: int = 0) -> "EMA":
+    """The average whose weights halve after `half_life_images` examples, at `batch_size` examples per update:
+    decay = 0.5 ** (batch_size / half_life_images) (StyleGAN's `ema_kimg`, in images rather than thousands), which
+    keeps the same time constant in images when the batch size changes."""
+    return cls(0.5 ** (batch_size / half_life_images), start_step)
+
+  def update(self, ema_params, params, step: jax.Array):
+    """The average after the update at `step` (counted from 0) produced `params`."""
+    decay = jnp.where(step >= self.start_step, self.decay, 0.0)
+    return jax.tree.map(lambda ema, w: decay * ema + (1.0 - decay) * w, ema_params, params)
+
+
+def new_state(params, optimizer: optax.GradientTransformation, ema: EMA | None = None) -> TrainState:
+  """A one-network state at step 0; with `ema`, an `AveragedTrainState` whose average starts at `params`."""
+  step, opt_state = jnp.zeros((), jnp.int32), optimizer.init(params)
+  if ema is None:
+    return TrainState(step=step, params=params, opt_state=opt_state)
+  return AveragedTrainState(step=step, params=params, opt_state=opt_state, ema_params=params)
 
 
 def steps_from_per_example_metrics(
     per_example_metrics: Callable[[Any, contract.Batch, jax.Array, bool], dict[str, jax.Array]],
     optimizer: optax.GradientTransformation,
+    ema: EMA | None = None,
 ):
   """The train and eval steps of a one-network family, from `per_example_metrics(params, batch, key, train)`,
   which maps a batch `[N, ...]` to `[N]` arrays, among them the "loss" to minimise.
 
   The train step treats its k stacked batches `[k, B, ...]` as one batch of k * B examples, descends the mean
-  "loss" and reports the batch means of every metric plus the gradient norm; the eval step returns masked sums
-  (see `contract.Trainer`).
+  "loss", updates the state's weight average with `ema` (give the same `ema` to `new_state`) and reports the batch
+  means of every metric plus the gradient norm; the eval step returns masked sums (see `contract.Trainer`).
   """
 
   def train_step(state: TrainState, batch: contract.Batch, key: jax.Array) -> tuple[TrainState, contract.Metrics]:
@@ -121,9 +177,11 @@ def steps_from_per_example_metrics(
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
     metrics["grad_norm"] = optax.tree.norm(grads)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    params, opt_state = apply_gradients(state.params, state.opt_state, grads, optimizer)
+    updated = dict(step=state.step + 1, params=params, opt_state=opt_state)
+    if ema is not None:
+      updated["ema_params"] = ema.update(state.ema_params, params, state.step)
+    return state.replace(**updated), metrics
 
   def eval_step(state: TrainState, batch: contract.Batch, key: jax.Array) -> contract.Metrics:
     return masked_sums(per_example_metrics(state.params, batch, key, False), batch["mask"])

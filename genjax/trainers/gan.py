@@ -1,13 +1,14 @@
 """GAN family: the generator/discriminator state and one jitted step of `n_critic` critic updates and one
-generator update.
+generator update, composed of the adversarial kit (`trainers.adversarial`) and the shared optimiser update and
+weight average (`trainers.common`). What is the GAN's own here: latents, its networks, and the step's schedule.
 
 The step takes `n_critic` real batches stacked as `[n_critic, B, H, W, C]` and runs one critic update on each,
-so that each update sees its own real batch, as in Algorithm 1 of the WGAN-GP paper. The loss (`config.gan.loss`), the
-penalty on the critic (`config.gan.penalty`: WGAN-GP, R1 or none) and weight clipping (the original WGAN) are
-config fields, so an ablation is an override. The generator keeps an exponential moving average of its weights,
-which samples use. With `config.model.num_classes > 0` the model is class-conditional: the critic sees real
-images and fakes of the same labels, the generator's update uses the labels of the last real batch, and sample
-grids show one row per class.
+so that each update sees its own real batch, as in Algorithm 1 of the WGAN-GP paper. The loss (`config.gan.loss`),
+the penalty on the critic (`config.gan.penalty`: WGAN-GP, R1 or none, computed every `config.gan.penalty_every`
+critic updates) and weight clipping (the original WGAN) are config fields, so an ablation is an override. The
+generator keeps an exponential moving average of its weights (by decay or half-life), which samples use. With
+`config.model.num_classes > 0` the model is class-conditional: the critic sees real images and fakes of the same
+labels, the generator's update uses the labels of the last real batch, and sample grids show one row per class.
 """
 
 import math
@@ -22,11 +23,11 @@ from genjax import errors
 from genjax import losses
 from genjax.data import sources
 from genjax.models import gans
+from genjax.trainers import adversarial
 from genjax.trainers import common
 from genjax.trainers import contract
 
 ARCHITECTURES = ("dcgan", "resnet", "mlp")
-PENALTIES = ("none", "wgan_gp", "r1")
 
 
 @flax.struct.dataclass
@@ -50,7 +51,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       (model_config.architecture, ARCHITECTURES, "model.architecture"),
       (model_config.d_normalization, gans.NORMALIZATIONS, "model.d_normalization"),
       (gan_config.loss, losses.GAN_LOSSES, "gan.loss"),
-      (gan_config.penalty, PENALTIES, "gan.penalty"),
+      (gan_config.penalty, adversarial.PENALTIES, "gan.penalty"),
   ]:
     if value not in valid:
       raise errors.UserError(f"config.{key}={value!r} is not one of {', '.join(valid)}.")
@@ -64,10 +65,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise errors.UserError("config.model.num_classes must be >= 0 (0: unconditional).")
   if gan_config.n_critic < 1:
     raise errors.UserError(f"config.gan.n_critic={gan_config.n_critic} must be at least 1.")
+  if gan_config.penalty_every < 1:
+    raise errors.UserError(f"config.gan.penalty_every={gan_config.penalty_every} must be at least 1.")
   if gan_config.weight_clip < 0:
     raise errors.UserError("config.gan.weight_clip must be >= 0 (0 disables clipping).")
   if not 0.0 <= gan_config.ema_decay < 1.0:
     raise errors.UserError("config.gan.ema_decay must be in [0, 1) (0 disables the average).")
+  if gan_config.ema_half_life_images < 0:
+    raise errors.UserError("config.gan.ema_half_life_images must be >= 0 (0: the average uses config.gan.ema_decay).")
 
 
 def _networks(config: ml_collections.ConfigDict, spec: sources.ExampleSpec):
@@ -98,8 +103,8 @@ def _networks(config: ml_collections.ConfigDict, spec: sources.ExampleSpec):
 
 
 def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> contract.Trainer:
-  """Builds the GAN's pure functions for the examples of `spec` (images HWC, or 2-D points). It decodes (latents
-  through the generator's weight average) and samples."""
+  """Builds the GAN's pure functions for the examples of `spec` (images HWC, or 2-D points), composed of the
+  adversarial kit's pieces. It decodes (latents through the generator's weight average) and samples."""
   check_config(config)
   gan_config, model_config = config.gan, config.model
   num_classes = model_config.num_classes
@@ -108,8 +113,18 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   apply_generator = common.mixed_precision(generator.apply, model_config.dtype)
   apply_discriminator = common.mixed_precision(discriminator.apply, model_config.dtype)
   g_optimizer = common.make_optimizer(config.optim, config.train.total_steps)
-  # The critic takes n_critic steps per generator step; its schedule counts its own steps.
-  d_optimizer = common.make_optimizer(config.optim, config.train.total_steps * gan_config.n_critic)
+  critic_training = adversarial.CriticTraining(
+      apply_discriminator,
+      gan_config.loss,
+      # The critic takes n_critic steps per generator step; its schedule counts its own steps.
+      common.make_optimizer(config.optim, config.train.total_steps * gan_config.n_critic),
+      adversarial.Penalty(gan_config.penalty, gan_config.penalty_weight, gan_config.penalty_every),
+      gan_config.weight_clip,
+  )
+  if gan_config.ema_half_life_images:
+    ema = common.EMA.from_half_life(gan_config.ema_half_life_images, config.train.batch_size, gan_config.ema_start_step)
+  else:
+    ema = common.EMA(gan_config.ema_decay, gan_config.ema_start_step)
   latent_size = model_config.latent_size
 
   def init(key):
@@ -125,61 +140,18 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
         g_ema_params=g_variables["params"],
         d_params=d_variables["params"],
         d_batch_stats=d_variables.get("batch_stats", {}),
-        d_opt_state=d_optimizer.init(d_variables["params"]),
+        d_opt_state=critic_training.optimizer.init(d_variables["params"]),
     )
 
   def generate_train_mode(g_params, g_batch_stats, latents, labels):
     """Fakes in training mode, and the generator's batch statistics updated by this batch."""
-    fakes, updates = apply_generator(
-        {"params": g_params, "batch_stats": g_batch_stats}, latents, labels, train=True, mutable=["batch_stats"]
-    )
-    return fakes.reshape(-1, *data_shape), updates.get("batch_stats", g_batch_stats)
-
-  def discriminate(d_params, d_batch_stats, images, labels):
-    """Logits `[N]` in training mode, and the batch statistics updated by this batch."""
-    logits, updates = apply_discriminator(
-        {"params": d_params, "batch_stats": d_batch_stats}, images, labels, train=True, mutable=["batch_stats"]
-    )
-    return logits, updates.get("batch_stats", d_batch_stats)
-
-  def critic_update(state, inputs):
-    """One critic update on a real batch and a batch of fakes (generated with the real batch's labels, so that a
-    penalty's interpolates have one class each)."""
-    real, fakes, labels, penalty_key = inputs
-    fakes = jax.lax.stop_gradient(fakes)
-
-    def loss_fn(d_params):
-      real_logits, batch_stats = discriminate(d_params, state.d_batch_stats, real, labels)
-      fake_logits, batch_stats = discriminate(d_params, batch_stats, fakes, labels)
-      loss = jnp.mean(losses.discriminator_loss(gan_config.loss, real_logits, fake_logits))
-      variables = {"params": d_params, "batch_stats": state.d_batch_stats}
-      critic = lambda images: apply_discriminator(variables, images, labels, train=False)
-      if gan_config.penalty == "wgan_gp":
-        penalty = losses.gradient_penalty(critic, real, fakes, penalty_key)
-      elif gan_config.penalty == "r1":
-        penalty = 0.5 * losses.r1_penalty(critic, real)  # gamma / 2 * ||grad||^2, gamma = penalty_weight.
-      else:
-        penalty = jnp.zeros(())
-      metrics = {
-          "d_loss": loss,
-          "penalty": penalty,
-          "d_real": jnp.mean(real_logits),
-          "d_fake": jnp.mean(fake_logits),
-          "wasserstein_estimate": jnp.mean(real_logits) - jnp.mean(fake_logits),
-      }
-      return loss + gan_config.penalty_weight * penalty, (metrics, batch_stats)
-
-    grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.d_params)
-    metrics["d_grad_norm"] = optax.tree.norm(grads)
-    updates, d_opt_state = d_optimizer.update(grads, state.d_opt_state, state.d_params)
-    d_params = optax.apply_updates(state.d_params, updates)
-    if gan_config.weight_clip:
-      d_params = jax.tree.map(lambda w: jnp.clip(w, -gan_config.weight_clip, gan_config.weight_clip), d_params)
-    return state.replace(d_params=d_params, d_batch_stats=batch_stats, d_opt_state=d_opt_state), metrics
+    fakes, g_batch_stats = common.apply_training_mode(apply_generator, g_params, g_batch_stats, latents, labels)
+    return fakes.reshape(-1, *data_shape), g_batch_stats
 
   def train_step(state, batch, key):
     n_critic, batch_size = batch[data_key].shape[:2]
     keys = jax.random.split(key, 2 * n_critic)
+    # The critic sees fakes generated with the real batch's labels, so that a penalty's interpolates have one class.
     critic_labels = [batch["label"][index] if num_classes else None for index in range(n_critic)]
 
     # The generator's forward pass for its own update runs once, first, and its fakes also serve the last critic
@@ -192,6 +164,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
     # A Python loop (n_critic is small and static) rather than lax.scan: on CPU, XLA ran the convolutions of a
     # one-iteration scan about 12x slower (measured: 1.4 s against 0.12 s for a DCGAN step of batch 128).
+    d_params, d_batch_stats, d_opt_state = state.d_params, state.d_batch_stats, state.d_opt_state
     per_update_metrics = []
     for index in range(n_critic):
       if index == n_critic - 1:
@@ -199,31 +172,37 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       else:
         latents = jax.random.normal(keys[index], (batch_size, latent_size))
         fakes, _ = generate_train_mode(state.g_params, state.g_batch_stats, latents, critic_labels[index])
-      inputs = (batch[data_key][index], fakes, critic_labels[index], keys[n_critic + index])
-      state, metrics = critic_update(state, inputs)
+      d_params, d_batch_stats, d_opt_state, metrics = adversarial.critic_update(
+          critic_training,
+          d_params,
+          d_batch_stats,
+          d_opt_state,
+          real=batch[data_key][index],
+          fakes=fakes,
+          conditioning=critic_labels[index],
+          key=keys[n_critic + index],
+          update_index=state.step * n_critic + index,
+      )
       per_update_metrics.append(metrics)
     critic_metrics = jax.tree.map(lambda *values: jnp.stack(values), *per_update_metrics)
 
-    def loss_fn(fakes):
-      fake_logits, _ = discriminate(state.d_params, state.d_batch_stats, fakes, g_labels)
-      return jnp.mean(losses.generator_loss(gan_config.loss, fake_logits))
-
-    g_loss, fakes_grad = jax.value_and_grad(loss_fn)(fakes_for_generator)
+    g_loss, fakes_grad = jax.value_and_grad(
+        lambda fakes: adversarial.generator_loss(critic_training, d_params, d_batch_stats, fakes, g_labels)
+    )(fakes_for_generator)
     (grads,) = generator_vjp((fakes_grad, jax.tree.map(jnp.zeros_like, g_batch_stats)))
-    updates, g_opt_state = g_optimizer.update(grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
-    # Before ema_start_step the average just follows the weights (a warm start, as in ProGAN/BigGAN practice).
-    decay = jnp.where(state.step >= gan_config.ema_start_step, gan_config.ema_decay, 0.0)
-    g_ema_params = jax.tree.map(lambda ema, w: decay * ema + (1.0 - decay) * w, state.g_ema_params, g_params)
+    g_params, g_opt_state = common.apply_gradients(state.g_params, state.g_opt_state, grads, g_optimizer)
     metrics = jax.tree.map(jnp.mean, critic_metrics)  # Averages over the n_critic updates.
     # "loss", the metric every family reports, is the critic's loss here (as in the eval lines).
     metrics.update(loss=metrics["d_loss"], g_loss=g_loss, g_grad_norm=optax.tree.norm(grads))
-    new_state = state.replace(
+    new_state = GANState(
         step=state.step + 1,
         g_params=g_params,
         g_batch_stats=g_batch_stats,
         g_opt_state=g_opt_state,
-        g_ema_params=g_ema_params,
+        g_ema_params=ema.update(state.g_ema_params, g_params, state.step),
+        d_params=d_params,
+        d_batch_stats=d_batch_stats,
+        d_opt_state=d_opt_state,
     )
     return new_state, metrics
 

@@ -164,8 +164,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
     grads, (metrics, batch_stats) = jax.grad(loss_fn, has_aux=True)(state.params)
     metrics["grad_norm"] = optax.tree.norm(grads)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params, opt_state = common.apply_gradients(state.params, state.opt_state, grads, optimizer)
     return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state), metrics
 
   def eval_step(state, batch, key):
