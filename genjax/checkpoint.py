@@ -28,6 +28,23 @@ from genjax import sharding
 _MODEL_DEFINING_KEYS = ("family", "model")
 
 
+def absolute_workdir(workdir: str) -> str:
+  """`workdir` as an absolute path (`~` expanded), logged once; an object-store URL (gs://...) is returned as it is.
+
+  orbax writes only to absolute paths: given a relative one, every save fails in the background and every restore
+  reads as damaged. An empty `--workdir=` is refused rather than taken to mean the current directory.
+  """
+  if not workdir.strip():
+    raise errors.UserError("--workdir is empty; pass the directory of the run, e.g. --workdir=/tmp/genjax/vae_local.")
+  absolute = _absolute(workdir)
+  logging.info("Workdir: %s", absolute)
+  return absolute
+
+
+def _absolute(path: str) -> str:
+  return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+
+
 def quiet_orbax_logging() -> None:
   """Drops orbax's INFO narration of every save and restore from the console; its warnings and errors stay."""
   absl_logging.get_absl_handler().addFilter(
@@ -46,9 +63,9 @@ class Checkpointer:
   def __init__(self, directory: str, keep: int):
     if keep < 1:
       raise errors.UserError(f"config.ckpt.keep={keep} must be at least 1 (the newest checkpoint is always kept).")
-    self.directory = directory
+    self.directory = _absolute(directory)  # orbax writes only to absolute paths.
     self._manager = ocp.CheckpointManager(
-        directory,
+        self.directory,
         options=ocp.CheckpointManagerOptions(
             preservation_policy=ocp.checkpoint_managers.LatestN(n=keep),
             enable_async_checkpointing=True,

@@ -37,6 +37,7 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
   anything is built, e.g. to point at data that has moved. Raises `UserError` for a workdir that is not a genjax
   run, has no checkpoint, or lacks `step`.
   """
+  workdir = checkpoint.absolute_workdir(workdir)
   config_path = epath.Path(workdir) / "config.json"
   if not config_path.exists():
     raise errors.UserError(

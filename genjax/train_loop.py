@@ -42,6 +42,7 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   `errors.Stopped` after a checkpoint when a signal asks for a stop, `errors.Diverged` on non-finite values.
   """
   validation.check_config(config)
+  workdir = checkpoint.absolute_workdir(workdir)
   _check_writable(workdir)
   data = sources.open_source(config.data, config.seed)
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
