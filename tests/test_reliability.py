@@ -16,7 +16,9 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import COMPILATION_CACHE, REPO_ROOT, load_config, run_command, tiny_config
+from genjax import checkpoint
 from genjax import cli
+from genjax import config_lib
 from genjax import errors
 from genjax import train_loop
 from genjax import writers
@@ -312,3 +314,23 @@ def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint
   # The two processes' checkpoint, resumed by this one process for two more steps.
   config.train.total_steps = 6
   assert int(train_loop.run(config, str(tmp_path / "two")).step) == 6
+
+
+def test_a_mistyped_key_is_named_once_in_balanced_quotes():
+  with pytest.raises(errors.UserError) as refused:
+    config_lib.override(load_config("vae"), ["--config.train.total_stepz=9"])
+  assert str(refused.value) == (
+      "Cannot apply --config.train.total_stepz=9: 'total_stepz' is not a config key. "
+      'Did you mean "total_steps" instead of "total_stepz"?'
+  )
+
+
+def test_a_divergence_before_any_checkpoint_says_what_to_change_in_plain_sentences(tmp_path):
+  checkpointer = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), keep=1)
+  with pytest.raises(errors.Diverged) as diverged:
+    train_loop._stop_if_diverged(False, {"loss": float("nan"), "kl": 1.0}, 3, checkpointer)
+  checkpointer.close()
+  assert str(diverged.value) == (
+      "Training diverged by step 3: {'loss': nan}. No checkpoint was written. Before rerunning, lower "
+      "config.optim.lr, set config.optim.grad_clip_norm, or change config.seed."
+  )
