@@ -9,6 +9,7 @@ written out in its config file.
 """
 
 import copy
+import re
 from collections.abc import Sequence
 
 import ml_collections
@@ -176,8 +177,16 @@ def override(config: ml_collections.ConfigDict, arguments: Sequence[str]) -> ml_
 
 
 def describe_config_error(error: Exception) -> str:
-  """One readable line from ml_collections' errors, which nest a KeyError's repr inside an AttributeError."""
-  return str(error).replace("\\n", " ").replace("\\'", "'").strip("'\" ")
+  """One readable line from ml_collections' errors, which nest a KeyError's repr inside an AttributeError: its
+  "'\\'total_stepz\\'\\nDid you mean ...?'" reads "'total_stepz' is not a config key. Did you mean ...?"."""
+  text = str(error).replace("\\n", "\n").replace("\\'", "'").strip()
+  # Peel the reprs around the message, down to a quoted key.
+  while len(text) > 1 and text[0] == text[-1] and text[0] in "'\"" and not re.fullmatch(r"'[^'\s]*'", text):
+    text = text[1:-1].strip()
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  if lines and re.fullmatch(r"'[^']*'", lines[0]):  # A KeyError's message is the missing key alone.
+    lines[0] += " is not a config key."
+  return " ".join(lines)
 
 
 def new_experiment(family: str, data: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

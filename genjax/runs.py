@@ -43,6 +43,7 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
   anything is built, e.g. to point at data that has moved. Raises `UserError` for a workdir that is not a genjax
   run, has no checkpoint, or lacks `step`.
   """
+  workdir = checkpoint.absolute_workdir(workdir)
   config = config_lib.override(workdirs.read_config(workdir), overrides)
   config_path = epath.Path(workdir) / workdirs.CONFIG_FILE
   checkpointer = checkpoint.Checkpointer(str(epath.Path(workdir) / "checkpoints"), keep=config.ckpt.keep)

@@ -21,6 +21,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,12 +38,14 @@ from matplotlib.backends import backend_agg
 
 from genjax import config_lib
 from genjax import errors
+from genjax import signals
 
 STUDY_NAME = "genjax"
 JOURNAL_FILE = "optuna_journal.log"
 # Overrides that say which repetition a point is: summaries average over them.
 SEED_KEY = "seed"
-_STOPPED_EXIT_CODE = errors.Stopped.exit_code
+# A trial that ended so was stopped, not failed: it continues from its checkpoint when queued again.
+_INTERRUPTED_EXIT_CODES = (errors.Stopped.exit_code, signals.INTERRUPTED_EXIT_CODE)
 
 
 def load_points(config_file: str, sweep_name: str, base_overrides: Sequence[str] = ()) -> list[dict]:
@@ -122,23 +126,31 @@ class Sweep:
 
 def open_sweep(sweep_dir: str, storage_url: str | None, identity: dict | None) -> Sweep:
   """The sweep's study (created on first use). With an `identity` (config and sweep name), refuses a storage that
-  holds another sweep; without, opens whatever sweep is there. Refuses a storage that cannot be reached."""
+  holds another sweep; without, opens whatever sweep is there. Refuses a storage that cannot be reached. A refused
+  sweep writes nothing: the study is read before anything is written."""
+  journal = os.path.join(sweep_dir, JOURNAL_FILE)
+  if identity is None and not storage_url and not os.path.isfile(journal):
+    raise errors.UserError(f"{sweep_dir} holds no sweep; start one with experiments/sweep.py run.")
   os.makedirs(sweep_dir, exist_ok=True)
   optuna.logging.set_verbosity(optuna.logging.WARNING)
   try:
     if storage_url:
       storage = optuna.storages.RDBStorage(storage_url, engine_kwargs={"pool_pre_ping": True})
     else:
-      backend = optuna.storages.journal.JournalFileBackend(os.path.join(sweep_dir, JOURNAL_FILE))
-      storage = optuna.storages.JournalStorage(backend)
-    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize", load_if_exists=True)
+      storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    try:
+      study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    except KeyError:  # No such study yet.
+      study = None
   except Exception as e:  # Drivers, networks and authentication fail in many exception types.
     raise errors.UserError(f"Cannot open the sweep storage {storage_url or sweep_dir}: {type(e).__name__}: {e}") from e
-  existing = study.user_attrs.get("identity")
+  existing = study.user_attrs.get("identity") if study is not None else None
   if identity is None:  # Reading whatever sweep is there.
     if existing is None:
       raise errors.UserError(f"{sweep_dir} holds no sweep; start one with experiments/sweep.py run.")
   elif existing is None:
+    if study is None:
+      study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="minimize")
     study.set_user_attr("identity", identity)
   elif existing != identity:
     raise errors.UserError(
@@ -158,15 +170,25 @@ def enqueue(sweep: Sweep, points: Sequence[dict]) -> int:
 
 
 def requeue_interrupted(sweep: Sweep, stale_after_s: float) -> int:
-  """Queues again the trials whose worker stopped beating (killed, or its machine lost); returns how many."""
-  stale = [
-      trial
-      for trial in sweep.trials(optuna.trial.TrialState.RUNNING)
-      if time.time() - trial.user_attrs.get("heartbeat", 0.0) > stale_after_s
-  ]
+  """Queues again the running trials whose worker is gone; returns how many. A worker on this host is gone when its
+  process is (at once); one elsewhere when its heartbeat has stopped for `stale_after_s` (killed, or its machine
+  lost)."""
+  stale = [trial for trial in sweep.trials(optuna.trial.TrialState.RUNNING) if _worker_gone(trial, stale_after_s)]
   for trial in stale:
-    sweep.requeue(trial, "its worker stopped (no heartbeat)")
+    sweep.requeue(trial, "its worker stopped")
   return len(stale)
+
+
+def _worker_gone(trial: optuna.trial.FrozenTrial, stale_after_s: float) -> bool:
+  lease = trial.user_attrs
+  if lease.get("host") == socket.gethostname() and "pid" in lease:
+    try:
+      os.kill(lease["pid"], 0)  # Signal 0: only whether the process exists.
+    except ProcessLookupError:
+      return True
+    except PermissionError:  # Another user's process of that number: alive, so wait for the heartbeat.
+      pass
+  return time.time() - lease.get("heartbeat", 0.0) > stale_after_s
 
 
 def work(
@@ -178,8 +200,11 @@ def work(
     compilation_cache_dir: str,
     heartbeat_s: float = 10.0,
 ) -> None:
-  """Runs `num_workers` workers until no trial is waiting."""
+  """Runs `num_workers` workers until no trial is waiting. On Ctrl-C (which the running trials receive too: they
+  save a checkpoint and stop; a second Ctrl-C stops them at once) the workers claim nothing more, queue their trials
+  again and end; then `errors.Stopped` is raised."""
   devices = _visible_gpus()
+  stopping = threading.Event()
   threads = [
       threading.Thread(
           target=_worker,
@@ -191,15 +216,36 @@ def work(
               devices[index % len(devices)] if devices else None,
               compilation_cache_dir,
               heartbeat_s,
+              stopping,
           ),
           name=f"sweep-worker-{index}",
       )
       for index in range(num_workers)
   ]
-  for thread in threads:
-    thread.start()
-  for thread in threads:
-    thread.join()
+  def on_interrupt(signum, frame):
+    del signum, frame
+    if not stopping.is_set():
+      logging.warning("Interrupted: the running trials are saving a checkpoint and will be queued again.")
+    stopping.set()
+
+  # A handler rather than KeyboardInterrupt, which would interrupt the joins below and leave the threads' states
+  # unknown. Handlers can only be installed from the main thread.
+  in_main_thread = threading.current_thread() is threading.main_thread()
+  previous_handler = signal.signal(signal.SIGINT, on_interrupt) if in_main_thread else None
+  try:
+    for thread in threads:
+      thread.start()
+    for thread in threads:
+      thread.join()
+  finally:
+    if in_main_thread:
+      signal.signal(signal.SIGINT, previous_handler)
+  if stopping.is_set():
+    raise errors.Stopped(
+        "The sweep was interrupted; its running trials were queued again to continue from their checkpoints, and "
+        "finished ones are kept. Rerun the same command to go on.",
+        None,
+    )
 
 
 def _visible_gpus() -> list[str]:
@@ -212,8 +258,8 @@ def _visible_gpus() -> list[str]:
   return []
 
 
-def _worker(sweep, config_file, base_overrides, sweep_dir, gpu, compilation_cache_dir, heartbeat_s):
-  while (trial := sweep.claim()) is not None:
+def _worker(sweep, config_file, base_overrides, sweep_dir, gpu, compilation_cache_dir, heartbeat_s, stopping):
+  while not stopping.is_set() and (trial := sweep.claim()) is not None:
     point = trial.user_attrs["overrides"]
     workdir = os.path.join(sweep_dir, point_id(point))
     log_path = os.path.join(sweep_dir, f"{point_id(point)}.log")
@@ -226,7 +272,8 @@ def _worker(sweep, config_file, base_overrides, sweep_dir, gpu, compilation_cach
         *base_overrides,
         *override_arguments(point),
     ]
-    sweep.set(trial, workdir=workdir, heartbeat=time.time())
+    # The lease: whoever finds this host's process gone, or the heartbeat stopped, queues the trial again.
+    sweep.set(trial, workdir=workdir, heartbeat=time.time(), host=socket.gethostname(), pid=os.getpid())
     logging.info("Trial %s: %s", point_id(point), " ".join(command[1:]))
     start = time.time()
     with open(log_path, "a") as log:
@@ -242,9 +289,11 @@ def _worker(sweep, config_file, base_overrides, sweep_dir, gpu, compilation_cach
     if process.returncode == 0:
       sweep.set(trial, final=_final_metrics(workdir))
       sweep.finish(trial, optuna.trial.TrialState.COMPLETE, wall_s)
-    elif process.returncode == _STOPPED_EXIT_CODE:
+    elif stopping.is_set() or process.returncode in _INTERRUPTED_EXIT_CODES:
+      # Whatever a Ctrl-C of the sweep made of its trial (a checkpoint and 75, 130 at once, or an interrupted
+      # start-up), the trial is not at fault.
       sweep.requeue(trial, "stopped on a signal")
-      return  # The sweep itself is being stopped.
+      return
     else:
       sweep.set(trial, error=_last_error(log_path))
       sweep.finish(trial, optuna.trial.TrialState.FAIL)
@@ -361,6 +410,7 @@ def _groups(rows, group_keys, metrics) -> list[dict]:
       finals = [row["final"][metric] for row in completed if row["final"][metric] is not None]
       stats[metric] = (float(np.mean(finals)), float(np.std(finals))) if finals else (math.nan, math.nan)
     walls = [row["wall_s"] for row in members if row["wall_s"] is not None]
+    statuses = {row["status"] for row in members}
     summary.append(
         {
             "setting": setting,
@@ -368,9 +418,16 @@ def _groups(rows, group_keys, metrics) -> list[dict]:
             "n": len(completed),
             "of": len(members),
             "wall_s": float(np.mean(walls)) if walls else math.nan,
+            # What a setting without a value shows: why there is none yet.
+            "pending": next((label for status, label in _PENDING_LABELS if status in statuses), "no value"),
         }
     )
   return summary
+
+
+# A setting without a final value, by the most telling status of its points: "queued" for points that never
+# started and for interrupted ones queued again (the CSV's error column tells them apart).
+_PENDING_LABELS = (("running", "running"), ("waiting", "queued"), ("fail", "failed"))
 
 
 def _write_summary(groups, group_keys, metrics, goal, num_trials, path) -> str:
@@ -388,7 +445,7 @@ def _write_summary(groups, group_keys, metrics, goal, num_trials, path) -> str:
   ]
   for group in ordered:
     values = [
-        f"{mean:.4g} +- {std:.2g}" if not math.isnan(mean) else "failed"
+        f"{mean:.4g} +- {std:.2g}" if not math.isnan(mean) else group["pending"]
         for mean, std in (group["stats"][metric] for metric in metrics)
     ]
     lines.append(

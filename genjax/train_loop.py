@@ -41,6 +41,7 @@ def run(config: ml_collections.ConfigDict, workdir: str):
   `errors.Stopped` after a checkpoint when a signal asks for a stop, `errors.Diverged` on non-finite values.
   """
   validation.check_config(config)
+  workdir = checkpoint.absolute_workdir(workdir)
   _check_writable(workdir)
   data = sources.open_source(config.data, config.seed)
   writer = writers.RunWriter(workdir, enabled=jax.process_index() == 0)
@@ -218,12 +219,12 @@ def _stop_if_diverged(finite: bool, means: dict[str, float], step: int, checkpoi
       + (f": {bad}" if bad else " (non-finite values)")
       + ". "
       + (
-          f"The newest checkpoint (step {last}) in {checkpointer.directory} is finite and intact; rerunning resumes "
-          "from it, "
+          f"The newest checkpoint (step {last}) in {checkpointer.directory} is finite and intact, and rerunning "
+          "resumes from it. "
           if last
-          else "No checkpoint was written; "
+          else "No checkpoint was written. "
       )
-      + "so lower config.optim.lr, set config.optim.grad_clip_norm, or change config.seed first."
+      + "Before rerunning, lower config.optim.lr, set config.optim.grad_clip_norm, or change config.seed."
   )
 
 

@@ -17,6 +17,8 @@
 # The workdir must be on GCS (gs://...), where every worker writes its part of each checkpoint; the install adds
 # gcsfs (orbax's gs:// paths) and google-cloud-storage (TensorBoard's).
 set -euo pipefail
+# The usage is the header comment above, without its comment marks and #SBATCH lines.
+usage() { sed -n '2,/^[^#]/{/^#SBATCH/d;/^#/s/^# \{0,1\}//p}' "$0"; }
 dry_run=false
 script=experiments/train.py
 distributed=GENJAX_DISTRIBUTED=1
@@ -28,7 +30,7 @@ while [[ "${1:-}" == --* && "${1:-}" != -- ]]; do
   esac
   shift
 done
-if [[ $# -lt 4 || "$4" != "--" ]]; then sed -n '2,20p' "$0"; exit 2; fi
+if [[ $# -lt 4 || "$4" != "--" ]]; then usage; exit 2; fi
 name=$1 zone=$2 accelerator=$3
 shift 4
 run() { if $dry_run; then echo "${*@Q}"; else "$@"; fi; }

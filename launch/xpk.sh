@@ -12,9 +12,11 @@
 # --dry-run prints the command instead of running it. Environment: PROJECT, ZONE (default: xpk's), BASE_IMAGE
 # (default python:3.11). The workdir must be on GCS; the image installs gcsfs and google-cloud-storage for it.
 set -euo pipefail
+# The usage is the header comment above, without its comment marks and #SBATCH lines.
+usage() { sed -n '2,/^[^#]/{/^#SBATCH/d;/^#/s/^# \{0,1\}//p}' "$0"; }
 dry_run=false
 if [[ "${1:-}" == --dry-run ]]; then dry_run=true; shift; fi
-if [[ $# -lt 5 || "$5" != "--" ]]; then sed -n '2,14p' "$0"; exit 2; fi
+if [[ $# -lt 5 || "$5" != "--" ]]; then usage; exit 2; fi
 cluster=$1 workload=$2 tpu_type=$3 num_slices=$4
 shift 5
 run() { if $dry_run; then echo "${*@Q}"; else "$@"; fi; }

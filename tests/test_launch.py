@@ -82,11 +82,27 @@ def test_slurm_scripts_start_genjax_with_the_given_flags(script, expected):
   assert command == [*expected.split(), *TRAIN_FLAGS]
 
 
-def test_launchers_print_their_usage_when_called_wrongly():
+@pytest.mark.parametrize(
+    "script, arguments",
+    [
+        ("tpu_vm.sh", []),
+        ("tpu_vm.sh", ["only-a-name"]),
+        ("xpk.sh", []),
+        ("slurm.sbatch", []),
+        ("slurm.sbatch", ["--dry-run"]),
+        ("slurm_sweep.sbatch", []),
+    ],
+)
+def test_launchers_print_their_usage_and_only_it_when_called_without_their_arguments(script, arguments):
   result = subprocess.run(
-      ["bash", os.path.join(REPO_ROOT, "launch", "tpu_vm.sh"), "only-a-name"], capture_output=True, text=True
+      ["bash", os.path.join(REPO_ROOT, "launch", script), *arguments], capture_output=True, text=True, timeout=60
   )
-  assert result.returncode == 2 and "Usage:" in result.stdout
+  assert result.returncode == 2, result.stderr
+  usage = result.stdout
+  assert "Usage" in usage and f"launch/{script}" in usage
+  # The script's header comment, without its comment marks, #SBATCH lines or any line of code after it.
+  assert not any(line.startswith(("#", "set ", "dry_run", "if ")) for line in usage.splitlines()), usage
+  assert usage.rstrip().splitlines()[-1] in open(os.path.join(REPO_ROOT, "launch", script)).read()
 
 
 _SRUN = {

@@ -3,7 +3,6 @@ finite checkpoint survives; a damaged checkpoint is set aside and the one before
 with the space left; config values out of range are refused before anything is touched; metrics.jsonl holds each
 step once after a crash; each outcome has its own exit status; processes agree on the data."""
 
-import errno
 import json
 import os
 import shutil
@@ -17,7 +16,9 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import COMPILATION_CACHE, REPO_ROOT, load_config, run_command, tiny_config
+from genjax import checkpoint
 from genjax import cli
+from genjax import config_lib
 from genjax import errors
 from genjax import train_loop
 from genjax import writers
@@ -96,23 +97,29 @@ def _overwrite(path, content: bytes):
     f.write(content)
 
 
-def test_a_full_disk_during_a_save_names_the_free_space_and_keeps_the_previous_checkpoint(
+def test_a_full_disk_found_in_the_background_names_the_step_and_the_free_space_and_keeps_the_previous_checkpoint(
     digits, tmp_path, monkeypatch
 ):
+  # As orbax reports a full disk: TensorStore's error, raised by the background write of step 4 and surfacing only
+  # when the next save (or the end of the run) waits for it. tests/test_checkpoint.py fills a real tmpfs.
   workdir = str(tmp_path)
-  original_save = ocp.CheckpointManager.save
+  original_wait = ocp.CheckpointManager.wait_until_finished
 
-  def save_until_the_disk_fills(manager, step, *args, **kwargs):
-    if step >= 4:
-      raise OSError(errno.ENOSPC, "No space left on device")
-    return original_save(manager, step, *args, **kwargs)
+  def wait_for_a_write_that_found_the_disk_full(manager):
+    original_wait(manager)
+    if 4 in manager.all_steps():
+      raise ValueError(
+          'RESOURCE_EXHAUSTED: Error writing local file "ocdbt.process_0/d/41e8": Failed to write 171 bytes to file '
+          "21: No space left on device [os_error_code='28'] [tensorstore_spec='{...}']"
+      )
 
-  monkeypatch.setattr(ocp.CheckpointManager, "save", save_until_the_disk_fills)
+  monkeypatch.setattr(ocp.CheckpointManager, "wait_until_finished", wait_for_a_write_that_found_the_disk_full)
   with pytest.raises(
-      errors.StorageError, match=r"step 4 .*No space left on device \(.* MiB free of .*step 2\) is intact"
+      errors.StorageError, match=r"step 4 .*: No space left on device \(.* MiB free of .*step 2\) is intact"
   ):
-    _train(tiny_config("vae"), workdir, digits)
-  monkeypatch.setattr(ocp.CheckpointManager, "save", original_save)
+    _train(tiny_config("vae", train__total_steps=6), workdir, digits)
+  monkeypatch.setattr(ocp.CheckpointManager, "wait_until_finished", original_wait)
+  shutil.rmtree(os.path.join(workdir, "checkpoints", "4"))  # What orbax leaves of a save that failed.
   assert int(_train(tiny_config("vae", train__total_steps=2), workdir, digits).step) == 2  # Restorable.
 
 
@@ -307,3 +314,23 @@ def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint
   # The two processes' checkpoint, resumed by this one process for two more steps.
   config.train.total_steps = 6
   assert int(train_loop.run(config, str(tmp_path / "two")).step) == 6
+
+
+def test_a_mistyped_key_is_named_once_in_balanced_quotes():
+  with pytest.raises(errors.UserError) as refused:
+    config_lib.override(load_config("vae"), ["--config.train.total_stepz=9"])
+  assert str(refused.value) == (
+      "Cannot apply --config.train.total_stepz=9: 'total_stepz' is not a config key. "
+      'Did you mean "total_steps" instead of "total_stepz"?'
+  )
+
+
+def test_a_divergence_before_any_checkpoint_says_what_to_change_in_plain_sentences(tmp_path):
+  checkpointer = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), keep=1)
+  with pytest.raises(errors.Diverged) as diverged:
+    train_loop._stop_if_diverged(False, {"loss": float("nan"), "kl": 1.0}, 3, checkpointer)
+  checkpointer.close()
+  assert str(diverged.value) == (
+      "Training diverged by step 3: {'loss': nan}. No checkpoint was written. Before rerunning, lower "
+      "config.optim.lr, set config.optim.grad_clip_norm, or change config.seed."
+  )

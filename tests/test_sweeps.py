@@ -5,6 +5,7 @@ its table, CSV and plots."""
 import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -35,7 +36,12 @@ def get_config(arg=None):
 
 def get_sweep(name):
   grid = config_lib.product(config_lib.sweep("gan.loss", ["hinge", "least_squares"]), config_lib.seeds(2))
-  return {"grid": grid, "grid_and_a_failure": grid + [{"optim.lr": -1.0}], "typo": [{"gan.los": "x"}]}[name]
+  return {
+      "grid": grid,
+      "grid_and_a_failure": grid + [{"optim.lr": -1.0}],
+      "typo": [{"gan.los": "x"}],
+      "long": [{"train.total_steps": 100000, "train.log_every_steps": 1}],
+  }[name]
 """
 
 
@@ -147,3 +153,71 @@ def test_an_unreachable_storage_is_refused(config_file, tmp_path):
   )
   assert result.returncode == 1 and "Cannot open the sweep storage postgresql://" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def _identity(sweep_name):
+  return {"config": "tiny_sweep.py", "sweep": sweep_name, "overrides": []}
+
+
+def test_a_refused_sweep_leaves_the_other_sweeps_journal_untouched(tmp_path):
+  sweeps.open_sweep(str(tmp_path), None, _identity("grid"))
+  journal = tmp_path / sweeps.JOURNAL_FILE
+  before = journal.read_bytes()
+  with pytest.raises(errors.UserError, match="holds another sweep"):
+    sweeps.open_sweep(str(tmp_path), None, _identity("other"))
+  assert journal.read_bytes() == before
+  with pytest.raises(errors.UserError, match="holds no sweep"):
+    sweeps.open_sweep(str(tmp_path / "empty"), None, identity=None)
+  assert not (tmp_path / "empty" / sweeps.JOURNAL_FILE).exists()
+
+
+def test_the_report_labels_points_that_never_started_as_queued_not_failed(tmp_path):
+  sweep = sweeps.open_sweep(str(tmp_path), None, _identity("grid"))
+  sweeps.enqueue(sweep, [{"gan.loss": "hinge"}, {"gan.loss": "least_squares"}])
+  sweeps.report(sweep, str(tmp_path), ["modes_covered"], "max")
+  summary = (tmp_path / "summary.md").read_text()
+  assert "failed" not in summary and summary.count("| queued |") == 2, summary
+
+
+def test_a_running_trial_whose_worker_died_on_this_host_is_queued_again_at_once(tmp_path):
+  sweep = sweeps.open_sweep(str(tmp_path), None, _identity("grid"))
+  sweeps.enqueue(sweep, [{"seed": 0}, {"seed": 1}])
+  dead = subprocess.Popen(["true"])
+  dead.wait()
+  for pid in (os.getpid(), dead.pid):  # A live worker (this process) and a dead one, both heard of just now.
+    trial = sweep.claim()
+    sweep.set(trial, heartbeat=time.time(), host=socket.gethostname(), pid=pid)
+  assert sweeps.requeue_interrupted(sweep, stale_after_s=120) == 1
+  (running,) = sweep.trials(optuna.trial.TrialState.RUNNING)
+  assert running.user_attrs["pid"] == os.getpid()
+  (waiting,) = sweep.trials(optuna.trial.TrialState.WAITING)
+  assert waiting.system_attrs["fixed_params"]["attempt"] == 1
+
+
+def test_ctrl_c_stops_a_sweep_with_a_message_and_queues_its_running_trial_again(config_file, tmp_path):
+  sweep_dir = str(tmp_path / "interrupted")
+  command = [
+      sys.executable,
+      "experiments/sweep.py",
+      "run",
+      f"--config={config_file}",
+      "--sweep=long",
+      f"--sweep_dir={sweep_dir}",
+      f"--compilation_cache_dir={COMPILATION_CACHE}",
+  ]
+  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  process = subprocess.Popen(
+      command, cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+  )
+  log = os.path.join(sweep_dir, sweeps.point_id({"train.total_steps": 100000, "train.log_every_steps": 1}) + ".log")
+  deadline = time.time() + 300
+  while time.time() < deadline and not (os.path.isfile(log) and "step 2/100000" in open(log).read()):
+    time.sleep(0.5)
+  os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the sweep and its trial both receive it.
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == errors.Stopped.exit_code, stderr
+  assert "Traceback" not in stderr and "genjax: stopped: " in stderr
+  sweep = sweeps.open_sweep(sweep_dir, None, identity=None)
+  assert not sweep.trials(optuna.trial.TrialState.RUNNING), stderr
+  (waiting,) = sweep.trials(optuna.trial.TrialState.WAITING)  # The next run continues it from its checkpoint.
+  assert waiting.system_attrs["fixed_params"]["attempt"] == 1
