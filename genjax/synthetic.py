@@ -100,7 +100,7 @@ def load_generator(config: ml_collections.ConfigDict, data: sources.DataSource, 
 
 @flax.struct.dataclass
 class MixedFeed:
-  """A real feed (`pipeline.HostFeed` or `on_device.DeviceFeed`) whose raw batches end in generated examples.
+  """A real feed (`pipeline.HostFeed` or `pipeline.DeviceFeed`) whose raw batches end in generated examples.
 
   class_probabilities: `[num_classes]`, the distribution the generated labels are drawn from.
   """

@@ -66,7 +66,7 @@ def test_generator_average_equals_the_weights_before_its_start_step(digits):
 @pytest.mark.parametrize("name", ["gan", "wgan_gp"])
 def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
   config = tiny_config(name)
-  raw = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, config.gan.n_critic, config.train.batch_size))(
+  raw = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, config.gan.n_critic, config.train.batch_size))(
       0
   )
   results = []

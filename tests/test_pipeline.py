@@ -1,4 +1,4 @@
-"""Specification of the input paths (genjax.data.pipeline, on_device, preprocess): one global order fixed by the
+"""Specification of the input paths (genjax.data.pipeline, preprocess): one global order fixed by the
 step, every example once per epoch, the same batches on the host and on the device, in one process or several,
 from any starting step; preprocessing that matches its definition and has the right statistics."""
 
@@ -10,7 +10,6 @@ from absl import flags
 from conftest import tiny_config
 from genjax import errors
 from genjax import sharding
-from genjax.data import on_device
 from genjax.data import pipeline
 from genjax.data import preprocess
 from genjax.data import sources
@@ -24,7 +23,7 @@ def _numbered(count: int) -> sources.DataSource:
 
 def test_every_example_appears_once_per_epoch_and_epochs_differ():
   data = _numbered(20)
-  reader = pipeline.StreamReader(data.train, pipeline.Stream(seed=0, batches_per_step=1, global_batch_size=8))
+  reader = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(seed=0, batches_per_step=1, global_batch_size=8))
   steps = [reader(step) for step in range(5)]  # 40 positions: two epochs, the third step spans both.
   labels = np.concatenate([raw["label"].reshape(-1) for raw in steps])
   epochs = np.concatenate([raw[pipeline.EPOCH].reshape(-1) for raw in steps])
@@ -37,17 +36,17 @@ def test_every_example_appears_once_per_epoch_and_epochs_differ():
 
 def test_a_step_takes_its_k_batches_from_consecutive_positions():
   data = _numbered(30)
-  stacked = pipeline.StreamReader(data.train, pipeline.Stream(0, batches_per_step=3, global_batch_size=4))(1)
-  flat = pipeline.StreamReader(data.train, pipeline.Stream(0, batches_per_step=1, global_batch_size=12))(1)
+  stacked = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, batches_per_step=3, global_batch_size=4))(1)
+  flat = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, batches_per_step=1, global_batch_size=12))(1)
   assert stacked["label"].shape == (3, 4) and stacked["point"].shape == (3, 4, 2)
   np.testing.assert_array_equal(stacked["label"].reshape(-1), flat["label"].reshape(-1))
 
 
 def test_processes_read_their_slices_of_the_same_global_batch():
   data = _numbered(20)
-  whole = pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8), process_index=0, process_count=1)(3)
+  whole = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, 2, 8), process_index=0, process_count=1)(3)
   shares = [
-      pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8), process_index=p, process_count=2)(3) for p in range(2)
+      pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, 2, 8), process_index=p, process_count=2)(3) for p in range(2)
   ]
   np.testing.assert_array_equal(np.concatenate([share["label"] for share in shares], axis=1), whole["label"])
 
@@ -63,9 +62,9 @@ def test_the_host_input_from_any_step_continues_the_stream_exactly(num_workers, 
   config = tiny_config("vae", data__num_workers=num_workers)
   mesh = sharding.make_mesh(config.mesh)
   batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
-  reader = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 1, 8))
+  reader = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 1, 8))
   host_input = pipeline.HostInput(
-      digits.train, config.data, pipeline.Stream(config.seed, 1, 8), batch_sharding, start_step=3
+      digits, config.data, pipeline.Stream(config.seed, 1, 8), batch_sharding, start_step=3
   )
   for step in (3, 4, 5, 6):  # Past the end of the first epoch (24 examples, 3 steps).
     feed = host_input.feed(step)
@@ -77,8 +76,8 @@ def test_the_host_input_from_any_step_continues_the_stream_exactly(num_workers, 
 def test_the_device_feed_gathers_the_host_paths_batches(digits, devices):
   config = tiny_config("vae")
   mesh = sharding.make_mesh(config.mesh, devices)
-  device_input = on_device.DeviceInput(digits, pipeline.Stream(config.seed, 2, 8), mesh)
-  reader = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 2, 8))
+  device_input = pipeline.DeviceInput(digits, pipeline.Stream(config.seed, 2, 8), mesh)
+  reader = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 2, 8))
   gather = jax.jit(lambda feed, step: feed.raw_batch(step))
   for step in range(5):  # 16 examples a step from 24: most steps span two epochs.
     gathered = gather(device_input.feed(step), np.int32(step))
@@ -90,8 +89,8 @@ def test_steps_larger_than_the_split_span_several_epochs_on_both_paths(devices):
   data = _numbered(5)
   config = tiny_config("toy2d", "dataset=ring")
   mesh = sharding.make_mesh(config.mesh, devices)
-  device_input = on_device.DeviceInput(data, pipeline.Stream(0, 2, 8), mesh)
-  reader = pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8))
+  device_input = pipeline.DeviceInput(data, pipeline.Stream(0, 2, 8), mesh)
+  reader = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, 2, 8))
   for step in range(3):
     gathered = jax.jit(lambda feed, step: feed.raw_batch(step))(device_input.feed(step), np.int32(step))
     np.testing.assert_array_equal(np.asarray(gathered["label"]), reader(step)["label"])
@@ -100,7 +99,7 @@ def test_steps_larger_than_the_split_span_several_epochs_on_both_paths(devices):
 
 
 def test_on_device_input_refuses_a_split_larger_than_a_device(digits, devices, monkeypatch):
-  monkeypatch.setattr(on_device, "device_memory_bytes", lambda mesh: 2**20)
+  monkeypatch.setattr(pipeline, "device_memory_bytes", lambda mesh: 2**20)
   config = tiny_config("vae", data__on_device="true")
   mesh = sharding.make_mesh(config.mesh, devices)
   batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
@@ -112,7 +111,7 @@ def test_on_device_input_refuses_a_split_larger_than_a_device(digits, devices, m
       pipeline.open_train_input(bigger, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), pipeline.HostInput
   )
   assert isinstance(
-      pipeline.open_train_input(digits, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), on_device.DeviceInput
+      pipeline.open_train_input(digits, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), pipeline.DeviceInput
   )
 
 
@@ -192,11 +191,11 @@ def test_points_pass_through_preprocessing_unchanged():
 
 
 def test_eval_batches_cover_the_split_once_with_the_padding_masked(digits):
-  batches = list(pipeline.eval_batches(digits.eval, 8))  # 20 examples
+  batches = list(pipeline.eval_batches(digits.eval, digits.spec, 8))  # 20 examples
   assert [int(batch["mask"].sum()) for batch in batches] == [8, 8, 4]
   assert all(batch["image"].shape == (8, 28, 28, 1) for batch in batches)
   np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches])[:20], np.arange(20))
-  shares = [list(pipeline.eval_batches(digits.eval, 8, process_index=p, process_count=2)) for p in range(2)]
+  shares = [list(pipeline.eval_batches(digits.eval, digits.spec, 8, process_index=p, process_count=2)) for p in range(2)]
   assert len(shares[0]) == len(shares[1]) == 3
   assert sum(int(batch["mask"].sum()) for share in shares for batch in share) == 20
   np.testing.assert_array_equal(np.concatenate([shares[0][1]["image"], shares[1][1]["image"]]), batches[1]["image"])
