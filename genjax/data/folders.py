@@ -121,7 +121,9 @@ def image_shape(settings: Settings) -> tuple[int | None, int | None, int]:
   return (side, side, settings.channels)
 
 
-def open_splits(settings: Settings, data_dir: str | None, wanted: tuple[str, ...] = SPLITS) -> tuple["FolderSplit", ...]:
+def open_splits(
+    settings: Settings, data_dir: str | None, wanted: tuple[str, ...] = SPLITS
+) -> tuple["FolderSplit", ...]:
   """The splits `wanted` (of "train", "test") of a folder or a pair layout, prepared first if the cache lacks
   them. Raises `UserError` for another split name."""
   unknown = [split for split in wanted if split not in SPLITS]

@@ -115,9 +115,8 @@ def _one_example(
     flip = jax.random.bernoulli(flip_key)
   # The first field keeps the example's own binarisation key (so a single image draws as it always has); the
   # others fold in their place in the spec.
-  field_key = lambda name: (
-      binarize_key if name == options.image_fields[0] else jax.random.fold_in(binarize_key, options.image_fields.index(name))
-  )
+  place = {name: index for index, name in enumerate(options.image_fields)}
+  field_key = lambda name: jax.random.fold_in(binarize_key, place[name]) if place[name] else binarize_key
   return {name: _one_image(image, corner, shift, flip, field_key(name), options) for name, image in images.items()}
 
 
