@@ -1,17 +1,27 @@
 """Typed data sources: what a dataset holds (its example spec) and where its splits come from.
 
 A `DataSource` is a dataset as genjax reads it: random-access train and eval splits, the `ExampleSpec` of one example
-as trainers receive it, and what the source knows beyond its examples (the 2-D mixtures' centres). `open_source`
-picks the source from `config.data.name`:
+as trainers receive it, and what the source knows beyond its examples (the 2-D mixtures' centres).
 
+Examples are dicts of named fields that the source's spec declares: image fields ("image", a pair's "target") with
+their shape, points, a label, and the size of padded images. Readers stack exactly the declared fields (see
+`pipeline.read_examples`): an example holding a field its spec does not declare is refused by name, never dropped.
+
+`open_source` finds the source of `config.data.name` in one table, `REGISTRY`, by scheme or by name:
 - "ring", "grid": the 2-D mixtures of `toy2d`, generated in memory;
-- "folder:/path/to/images": your own images, prepared once into a cache, see `folders`;
+- "folder:DIR": your own images, one per file, prepared once into a cache, see `folders`;
+- "pairs:DIR_A,DIR_B": an input and its target in two folders, files matched by relative path ("image", "target");
+- "sidebyside:DIR": pairs stored side by side in one file, input left and target right (the pix2pix datasets);
+- "unpaired:DIR_A,DIR_B": two folders of unpaired images ("image" from A, "target" from B), which training visits
+  each in its own order (`UnpairedSplit`);
 - any other name: a TFDS image dataset (bundled ones such as "mnist5k" and "photos" included), see `catalog`.
+TensorFlow Datasets and folder reading are imported only when a source of theirs is opened.
 
 Two image options shape what trainers see. `config.data.channels` (1 or 3; 0 keeps the stored channels) converts
 on the device (luma for grey). `config.data.patch_size` (0: whole images) makes examples random square patches cut
-on the device from images of any size: the splits then give each image padded to the split's largest size with
-its own `size`, so that images of different sizes stack (`PaddedSplit`); restoration trains on such patches.
+on the device from images of any size: the train split then gives each example's images padded to the split's
+largest size with their own `size`, so that images of different sizes stack (`PaddedSplit`), and the eval split
+gives each its `size` unpadded (`SizedSplit`); restoration trains on such patches.
 
 Of a labelled train split, `config.data.exclude_classes` leaves classes out (one-class anomaly detection) and
 `config.data.real_per_class` keeps a few examples per class (a small labelled set), see `train_subset`; the eval
@@ -257,7 +267,7 @@ def _folder_kind(layout: str) -> SourceKind:
   return SourceKind(spec, open_, folder_options=True)
 
 
-def _unpaired_folders(data_config: ml_collections.ConfigDict):
+def _unpaired_settings(data_config: ml_collections.ConfigDict):
   from genjax.data import folders
 
   if data_config.folder_labels or data_config.patch_size:
@@ -265,18 +275,21 @@ def _unpaired_folders(data_config: ml_collections.ConfigDict):
         f"config.data.name={data_config.name!r}: unpaired folders are read whole and unlabelled; set "
         "config.data.image_size and leave config.data.folder_labels and config.data.patch_size unset."
     )
-  return folders, folders.Settings.from_config(data_config, folders.UNPAIRED)
+  return folders.Settings.from_config(data_config, folders.UNPAIRED)
 
 
 def _unpaired_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
-  folders, settings = _unpaired_folders(data_config)
-  return _image_spec(data_config, folders.image_shape(settings), 0, (IMAGE, TARGET))
+  from genjax.data import folders
+
+  return _image_spec(data_config, folders.image_shape(_unpaired_settings(data_config)), 0, (IMAGE, TARGET))
 
 
 def _unpaired_open(data_config: ml_collections.ConfigDict):
-  folders, settings = _unpaired_folders(data_config)
+  from genjax.data import folders
+
   side_a, side_b = (
-      folders.open_splits(side, data_config.data_dir, _splits(data_config)) for side in settings.unpaired_sides()
+      folders.open_splits(side, data_config.data_dir, _splits(data_config))
+      for side in _unpaired_settings(data_config).unpaired_sides()
   )
   train, evaluation = (UnpairedSplit(a, b) for a, b in zip(side_a, side_b))
   return train, evaluation, None
@@ -286,6 +299,7 @@ _TOY2D = SourceKind(_toy2d_spec, _toy2d_open)
 _TFDS = SourceKind(_tfds_spec, _tfds_open)
 
 # Every kind of source by its name or scheme ("scheme:" followed by its argument); any other name is a TFDS dataset.
+# The folder layouts are named as in `folders` (its constants are not imported here: see above).
 REGISTRY = {
     **{name: _TOY2D for name in toy2d.MIXTURES},
     "folder:": _folder_kind("folder"),
