@@ -7,7 +7,7 @@ the benchmark and the tests. The sequence is written once here: the state's shap
 directly in its sharding by a jitted init; the train step is jitted with explicit in/out shardings and donates the
 old state's buffers to the new one.
 
-The jitted train step takes a feed (`pipeline.HostFeed` or `on_device.DeviceFeed`) rather than a batch: it takes
+The jitted train step takes a feed (`pipeline.HostFeed` or `pipeline.DeviceFeed`) rather than a batch: it takes
 its raw batch from the feed (gathering it on the device for the on-device path) and preprocesses it (`preprocess`)
 inside the same program, so no per-example work happens on the host and only uint8 pixels cross to the device.
 
@@ -181,7 +181,7 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
   state_sharding = sharding.state_shardings(abstract_state, mesh, config.sharding)
   batch_sharding = sharding.batch_sharding(mesh, config.mesh)
   train_batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
-  options = preprocess.Options.from_config(config.data)
+  options = preprocess.Options.from_config(config.data, spec)
 
   def model_arrays(raw):
     """The arrays trainers see, and the image sizes that patch cutting consumes."""

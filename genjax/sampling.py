@@ -41,7 +41,10 @@ def first_images(built: experiment.Experiment, source, num_images: int, binarize
   if num_images > len(source):
     raise errors.UserError(f"Asked for {num_images} images of a split that has {len(source)}.")
   images, count = [], 0
-  for raw in pipeline.eval_batches(source, built.config.eval.batch_size, jax.process_index(), jax.process_count()):
+  image_spec = built.spec.only((sources.IMAGE,))
+  images_only = sources.SelectedSplit(source, image_spec.fields)
+  batch_size = built.config.eval.batch_size
+  for raw in pipeline.eval_batches(images_only, image_spec, batch_size, jax.process_index(), jax.process_count()):
     batch = built.eval_batch(raw, binarized)
     real = np.asarray(built.gather(batch[pipeline.MASK])) > 0
     images.append(np.asarray(built.gather(batch[sources.IMAGE]))[real])

@@ -96,19 +96,20 @@ def digits():
 def train_batch(config, data: sources.DataSource, step: int = 0, batches_per_step: int = 1):
   """The preprocessed train batch `[k, B, ...]` of `step`, as a trainer's train step receives it."""
   raw = pipeline.StreamReader(
-      data.train, pipeline.Stream(config.seed, batches_per_step, config.train.batch_size), 0, 1
+      data.train, data.spec, pipeline.Stream(config.seed, batches_per_step, config.train.batch_size), 0, 1
   )(step)
   keys = preprocess.train_example_keys(jax.random.key(0), raw[pipeline.EPOCH], raw[pipeline.POSITION])
   model_arrays = {key: raw[key] for key in (*data.spec.shapes, sources.SIZE) if key in raw}
-  return preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data), training=True)
+  return preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data, data.spec), training=True)
 
 
 def eval_batch(config, examples, batch_size: int):
   """The first evaluation batch `[B, ...]` of `examples` (with "mask"), as a trainer's eval step receives it."""
-  raw = next(pipeline.eval_batches(examples, batch_size))
+  spec = sources.inferred_spec(examples)
+  raw = next(pipeline.eval_batches(examples, spec, batch_size))
   keys = preprocess.eval_example_keys(jax.random.key(0), raw[pipeline.INDEX])
   model_arrays = {key: raw[key] for key in ("image", "point", "label") if key in raw}
-  batch = preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data), training=False)
+  batch = preprocess.apply(model_arrays, keys, preprocess.Options.from_config(config.data, spec), training=False)
   return {**jax.tree.map(np.array, batch), "mask": raw["mask"]}  # Writable copies.
 
 

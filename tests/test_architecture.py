@@ -1,9 +1,12 @@
 """Specification of the layout: arrows point one way (experiments -> train_loop/evaluators -> experiment ->
-trainers -> models/losses), and the one loop knows no particular family, dataset or evaluation."""
+trainers -> models/losses), no genjax module imports itself through others, importing the setup seam leaves
+TensorFlow out, and the one loop knows no particular family, dataset or evaluation."""
 
 import ast
 import glob
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -66,3 +69,76 @@ def test_nothing_in_genjax_imports_experiments_or_configs():
   for path in _files(""):
     wrong = [name for name in _imported_modules(path) if name.split(".")[0] in ("experiments", "configs")]
     assert not wrong, (path, wrong)
+
+
+def _module_name(path: str) -> str:
+  relative = os.path.relpath(path, REPO_ROOT)[: -len(".py")].replace(os.sep, ".")
+  return relative.removesuffix(".__init__")
+
+
+def _import_graph() -> dict[str, set[str]]:
+  """Each genjax module -> the genjax modules it imports, at import time or inside a function alike ("from
+  genjax.data import sources" names the module genjax.data.sources, "from genjax import losses" genjax.losses)."""
+  modules = {_module_name(path): path for path in _files("")}
+  graph = {}
+  for name, path in modules.items():
+    imported = set()
+    for dotted in _imported_modules(path):
+      # "a.b.c" is module a.b.c, or the symbol c of module a.b.
+      target = dotted if dotted in modules else dotted.rpartition(".")[0]
+      if target in modules and target != name:
+        imported.add(target)
+    graph[name] = imported
+  return graph
+
+
+def _a_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+  """One cycle of the graph (its modules in import order, the first repeated at the end), or None."""
+  state, stack = {}, []
+
+  def visit(module):
+    state[module] = "open"
+    stack.append(module)
+    for imported in sorted(graph[module]):
+      if state.get(imported) == "open":
+        return stack[stack.index(imported) :] + [imported]
+      if imported not in state:
+        found = visit(imported)
+        if found:
+          return found
+    state[module] = "done"
+    stack.pop()
+    return None
+
+  for module in sorted(graph):
+    if module not in state:
+      found = visit(module)
+      if found:
+        return found
+  return None
+
+
+def test_the_cycle_finder_finds_cycles():
+  assert _a_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+  assert _a_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_no_genjax_module_imports_itself_through_others():
+  graph = _import_graph()
+  assert "genjax.data.sources" in graph["genjax.data.pipeline"]  # The graph sees "from genjax.data import x".
+  assert _a_cycle(graph) is None
+
+
+def test_importing_the_setup_seam_imports_neither_tensorflow_nor_folder_reading():
+  # A fresh interpreter: this one has imported TFDS for the bundled dataset already.
+  probe = (
+      "import sys; import genjax.experiment; "
+      "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tensorflow_datasets') "
+      "or m in ('genjax.data.catalog', 'genjax.data.folders')))"
+  )
+  environment = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run(
+      [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=environment
+  )
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == "[]"

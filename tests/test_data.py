@@ -87,3 +87,19 @@ def test_toy_splits_are_fixed_and_differ_from_each_other():
   train = toy2d.open_split("grid", "train")
   train_points = {tuple(point) for point in train.points}
   assert not any(tuple(point) in train_points for point in first.points)
+
+
+def test_sources_come_from_one_registry_by_name_or_scheme():
+  assert sources.kind_of("ring") is sources.kind_of("grid") is sources.REGISTRY["ring"]
+  for scheme in ("folder:", "pairs:", "sidebyside:", "unpaired:"):
+    assert sources.kind_of(f"{scheme}/some/where") is sources.REGISTRY[scheme]
+  tfds_kind = sources.kind_of("mnist5k")
+  assert sources.kind_of("mnist:3.0.1") is tfds_kind and tfds_kind not in sources.REGISTRY.values()
+
+
+def test_in_memory_sources_declare_every_field_of_their_examples():
+  image = np.zeros((4, 4, 3), np.uint8)
+  train, evaluation = [{"image": image, "target": image, "label": 2}], [{"image": image, "target": image, "label": 0}]
+  data = sources.in_memory("pairs", train, evaluation)
+  assert data.spec == sources.ExampleSpec.images((4, 4, 3), num_classes=3, image_fields=("image", "target"))
+  assert data.spec.data_key == "image" and data.spec.shapes == {"image": (4, 4, 3), "target": (4, 4, 3), "label": ()}

@@ -30,7 +30,7 @@ def test_a_trainers_frozen_network_reaches_its_step_as_an_argument(digits, monke
 
   built = experiment.build(config, digits.spec)
   frozen = built.load_frozen(digits)
-  feed = built.host_feed(pipeline.StreamReader(digits.train, built.stream)(0))
+  feed = built.host_feed(pipeline.StreamReader(digits.train, digits.spec, built.stream)(0))
   lowered = built.jitted_train_step.lower(built.init(), feed, built.keys, frozen).as_text()
   state, metrics = built.train_step(built.init(), feed, frozen)
 

@@ -143,3 +143,77 @@ def test_16_bit_images_are_rescaled_to_8_bits(tmp_path):
   ramp = np.linspace(0, 65535, 256).astype(np.uint16).reshape(16, 16)
   Image.fromarray(ramp).save(tmp_path / "ramp.png")
   np.testing.assert_allclose(pixels.read_image(str(tmp_path / "ramp.png"), 1)[..., 0], ramp / 257, atol=0.51)
+
+
+# Pairs (two folders matched by relative path, or side by side in one file) and unpaired folders.
+
+
+def _photo(name, size=32):
+  return photos.load(name)[:size, :size]
+
+
+def _pair_folders(root, names=("astronaut.png", "chelsea.png", "coffee.png")):
+  """A/ holds photographs, B/ their negatives, under the same relative paths."""
+  for index, name in enumerate(names):
+    relative = os.path.join("sub" if index else "", f"{index}.png")
+    pixels.save_image(str(root / "A" / relative), _photo(name))
+    pixels.save_image(str(root / "B" / relative), 255 - _photo(name))
+  return root / "A", root / "B"
+
+
+def test_pairs_of_folders_give_each_input_its_target(tmp_path):
+  folder_a, folder_b = _pair_folders(tmp_path)
+  config = _pairs_config(tmp_path, folder_a, folder_b)
+  config.image_size, config.patch_size = 0, 8
+  data = sources.open_source(config)
+  assert data.spec.image_fields == ("image", "target") and data.spec.is_sized
+  for split in (data.train, data.eval):
+    for index in range(len(split)):
+      example = split[index]
+      np.testing.assert_array_equal(example["target"], 255 - example["image"])
+
+
+def test_side_by_side_files_hold_input_and_target(tmp_path):
+  for index, name in enumerate(("astronaut.png", "chelsea.png")):
+    pixels.save_image(str(tmp_path / "facades" / f"{index}.png"), np.concatenate([_photo(name), 255 - _photo(name)], 1))
+  config = _folder_config(tmp_path / "facades", tmp_path / "cache")
+  config.name = f"sidebyside:{tmp_path / 'facades'}"
+  data = sources.open_source(config)
+  assert data.spec.shapes == {"image": (16, 16, 3), "target": (16, 16, 3)}
+  example = data.eval[0]
+  np.testing.assert_allclose(example["target"].astype(int), 255 - example["image"].astype(int), atol=2)
+
+
+def test_unpaired_folders_are_two_sides_of_their_own(tmp_path):
+  for index, name in enumerate(_PHOTOS[:4]):
+    pixels.save_image(str(tmp_path / "horses" / f"{index}.png"), _photo(name))
+  for index, name in enumerate(_PHOTOS[:3]):
+    pixels.save_image(str(tmp_path / "zebras" / f"{index}.png"), _photo(name))
+  config = _folder_config(tmp_path / "horses", tmp_path / "cache")
+  config.name = f"unpaired:{tmp_path / 'horses'},{tmp_path / 'zebras'}"
+  data = sources.open_source(config)
+  assert isinstance(data.train, sources.UnpairedSplit) and data.spec.image_fields == ("image", "target")
+  assert [len(side) for side in data.train.sides] == [3, 2]  # Each folder split by its own rule: 1 held out.
+  assert set(data.train[0]) == {"image", "target"}
+
+
+def _pairs_config(tmp_path, folder_a, folder_b):
+  config = _folder_config(folder_a, tmp_path / "cache")
+  config.name = f"pairs:{folder_a},{folder_b}"
+  return config
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda a, b: os.remove(b / "sub" / "1.png"), r"1 files of .*A have no file of the same relative path in .*B"),
+        (lambda a, b: os.remove(a / "0.png"), r"1 files of .*B have no file .*0.png"),
+        (lambda a, b: pixels.save_image(str(b / "0.png"), _photo("coffee.png", 20)), r"The pair 0.png differs in size"),
+        (lambda a, b: [os.remove(path) for path in b.rglob("*.png")], r"B holds no images"),
+    ],
+)
+def test_unusable_pairs_are_refused_naming_the_files(tmp_path, spoil, message):
+  folder_a, folder_b = _pair_folders(tmp_path)
+  spoil(folder_a, folder_b)
+  with pytest.raises(errors.UserError, match=message):
+    sources.open_source(_pairs_config(tmp_path, folder_a, folder_b))

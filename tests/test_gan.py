@@ -87,7 +87,7 @@ def test_a_lazy_penalty_is_computed_only_on_critic_updates_that_penalty_every_di
 @pytest.mark.parametrize("name", ["gan", "wgan_gp"])
 def test_gan_step_on_8_devices_equals_step_on_1_device(name, digits, devices):
   config = tiny_config(name)
-  raw = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, config.gan.n_critic, config.train.batch_size))(
+  raw = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, config.gan.n_critic, config.train.batch_size))(
       0
   )
   results = []

@@ -1,6 +1,8 @@
-"""Specification of the input paths (genjax.data.pipeline, on_device, preprocess): one global order fixed by the
+"""Specification of the input paths (genjax.data.pipeline, preprocess): one global order fixed by the
 step, every example once per epoch, the same batches on the host and on the device, in one process or several,
 from any starting step; preprocessing that matches its definition and has the right statistics."""
+
+import dataclasses
 
 import jax
 import numpy as np
@@ -10,7 +12,6 @@ from absl import flags
 from conftest import tiny_config
 from genjax import errors
 from genjax import sharding
-from genjax.data import on_device
 from genjax.data import pipeline
 from genjax.data import preprocess
 from genjax.data import sources
@@ -24,7 +25,8 @@ def _numbered(count: int) -> sources.DataSource:
 
 def test_every_example_appears_once_per_epoch_and_epochs_differ():
   data = _numbered(20)
-  reader = pipeline.StreamReader(data.train, pipeline.Stream(seed=0, batches_per_step=1, global_batch_size=8))
+  stream = pipeline.Stream(seed=0, batches_per_step=1, global_batch_size=8)
+  reader = pipeline.StreamReader(data.train, data.spec, stream)
   steps = [reader(step) for step in range(5)]  # 40 positions: two epochs, the third step spans both.
   labels = np.concatenate([raw["label"].reshape(-1) for raw in steps])
   epochs = np.concatenate([raw[pipeline.EPOCH].reshape(-1) for raw in steps])
@@ -37,18 +39,16 @@ def test_every_example_appears_once_per_epoch_and_epochs_differ():
 
 def test_a_step_takes_its_k_batches_from_consecutive_positions():
   data = _numbered(30)
-  stacked = pipeline.StreamReader(data.train, pipeline.Stream(0, batches_per_step=3, global_batch_size=4))(1)
-  flat = pipeline.StreamReader(data.train, pipeline.Stream(0, batches_per_step=1, global_batch_size=12))(1)
+  stacked = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, batches_per_step=3, global_batch_size=4))(1)
+  flat = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, batches_per_step=1, global_batch_size=12))(1)
   assert stacked["label"].shape == (3, 4) and stacked["point"].shape == (3, 4, 2)
   np.testing.assert_array_equal(stacked["label"].reshape(-1), flat["label"].reshape(-1))
 
 
 def test_processes_read_their_slices_of_the_same_global_batch():
   data = _numbered(20)
-  whole = pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8), process_index=0, process_count=1)(3)
-  shares = [
-      pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8), process_index=p, process_count=2)(3) for p in range(2)
-  ]
+  share = lambda p, count: pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, 2, 8), p, count)(3)
+  whole, shares = share(0, 1), [share(p, 2) for p in range(2)]
   np.testing.assert_array_equal(np.concatenate([share["label"] for share in shares], axis=1), whole["label"])
 
 
@@ -63,9 +63,9 @@ def test_the_host_input_from_any_step_continues_the_stream_exactly(num_workers, 
   config = tiny_config("vae", data__num_workers=num_workers)
   mesh = sharding.make_mesh(config.mesh)
   batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
-  reader = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 1, 8))
+  reader = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 1, 8))
   host_input = pipeline.HostInput(
-      digits.train, config.data, pipeline.Stream(config.seed, 1, 8), batch_sharding, start_step=3
+      digits, config.data, pipeline.Stream(config.seed, 1, 8), batch_sharding, start_step=3
   )
   for step in (3, 4, 5, 6):  # Past the end of the first epoch (24 examples, 3 steps).
     feed = host_input.feed(step)
@@ -77,8 +77,8 @@ def test_the_host_input_from_any_step_continues_the_stream_exactly(num_workers, 
 def test_the_device_feed_gathers_the_host_paths_batches(digits, devices):
   config = tiny_config("vae")
   mesh = sharding.make_mesh(config.mesh, devices)
-  device_input = on_device.DeviceInput(digits, pipeline.Stream(config.seed, 2, 8), mesh)
-  reader = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 2, 8))
+  device_input = pipeline.DeviceInput(digits, pipeline.Stream(config.seed, 2, 8), mesh)
+  reader = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 2, 8))
   gather = jax.jit(lambda feed, step: feed.raw_batch(step))
   for step in range(5):  # 16 examples a step from 24: most steps span two epochs.
     gathered = gather(device_input.feed(step), np.int32(step))
@@ -90,8 +90,8 @@ def test_steps_larger_than_the_split_span_several_epochs_on_both_paths(devices):
   data = _numbered(5)
   config = tiny_config("toy2d", "dataset=ring")
   mesh = sharding.make_mesh(config.mesh, devices)
-  device_input = on_device.DeviceInput(data, pipeline.Stream(0, 2, 8), mesh)
-  reader = pipeline.StreamReader(data.train, pipeline.Stream(0, 2, 8))
+  device_input = pipeline.DeviceInput(data, pipeline.Stream(0, 2, 8), mesh)
+  reader = pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, 2, 8))
   for step in range(3):
     gathered = jax.jit(lambda feed, step: feed.raw_batch(step))(device_input.feed(step), np.int32(step))
     np.testing.assert_array_equal(np.asarray(gathered["label"]), reader(step)["label"])
@@ -100,7 +100,7 @@ def test_steps_larger_than_the_split_span_several_epochs_on_both_paths(devices):
 
 
 def test_on_device_input_refuses_a_split_larger_than_a_device(digits, devices, monkeypatch):
-  monkeypatch.setattr(on_device, "device_memory_bytes", lambda mesh: 2**20)
+  monkeypatch.setattr(pipeline, "device_memory_bytes", lambda mesh: 2**20)
   config = tiny_config("vae", data__on_device="true")
   mesh = sharding.make_mesh(config.mesh, devices)
   batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
@@ -112,7 +112,7 @@ def test_on_device_input_refuses_a_split_larger_than_a_device(digits, devices, m
       pipeline.open_train_input(bigger, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), pipeline.HostInput
   )
   assert isinstance(
-      pipeline.open_train_input(digits, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), on_device.DeviceInput
+      pipeline.open_train_input(digits, auto, pipeline.Stream(0, 1, 8), batch_sharding, 0), pipeline.DeviceInput
   )
 
 
@@ -192,11 +192,114 @@ def test_points_pass_through_preprocessing_unchanged():
 
 
 def test_eval_batches_cover_the_split_once_with_the_padding_masked(digits):
-  batches = list(pipeline.eval_batches(digits.eval, 8))  # 20 examples
+  batches = list(pipeline.eval_batches(digits.eval, digits.spec, 8))  # 20 examples
   assert [int(batch["mask"].sum()) for batch in batches] == [8, 8, 4]
   assert all(batch["image"].shape == (8, 28, 28, 1) for batch in batches)
   np.testing.assert_array_equal(np.concatenate([b["index"] for b in batches])[:20], np.arange(20))
-  shares = [list(pipeline.eval_batches(digits.eval, 8, process_index=p, process_count=2)) for p in range(2)]
+  shares = [list(pipeline.eval_batches(digits.eval, digits.spec, 8, p, process_count=2)) for p in range(2)]
   assert len(shares[0]) == len(shares[1]) == 3
   assert sum(int(batch["mask"].sum()) for share in shares for batch in share) == 20
   np.testing.assert_array_equal(np.concatenate([shares[0][1]["image"], shares[1][1]["image"]]), batches[1]["image"])
+
+
+# Examples of several fields: an input, its target and a label; pairs and unpaired sides.
+
+
+def _pairs(count: int, side: int = 8) -> list[dict]:
+  """Examples whose target is the negative of their image, so that any misalignment shows."""
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (count, side, side, 3), dtype=np.uint8)
+  return [{"image": image, "target": 255 - image, "label": index % 3} for index, image in enumerate(images)]
+
+
+def test_a_source_of_image_target_and_label_gives_the_same_batches_on_the_host_and_the_device(devices):
+  flags.FLAGS.mark_as_parsed()
+  examples = _pairs(12)
+  data = sources.in_memory("pairs", examples, examples[:4])
+  assert data.spec.image_fields == ("image", "target") and data.spec.num_classes == 3
+  config = tiny_config("vae", data__num_workers=0)
+  mesh = sharding.make_mesh(config.mesh, devices)
+  batch_sharding = sharding.stacked_batch_sharding(mesh, config.mesh)
+  stream = pipeline.Stream(config.seed, 2, 8)
+  reader = pipeline.StreamReader(data.train, data.spec, stream)
+  device_input = pipeline.DeviceInput(data, stream, mesh)
+  host_input = pipeline.HostInput(data, config.data, stream, batch_sharding, start_step=0)
+  gather = jax.jit(lambda feed, step: feed.raw_batch(step))
+  for step in range(4):  # 16 examples a step from 12: every step spans two epochs.
+    expected = reader(step)
+    assert set(expected) == {"image", "target", "label", pipeline.EPOCH, pipeline.POSITION}
+    gathered, hosted = gather(device_input.feed(step), np.int32(step)), host_input.feed(step).raw
+    for key, values in expected.items():
+      np.testing.assert_array_equal(np.asarray(gathered[key]), values)
+      np.testing.assert_array_equal(np.asarray(hosted[key]), values)
+  np.testing.assert_array_equal(expected["target"], 255 - expected["image"])
+
+
+def test_a_pairs_flips_crops_and_patches_agree_pixel_for_pixel():
+  examples = _pairs(64, side=12)
+  spec = sources.inferred_spec(examples)
+  raw = pipeline.read_examples(examples, np.arange(64), spec)
+  keys = preprocess.eval_example_keys(jax.random.key(3), np.arange(64))
+  options = preprocess.Options(
+      "none", (0.0, 1.0), random_flip=True, random_crop_padding=2, patch_size=8, image_fields=spec.image_fields
+  )
+  batch = jax.tree.map(np.asarray, preprocess.apply(raw, keys, options, training=True))
+  assert batch["image"].shape == batch["target"].shape == (64, 8, 8, 3)
+  np.testing.assert_allclose(batch["target"], 1.0 - batch["image"], atol=1e-6)
+  np.testing.assert_array_equal(batch["label"], raw["label"])
+  # The draws did move the pixels: most patches differ from the unflipped, unshifted central one.
+  central = raw["image"][:, 2:10, 2:10].astype(np.float32) / 255.0
+  assert np.mean(np.all(np.isclose(batch["image"], central, atol=1e-6), axis=(1, 2, 3))) < 0.2
+
+
+def test_dynamic_binarisation_draws_each_image_field_apart():
+  grey = np.full((16, 8, 8, 1), 128, np.uint8)
+  raw = {"image": grey, "target": grey}
+  keys = preprocess.eval_example_keys(jax.random.key(0), np.arange(16))
+  options = preprocess.Options("dynamic", (0.0, 1.0), False, 0, image_fields=("image", "target"))
+  batch = preprocess.apply(raw, keys, options, training=True)
+  single = preprocess.apply({"image": grey}, keys, dataclasses.replace(options, image_fields=("image",)), True)
+  np.testing.assert_array_equal(batch["image"], single["image"])  # The first field draws as a single image does.
+  assert not np.array_equal(batch["image"], batch["target"])
+
+
+def test_unpaired_sides_are_each_visited_once_per_epoch_in_independent_orders(devices):
+  side_a = [{"image": np.full((2, 2, 1), index, np.uint8)} for index in range(6)]
+  side_b = [{"image": np.full((2, 2, 1), 100 + index, np.uint8)} for index in range(4)]
+  train = sources.UnpairedSplit(side_a, side_b)
+  data = sources.DataSource("unpaired", train, train, sources.ExampleSpec.images((2, 2, 1), 0, ("image", "target")))
+  stream = pipeline.Stream(seed=0, batches_per_step=1, global_batch_size=4)
+  reader = pipeline.StreamReader(data.train, data.spec, stream)
+  steps = [reader(step) for step in range(6)]  # 24 positions: 4 epochs of A, 6 of B.
+  a = np.concatenate([raw["image"][..., 0, 0, 0].reshape(-1) for raw in steps])
+  b = np.concatenate([raw["target"][..., 0, 0, 0].reshape(-1) for raw in steps]) - 100
+  assert all(sorted(a[epoch * 6 : (epoch + 1) * 6]) == list(range(6)) for epoch in range(4))
+  assert all(sorted(b[epoch * 4 : (epoch + 1) * 4]) == list(range(4)) for epoch in range(6))
+  # Independent orders: a pairing tied to the positions would repeat every 12 positions (12 distinct pairs at most).
+  assert len(set(zip(a.tolist(), b.tolist()))) > 12
+  # Epochs and positions (the preprocessing keys) are side A's; the device path gathers the same batches.
+  np.testing.assert_array_equal(np.concatenate([raw[pipeline.EPOCH].reshape(-1) for raw in steps]), np.arange(24) // 6)
+  mesh = sharding.make_mesh(tiny_config("vae").mesh, devices)
+  device_input = pipeline.DeviceInput(data, stream, mesh)
+  for step in range(6):
+    gathered = jax.jit(lambda feed, step: feed.raw_batch(step))(device_input.feed(step), np.int32(step))
+    for key, values in steps[step].items():
+      np.testing.assert_array_equal(np.asarray(gathered[key]), values)
+  # Read by index (evaluation), example i pairs A[i mod 6] with B[i mod 4].
+  assert len(train) == 6 and int(train[5]["target"][0, 0, 0]) == 101
+
+
+def test_a_field_the_spec_does_not_declare_is_refused_by_name():
+  examples = _pairs(4)
+  data = sources.DataSource("pairs", examples, examples, sources.ExampleSpec.images((8, 8, 3), num_classes=3))
+  with pytest.raises(errors.UserError, match=r"holds field\(s\) \['target'\] that the data's spec does not declare"):
+    pipeline.StreamReader(data.train, data.spec, pipeline.Stream(0, 1, 4))(0)
+  with pytest.raises(errors.UserError, match=r"lacks field\(s\) \['label'\]"):
+    list(pipeline.eval_batches([{"image": e["image"], "target": e["target"]} for e in examples], data.spec, 4))
+  with pytest.raises(errors.UserError, match="field 'caption' of shape"):
+    sources.in_memory("captioned", [{"image": examples[0]["image"], "caption": np.zeros((2, 2))}], [])
+
+
+def test_on_device_sizing_counts_every_field():
+  examples = _pairs(10)  # Two 8x8x3 uint8 images and an int32 label: 388 bytes an example.
+  assert pipeline.split_bytes(sources.in_memory("pairs", examples, examples)) == 10 * (2 * 192 + 4)

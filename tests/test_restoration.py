@@ -180,7 +180,7 @@ def test_training_patches_are_cut_inside_each_image_not_its_padding():
 
   images = [{"image": np.full(shape, 200, np.uint8)} for shape in [(300, 40, 3), (40, 300, 3), (64, 64, 3)]]
   train = sources.PaddedSplit(images, 40, "bright")  # Padded with black to 300x300.
-  data = sources.DataSource("bright", train, images, sources.ExampleSpec.images((40, 40, 3)))
+  data = sources.DataSource("bright", train, images, sources.ExampleSpec.images((40, 40, 3), sized=True))
   config = load_config("denoise")
   config.data.channels, config.train.batch_size = 3, 24
   batch = train_batch(config, data)

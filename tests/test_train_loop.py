@@ -31,7 +31,7 @@ def _assert_trees_equal(a, b):
 @pytest.mark.parametrize("family", ["vae", "ae"])
 def test_step_on_8_devices_equals_step_on_1_device(family, digits, devices):
   config = tiny_config(family)
-  raw = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
+  raw = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
   results = []
   for mesh_devices in (devices, devices[:1]):
     built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
@@ -202,7 +202,7 @@ FSDP = ((".*", "fsdp"),)
 
 def test_fsdp_on_8_devices_shards_the_state_and_steps_like_1_device(digits, devices):
   config = tiny_config("vae", sharding__rules=FSDP, sharding__min_fsdp_size=64)
-  raw = pipeline.StreamReader(digits.train, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
+  raw = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
   results = []
   for mesh_devices in (devices, devices[:1]):
     built = experiment.build(config, digits.spec, mesh_devices)

@@ -56,7 +56,7 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool, imag
   check_split(name, split, sorted(builder.info.splits.keys()))
   try:
     source = builder.as_data_source(split=split)
-    return source if image_key == "image" else _Renamed(source, image_key)
+    return _ImagesAndLabels(source, image_key, "label" in builder.info.features)
   except NotImplementedError as e:
     raise errors.UserError(
         f"Dataset {name!r} in {builder.data_dir} was prepared in a format that grain cannot read "
@@ -92,17 +92,25 @@ def _check_image_feature(builder: tfds.core.DatasetBuilder, name: str, image_key
     )
 
 
-class _Renamed:
-  """A split whose images are under another feature name (div2k's "hr"), read as "image"."""
+class _ImagesAndLabels:
+  """A split's examples as genjax's sources declare them: the `image_key` feature (div2k's "hr") as "image", and
+  the "label" when the dataset has one; other features (ids, file names, attributes) are left out, as the spec
+  that `image_features` gives does not declare them."""
 
-  def __init__(self, source, image_key: str):
-    self._source, self._image_key = source, image_key
+  def __init__(self, source, image_key: str, labelled: bool):
+    self._source, self._image_key, self._labelled = source, image_key, labelled
 
   def __len__(self) -> int:
     return len(self._source)
 
+  def _example(self, stored: dict) -> dict:
+    return {"image": stored[self._image_key], **({"label": stored["label"]} if self._labelled else {})}
+
   def __getitem__(self, index: int) -> dict:
-    return {"image": self._source[index][self._image_key]}
+    return self._example(self._source[index])
+
+  def __getitems__(self, indices) -> list[dict]:
+    return [self._example(stored) for stored in self._source.__getitems__(indices)]
 
 
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:

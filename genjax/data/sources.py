@@ -1,17 +1,27 @@
 """Typed data sources: what a dataset holds (its example spec) and where its splits come from.
 
 A `DataSource` is a dataset as genjax reads it: random-access train and eval splits, the `ExampleSpec` of one example
-as trainers receive it, and what the source knows beyond its examples (the 2-D mixtures' centres). `open_source`
-picks the source from `config.data.name`:
+as trainers receive it, and what the source knows beyond its examples (the 2-D mixtures' centres).
 
+Examples are dicts of named fields that the source's spec declares: image fields ("image", a pair's "target") with
+their shape, points, a label, and the size of padded images. Readers stack exactly the declared fields (see
+`pipeline.read_examples`): an example holding a field its spec does not declare is refused by name, never dropped.
+
+`open_source` finds the source of `config.data.name` in one table, `REGISTRY`, by scheme or by name:
 - "ring", "grid": the 2-D mixtures of `toy2d`, generated in memory;
-- "folder:/path/to/images": your own images, prepared once into a cache, see `folders`;
+- "folder:DIR": your own images, one per file, prepared once into a cache, see `folders`;
+- "pairs:DIR_A,DIR_B": an input and its target in two folders, files matched by relative path ("image", "target");
+- "sidebyside:DIR": pairs stored side by side in one file, input left and target right (the pix2pix datasets);
+- "unpaired:DIR_A,DIR_B": two folders of unpaired images ("image" from A, "target" from B), which training visits
+  each in its own order (`UnpairedSplit`);
 - any other name: a TFDS image dataset (bundled ones such as "mnist5k" and "photos" included), see `catalog`.
+TensorFlow Datasets and folder reading are imported only when a source of theirs is opened.
 
 Two image options shape what trainers see. `config.data.channels` (1 or 3; 0 keeps the stored channels) converts
 on the device (luma for grey). `config.data.patch_size` (0: whole images) makes examples random square patches cut
-on the device from images of any size: the splits then give each image padded to the split's largest size with
-its own `size`, so that images of different sizes stack (`PaddedSplit`); restoration trains on such patches.
+on the device from images of any size: the train split then gives each example's images padded to the split's
+largest size with their own `size`, so that images of different sizes stack (`PaddedSplit`), and the eval split
+gives each its `size` unpadded (`SizedSplit`); restoration trains on such patches.
 
 Of a labelled train split, `config.data.exclude_classes` leaves classes out (one-class anomaly detection) and
 `config.data.real_per_class` keeps a few examples per class (a small labelled set), see `train_subset`; the eval
@@ -21,23 +31,23 @@ Everything downstream (trainers, the loop, evaluators, the benchmark) reads the 
 """
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import enum
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ml_collections
 import numpy as np
 
 from genjax import errors
-from genjax.data import catalog
-from genjax.data import folders
 from genjax.data import toy2d
 
-# The data key of image sources: `[H, W, C]` float32 pixels in `config.data.pixel_range`, NHWC in batches.
+# Field names that trainers and evaluators read. "image" is the main image (a pair's input, side A of an unpaired
+# source); "target" is a pair's target (side B).
 IMAGE = "image"
-# The data key of point sources: `[D]` float32 coordinates.
+TARGET = "target"
 POINT = "point"
 LABEL = "label"
-# The height and width of an image inside its padding (`PaddedSplit`).
+# The height and width of an example's images inside their padding (`PaddedSplit`).
 SIZE = "size"
 
 BINARIZE_MODES = ("none", "dynamic", "threshold")
@@ -45,57 +55,129 @@ BINARIZE_MODES = ("none", "dynamic", "threshold")
 _REAL_PER_CLASS_STREAM = 0x5E1EC7
 
 
+class Kind(enum.Enum):
+  """What a field holds, raw (as read) -> in batches (after `preprocess`)."""
+
+  IMAGE = "image"  # uint8 [H, W, C] -> float32 [H, W, C] pixels in config.data.pixel_range.
+  POINTS = "points"  # float32 [D], unchanged.
+  LABEL = "label"  # int32 (), unchanged; labels lie in [0, num_classes).
+  SIZE = "size"  # int32 [2]: the height and width of the example's images inside their padding; consumed by
+  # patch cutting, so it is read but never reaches a trainer.
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+  kind: Kind
+  shape: tuple[int, ...]  # As trainers see it (after preprocessing: patch size, config.data.channels).
+
+
 @dataclasses.dataclass(frozen=True)
 class ExampleSpec:
-  """One example after preprocessing, as it appears in batches (a leading batch axis added).
+  """The named fields of one example, in order, and the number of label values (0 for unlabelled data).
 
-  data_key:    the key of the array that models learn: `IMAGE` or `POINT`.
-  shapes:      every key's shape; `LABEL` (int32, shape ()) is present exactly when the data is labelled.
-  num_classes: the number of label values (labels lie in [0, num_classes)); 0 for unlabelled data.
+  Readers stack exactly these fields (a field an example holds beyond them is refused, never dropped), and
+  preprocessing treats every image field alike, with one geometric draw per example (so a pair stays aligned).
+  The first image field (or, without images, the points field) is the main one: the data that models learn.
   """
 
-  data_key: str
-  shapes: Mapping[str, tuple[int, ...]]
+  fields: Mapping[str, Field]
   num_classes: int = 0
 
   @property
+  def image_fields(self) -> tuple[str, ...]:
+    return tuple(name for name, field in self.fields.items() if field.kind is Kind.IMAGE)
+
+  @property
+  def data_key(self) -> str:
+    """The main field: the first image field, or the points field."""
+    return next(name for name, field in self.fields.items() if field.kind in (Kind.IMAGE, Kind.POINTS))
+
+  @property
   def data_shape(self) -> tuple[int, ...]:
-    return self.shapes[self.data_key]
+    return self.fields[self.data_key].shape
+
+  @property
+  def shapes(self) -> dict[str, tuple[int, ...]]:
+    """The shape of every field that reaches trainers (all but the image size that patch cutting consumes)."""
+    return {name: field.shape for name, field in self.fields.items() if field.kind is not Kind.SIZE}
 
   @property
   def has_labels(self) -> bool:
-    return LABEL in self.shapes
+    return any(field.kind is Kind.LABEL for field in self.fields.values())
 
   @property
   def is_image(self) -> bool:
-    return self.data_key == IMAGE
+    return bool(self.image_fields)
+
+  @property
+  def is_sized(self) -> bool:
+    """Whether examples carry their images' `SIZE` inside their padding (`PaddedSplit`)."""
+    return any(field.kind is Kind.SIZE for field in self.fields.values())
+
+  def only(self, names: Sequence[str]) -> "ExampleSpec":
+    """The spec of the fields `names` alone (labelled only if "label" is among them)."""
+    fields = {name: self.fields[name] for name in names}
+    return ExampleSpec(fields, self.num_classes if LABEL in fields else 0)
 
   @classmethod
-  def images(cls, image_shape: tuple[int, int, int], num_classes: int = 0) -> "ExampleSpec":
-    """Images `[H, W, C]`, labelled when `num_classes` > 0."""
-    shapes = {IMAGE: tuple(image_shape)} | ({LABEL: ()} if num_classes else {})
-    return cls(IMAGE, shapes, num_classes)
-
-  @classmethod
-  def points(cls, dimensions: int, num_classes: int = 0) -> "ExampleSpec":
-    shapes = {POINT: (dimensions,)} | ({LABEL: ()} if num_classes else {})
-    return cls(POINT, shapes, num_classes)
+  def images(
+      cls,
+      image_shape: tuple[int, int, int],
+      num_classes: int = 0,
+      image_fields: Sequence[str] = (IMAGE,),
+      sized: bool = False,
+  ) -> "ExampleSpec":
+    """Image fields `[H, W, C]` of one shape, labelled when `num_classes` > 0, with their `SIZE` when `sized`."""
+    fields = {name: Field(Kind.IMAGE, tuple(image_shape)) for name in image_fields}
+    if num_classes:
+      fields[LABEL] = Field(Kind.LABEL, ())
+    if sized:
+      fields[SIZE] = Field(Kind.SIZE, (2,))
+    return cls(fields, num_classes)
 
   def to_json(self) -> dict:
     """The spec as JSON data (saved with a run, see `genjax.workdirs`)."""
-    return {"data_key": self.data_key, "shapes": {key: list(shape) for key, shape in self.shapes.items()},
-            "num_classes": self.num_classes}
+    fields = {name: {"kind": field.kind.value, "shape": list(field.shape)} for name, field in self.fields.items()}
+    return {"fields": fields, "num_classes": self.num_classes}
 
   @classmethod
   def from_json(cls, saved: dict) -> "ExampleSpec":
-    shapes = {key: tuple(shape) for key, shape in saved["shapes"].items()}
-    return cls(saved["data_key"], shapes, saved["num_classes"])
+    fields = {name: Field(Kind(field["kind"]), tuple(field["shape"])) for name, field in saved["fields"].items()}
+    return cls(fields, saved["num_classes"])
+
+  @classmethod
+  def points(cls, dimensions: int, num_classes: int = 0) -> "ExampleSpec":
+    fields = {POINT: Field(Kind.POINTS, (dimensions,))} | ({LABEL: Field(Kind.LABEL, ())} if num_classes else {})
+    return cls(fields, num_classes)
+
+
+def inferred_spec(examples: Sequence[Mapping[str, Any]]) -> ExampleSpec:
+  """The spec of in-memory examples, read off the first: "label" is the label (values 0..max over all examples),
+  "size" the size inside padding, 3-D arrays are images and 1-D arrays points. Raises `UserError` for any other
+  field."""
+  first, fields = examples[0], {}
+  for name, value in first.items():
+    shape = tuple(np.shape(value))
+    if name == LABEL:
+      fields[name] = Field(Kind.LABEL, ())
+    elif name == SIZE:
+      fields[name] = Field(Kind.SIZE, (2,))
+    elif len(shape) in (1, 3):
+      fields[name] = Field(Kind.IMAGE if len(shape) == 3 else Kind.POINTS, shape)
+    else:
+      raise errors.UserError(
+          f"In-memory examples hold field {name!r} of shape {shape}, which is no image [H, W, C], points [D], "
+          f"{LABEL!r} or {SIZE!r}; leave it out of the examples."
+      )
+  num_classes = int(max(example[LABEL] for example in examples)) + 1 if LABEL in fields else 0
+  return ExampleSpec(fields, num_classes)
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:
-  """A dataset's splits (random-access sequences of raw examples: `{"image": uint8 HWC, "label": int}` or
-  `{"point": float32 [2], "label": int}`), its example spec, and, for the 2-D mixtures, the mixture."""
+  """A dataset's splits (random-access sequences of raw examples, dicts holding exactly the spec's fields:
+  `{"image": uint8 HWC, "label": int}`, `{"image": ..., "target": ...}`, `{"point": float32 [2], "label": int}`),
+  its example spec, and, for the 2-D mixtures, the mixture."""
 
   name: str
   train: Sequence
@@ -104,48 +186,32 @@ class DataSource:
   mixture: toy2d.Mixture | None = None
 
 
-def open_source(data_config: ml_collections.ConfigDict, seed: int = 0) -> DataSource:
-  """The source that `data_config.name` names, its splits opened (and prepared first if needed); `seed` (the
-  config's) draws the examples that `config.data.real_per_class` keeps.
+@dataclasses.dataclass(frozen=True)
+class SourceKind:
+  """One entry of the registry: a kind of source, by name or scheme.
 
-  Raises `UserError` for unknown names and splits, unprepared data that cannot be downloaded, and image options that
-  cannot work.
+  spec:   data config -> the spec, from metadata alone (nothing is prepared or read).
+  open:   data config -> the whole train and eval splits (prepared first if needed) and the mixture behind them.
+  folder_options: whether config.data.image_size and config.data.folder_labels apply.
   """
-  name, splits = data_config.name, (data_config.train_split, data_config.eval_split)
-  if name in toy2d.MIXTURES:
-    train, evaluation = (toy2d.open_split(name, split) for split in splits)
-    spec = example_spec(data_config)
-    return DataSource(name, train_subset(train, data_config, spec, seed), evaluation, spec, toy2d.MIXTURES[name])
-  if folders.is_folder(name):
-    opened = dict(
-        zip(folders.SPLITS, folders.open_splits(folders.Settings.from_config(data_config), data_config.data_dir))
-    )
-    for split in splits:
-      catalog.check_split(name, split, list(folders.SPLITS))
-    train, evaluation = (opened[split] for split in splits)
-  else:
-    train, evaluation = (
-        catalog.open_split(name, split, data_config.data_dir, data_config.download, data_config.image_key)
-        for split in splits
-    )
-  spec = example_spec(data_config)
-  train = train_subset(train, data_config, spec, seed)
-  if data_config.patch_size:
-    train = PaddedSplit(train, data_config.patch_size, name)
-  return DataSource(name, train, evaluation, spec)
+
+  spec: Callable[[ml_collections.ConfigDict], ExampleSpec]
+  open: Callable[[ml_collections.ConfigDict], tuple[Sequence, Sequence, toy2d.Mixture | None]]
+  folder_options: bool = False
 
 
-def example_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
-  """The spec of `data_config.name` from metadata alone: nothing is prepared or read (for benchmarks)."""
-  if data_config.name in toy2d.MIXTURES:
-    return ExampleSpec.points(2, len(toy2d.MIXTURES[data_config.name].centers))
-  if folders.is_folder(data_config.name):
-    settings = folders.Settings.from_config(data_config)
-    (height, width, channels), num_classes = folders.image_shape(settings), len(folders.class_names(settings))
-  else:
-    (height, width, channels), num_classes = catalog.image_features(
-        data_config.name, data_config.data_dir, data_config.image_key
-    )
+def _splits(data_config: ml_collections.ConfigDict) -> tuple[str, str]:
+  return data_config.train_split, data_config.eval_split
+
+
+def _image_spec(
+    data_config: ml_collections.ConfigDict,
+    image_shape: tuple[int | None, int | None, int],
+    num_classes: int,
+    image_fields: Sequence[str] = (IMAGE,),
+) -> ExampleSpec:
+  """The spec of images as stored (sides None where they vary), shaped by config.data.patch_size and channels."""
+  height, width, channels = image_shape
   if data_config.patch_size:
     height = width = data_config.patch_size
   elif height is None or width is None:
@@ -153,7 +219,132 @@ def example_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
         f"The images of {data_config.name!r} differ in size; set config.data.patch_size to train on square patches "
         "cut from them."
     )
-  return ExampleSpec.images((height, width, data_config.channels or channels), num_classes)
+  shape = (height, width, data_config.channels or channels)
+  return ExampleSpec.images(shape, num_classes, image_fields, sized=bool(data_config.patch_size))
+
+
+def _toy2d_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
+  return ExampleSpec.points(2, len(toy2d.MIXTURES[data_config.name].centers))
+
+
+def _toy2d_open(data_config: ml_collections.ConfigDict):
+  train, evaluation = (toy2d.open_split(data_config.name, split) for split in _splits(data_config))
+  return train, evaluation, toy2d.MIXTURES[data_config.name]
+
+
+# TensorFlow Datasets and folder reading (Pillow, array_record) are imported when a source of theirs is opened,
+# not with this module: importing genjax.experiment, the trainers or the loop stays free of them.
+
+
+def _tfds_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
+  from genjax.data import catalog
+
+  image_shape, num_classes = catalog.image_features(data_config.name, data_config.data_dir, data_config.image_key)
+  return _image_spec(data_config, image_shape, num_classes)
+
+
+def _tfds_open(data_config: ml_collections.ConfigDict):
+  from genjax.data import catalog
+
+  train, evaluation = (
+      catalog.open_split(data_config.name, split, data_config.data_dir, data_config.download, data_config.image_key)
+      for split in _splits(data_config)
+  )
+  return train, evaluation, None
+
+
+def _folder_kind(layout: str) -> SourceKind:
+  """Image folders of one layout (see `folders`): one image per file, pairs of folders, or side-by-side pairs."""
+
+  def settings(data_config: ml_collections.ConfigDict):
+    from genjax.data import folders
+
+    return folders.Settings.from_config(data_config, layout)
+
+  def spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
+    from genjax.data import folders
+
+    folder = settings(data_config)
+    num_classes = len(folders.class_names(folder))
+    return _image_spec(data_config, folders.image_shape(folder), num_classes, folders.fields(folder))
+
+  def open_(data_config: ml_collections.ConfigDict):
+    from genjax.data import folders
+
+    train, evaluation = folders.open_splits(settings(data_config), data_config.data_dir, _splits(data_config))
+    return train, evaluation, None
+
+  return SourceKind(spec, open_, folder_options=True)
+
+
+def _unpaired_settings(data_config: ml_collections.ConfigDict):
+  from genjax.data import folders
+
+  if data_config.folder_labels or data_config.patch_size:
+    raise errors.UserError(
+        f"config.data.name={data_config.name!r}: unpaired folders are read whole and unlabelled; set "
+        "config.data.image_size and leave config.data.folder_labels and config.data.patch_size unset."
+    )
+  return folders.Settings.from_config(data_config, folders.UNPAIRED)
+
+
+def _unpaired_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
+  from genjax.data import folders
+
+  return _image_spec(data_config, folders.image_shape(_unpaired_settings(data_config)), 0, (IMAGE, TARGET))
+
+
+def _unpaired_open(data_config: ml_collections.ConfigDict):
+  from genjax.data import folders
+
+  side_a, side_b = (
+      folders.open_splits(side, data_config.data_dir, _splits(data_config))
+      for side in _unpaired_settings(data_config).unpaired_sides()
+  )
+  train, evaluation = (UnpairedSplit(a, b) for a, b in zip(side_a, side_b))
+  return train, evaluation, None
+
+
+_TOY2D = SourceKind(_toy2d_spec, _toy2d_open)
+_TFDS = SourceKind(_tfds_spec, _tfds_open)
+
+# Every kind of source by its name or scheme ("scheme:" followed by its argument); any other name is a TFDS dataset.
+# The folder layouts are named as in `folders` (its constants are not imported here: see above).
+REGISTRY = {
+    **{name: _TOY2D for name in toy2d.MIXTURES},
+    "folder:": _folder_kind("folder"),
+    "pairs:": _folder_kind("pairs"),
+    "sidebyside:": _folder_kind("sidebyside"),
+    "unpaired:": SourceKind(_unpaired_spec, _unpaired_open, folder_options=True),
+}
+
+
+def kind_of(name: str) -> SourceKind:
+  """The registry's entry for `name`: its scheme ("folder:", ...), its own name ("ring"), or else TFDS."""
+  scheme, colon, _ = name.partition(":")
+  return REGISTRY.get(scheme + colon, _TFDS)
+
+
+def open_source(data_config: ml_collections.ConfigDict, seed: int = 0) -> DataSource:
+  """The source that `data_config.name` names (see `REGISTRY`), its splits opened (and prepared first if needed);
+  `seed` (the config's) draws the examples that `config.data.real_per_class` keeps.
+
+  Raises `UserError` for unknown names and splits, unprepared data that cannot be downloaded, and image options that
+  cannot work.
+  """
+  kind = kind_of(data_config.name)
+  train, evaluation, mixture = kind.open(data_config)
+  spec = kind.spec(data_config)
+  train = train_subset(train, data_config, spec, seed)
+  if spec.is_sized:
+    train = PaddedSplit(train, data_config.patch_size, data_config.name, spec.image_fields)
+    evaluation = SizedSplit(evaluation)
+  return DataSource(data_config.name, train, evaluation, spec, mixture)
+
+
+def example_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
+  """The spec of `data_config.name` from metadata alone: nothing is prepared or read (for benchmarks)."""
+  return kind_of(data_config.name).spec(data_config)
 
 
 def train_subset(split: Sequence, data_config: ml_collections.ConfigDict, spec: ExampleSpec, seed: int) -> Sequence:
@@ -219,19 +410,20 @@ class Subset(Sequence):
 
 
 class PaddedSplit(Sequence):
-  """A split of images of any size, each padded (with zeros, bottom and right) to the split's largest size and
-  given its own `size`, so that examples stack; images smaller than `patch_size` are refused by name."""
+  """A split of images of any size, each example's image fields padded (with zeros, bottom and right) to the
+  split's largest size and given their own `size`, so that examples stack; images smaller than `patch_size` are
+  refused by name. The image fields of an example share their height and width."""
 
-  def __init__(self, split: Sequence, patch_size: int, name: str):
-    self._split = split
-    shapes = [np.shape(split[index][IMAGE]) for index in range(len(split))]
+  def __init__(self, split: Sequence, patch_size: int, name: str, image_fields: Sequence[str] = (IMAGE,)):
+    self._split, self._image_fields = split, tuple(image_fields)
+    shapes = [np.shape(split[index][self._image_fields[0]]) for index in range(len(split))]
     small = [index for index, shape in enumerate(shapes) if min(shape[:2]) < patch_size]
     if small:
       raise errors.UserError(
           f"Images {small} of {name!r} are smaller than config.data.patch_size={patch_size} "
           f"({[shapes[index][:2] for index in small]}); lower the patch size."
       )
-    self._shape = tuple(max(shape[axis] for shape in shapes) for axis in range(3))
+    self._padded_size = tuple(max(shape[axis] for shape in shapes) for axis in range(2))
     self.sizes = np.array([shape[:2] for shape in shapes], np.int32)
 
   def __len__(self) -> int:
@@ -239,23 +431,83 @@ class PaddedSplit(Sequence):
 
   def __getitem__(self, index: int) -> dict[str, np.ndarray]:
     example = dict(self._split[index])
-    image = np.asarray(example[IMAGE])
-    padded = np.zeros(self._shape, image.dtype)
-    padded[: image.shape[0], : image.shape[1]] = image
-    return {**example, IMAGE: padded, SIZE: self.sizes[index]}
+    for name in self._image_fields:
+      image = np.asarray(example[name])
+      padded = np.zeros((*self._padded_size, image.shape[-1]), image.dtype)
+      padded[: image.shape[0], : image.shape[1]] = image
+      example[name] = padded
+    return {**example, SIZE: self.sizes[index]}
+
+
+class SizedSplit(Sequence):
+  """A split of unpadded images, each example given its images' `size` (the evaluation split of data whose train
+  split is a `PaddedSplit`, so that both splits hold the fields of one spec)."""
+
+  def __init__(self, split: Sequence, image_field: str = IMAGE):
+    self._split, self._image_field = split, image_field
+
+  def __len__(self) -> int:
+    return len(self._split)
+
+  def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+    example = self._split[index]
+    return {**example, SIZE: np.array(np.shape(example[self._image_field])[:2], np.int32)}
+
+
+class SelectedSplit(Sequence):
+  """The fields `names` of a split's examples, the others left out on purpose (reading only the images of a
+  labelled split, say)."""
+
+  def __init__(self, split: Sequence, names: Sequence[str]):
+    self._split, self._names = split, tuple(names)
+
+  def __len__(self) -> int:
+    return len(self._split)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    example = self._split[index]
+    return {name: example[name] for name in self._names}
+
+
+class UnpairedSplit(Sequence):
+  """Two splits of images that are not paired: side A gives "image", side B "target" (each side's examples hold
+  one "image").
+
+  A training stream visits each side in its own order, every example of each side once per epoch of that side, the
+  two orders independent (see `pipeline`). Read by index (evaluation), example i is A[i mod N_A] with
+  B[i mod N_B], so the split has max(N_A, N_B) examples and a fixed pairing.
+  """
+
+  side_fields = ((IMAGE,), (TARGET,))
+
+  def __init__(self, side_a: Sequence, side_b: Sequence):
+    self.sides = (side_a, _RenamedSplit(side_b, IMAGE, TARGET))
+
+  def __len__(self) -> int:
+    return max(len(side) for side in self.sides)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    side_a, side_b = self.sides
+    return {**side_a[index % len(side_a)], **side_b[index % len(side_b)]}
+
+
+class _RenamedSplit(Sequence):
+  """A split of one-field examples whose field is read under another name."""
+
+  def __init__(self, split: Sequence, stored: str, read_as: str):
+    self._split, self._stored, self._read_as = split, stored, read_as
+
+  def __len__(self) -> int:
+    return len(self._split)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return {self._read_as: self._split[index][self._stored]}
 
 
 def in_memory(name: str, train: Sequence[dict[str, Any]], evaluation: Sequence[dict[str, Any]]) -> DataSource:
-  """A source over in-memory lists of raw examples (tests, notebooks); the spec is read off the first example and
-  labelled data is assumed to use labels 0..max."""
-  first = train[0]
-  labels = [example[LABEL] for example in [*train, *evaluation]] if LABEL in first else []
-  num_classes = int(max(labels)) + 1 if labels else 0
-  if IMAGE in first:
-    spec = ExampleSpec.images(np.shape(first[IMAGE]), num_classes)
-  else:
-    spec = ExampleSpec.points(np.shape(first[POINT])[0], num_classes)
-  return DataSource(name, train, evaluation, spec)
+  """A source over in-memory lists of raw examples (tests, notebooks) with any fields: the spec is read off the
+  first example (see `inferred_spec`)."""
+  return DataSource(name, train, evaluation, inferred_spec([*train, *evaluation]))
 
 
 def check_options(data_config: ml_collections.ConfigDict, spec: ExampleSpec) -> None:
@@ -269,7 +521,7 @@ def check_options(data_config: ml_collections.ConfigDict, spec: ExampleSpec) -> 
     raise errors.UserError(f"config.data.pixel_range={tuple(data_config.pixel_range)} must be (low, high), low < high.")
   if data_config.random_crop_padding < 0:
     raise errors.UserError("config.data.random_crop_padding must be >= 0.")
-  if (data_config.image_size or data_config.folder_labels) and not folders.is_folder(data_config.name):
+  if (data_config.image_size or data_config.folder_labels) and not kind_of(data_config.name).folder_options:
     raise errors.UserError(
         "config.data.image_size and config.data.folder_labels apply to image folders (config.data.name='folder:...') "
         f"only, not to {data_config.name!r}."

@@ -55,7 +55,7 @@ class Context:
     """Preprocessed global batches `[options.batch_size, ...]` (with "mask") over a whole split, in its fixed
     order (see `Experiment.eval_batch` for `binarized`)."""
     source = self.data.eval if split == "eval" else self.data.train
-    local_batches = pipeline.eval_batches(source, self.options.batch_size, jax.process_index(), jax.process_count())
+    local_batches = pipeline.eval_batches(source, self.data.spec, self.options.batch_size, jax.process_index(), jax.process_count())
     return (self.experiment.eval_batch(raw, binarized) for raw in local_batches)
 
 
