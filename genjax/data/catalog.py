@@ -109,6 +109,10 @@ class _ImagesAndLabels:
   def __getitem__(self, index: int) -> dict:
     return self._example(self._source[index])
 
+  def __iter__(self):
+    # Iteration by __getitem__ would stop at an IndexError; array_record raises ValueError past the end.
+    return (self[index] for index in range(len(self)))
+
   def __getitems__(self, indices) -> list[dict]:
     return [self._example(stored) for stored in self._source.__getitems__(indices)]
 
