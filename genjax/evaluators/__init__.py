@@ -95,23 +95,6 @@ def build(names: Sequence[str], context: common.Context) -> list[common.Evaluato
   return [_ConstructedWhenFirstRun(name, context) for name in names]
 
 
-def run(self, state, step: int):
-    return self.evaluator.run(state, step)
-
-
-def build(names: Sequence[str], context: common.Context) -> list[common.Evaluator]:
-  """The evaluations `names`, in order, each checked now (`UserError` for an unknown name or one that cannot serve
-  the run) and constructed when first run."""
-  unknown = [name for name in names if name not in EVALUATORS]
-  if unknown:
-    raise errors.UserError(f"config.evals names unknown evaluations {unknown}; known: {', '.join(EVALUATORS)}.")
-  for name in names:
-    verdict = EVALUATORS[name].applies(context)
-    if not verdict:
-      raise errors.UserError(f"The {name!r} evaluation (config.evals) {verdict.why_not}.")
-  return [_ConstructedWhenFirstRun(name, context) for name in names]
-
-
 def run(evaluators: Sequence[common.Evaluator], state, step: int):
   """Runs every evaluator: (all metrics, all images by name)."""
   metrics, images = {}, {}
