@@ -160,8 +160,13 @@ class Experiment:
     return jax.jit(lambda x: x, out_shardings=self.replicated)
 
 
-def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=None) -> Experiment:
+def build(
+    config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=None, generated_data: bool = True
+) -> Experiment:
   """Builds `config`'s trainer for data of `spec` on a mesh over `devices` (all devices by default).
+
+  `generated_data=False` leaves out the generator that `config.data.synthetic` mixes into train batches: a run
+  loaded to be evaluated or used does not train, so it must not need the generator's workdir.
 
   Raises `UserError` for settings that cannot work (mesh, batch sizes, model options), before anything compiles.
   """
@@ -171,7 +176,7 @@ def build(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, devices=
   sharding.check_batch_size(config.train.batch_size, mesh, config.mesh, "config.train.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, config.mesh, "config.eval.batch_size")
   trainer = trainers.make_trainer(config, spec)
-  mixer = synthetic.mixer(config, spec)
+  mixer = synthetic.mixer(config, spec) if generated_data else None
   frozen_networks = {**trainer.frozen_networks, **({synthetic.NAME: mixer.network} if mixer else {})}
 
   replicated = sharding.replicated(mesh)

@@ -57,7 +57,7 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
           f"The run in {workdir!r} has no checkpoint at step {step}; it has: {', '.join(map(str, saved_steps))}."
       )
     try:
-      built = experiment.build(config, workdirs.read_data_spec(workdir, config), devices)
+      built = experiment.build(config, workdirs.read_data_spec(workdir, config), devices, generated_data=False)
     except AttributeError as e:  # ml_collections' error for a key the config does not have.
       raise errors.UserError(
           f"{config_path} lacks a config key that this genjax reads ({config_lib.describe_config_error(e)}): it was "

@@ -1,10 +1,20 @@
-"""Shared fixtures: eight simulated CPU devices, the bundled dataset prepared once, tiny configs, one compilation
-cache for the session, and the entry points run as users run them.
+"""Shared test machinery: one CPU device (eight simulated ones for the tests about sharding), the test tiers, tiny
+configs, one compilation cache for the session, and the entry points run as users run them. The trained tiny runs
+that many tests share are session fixtures in `tiny_runs.py`.
+
+Tiers (markers, assigned at collection; select with `-m`):
+- unit: functions on hand-made inputs, no trained run;
+- integration: through the loop, or on a trained tiny run (a fixture of `tiny_runs.py`);
+- cli: runs an entry point as a user does, in a process of its own (`run_command`), for the exit-status wiring;
+- slow: longer than the default suite affords; deselected by default (`-m slow` runs them);
+- sharding: asks for the `devices` fixture; run on 8 simulated devices in one pytest process of their own (see
+  `ShardedTests`), since XLA fixes the device count when JAX initialises, before any test runs.
 
 XLA_FLAGS must be set before JAX initialises its backend, which is why it is set at import time here.
 """
 
 import atexit
+import contextvars
 import importlib.util
 import os
 import shutil
@@ -12,7 +22,12 @@ import subprocess
 import sys
 import tempfile
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+# Set for the pytest process that runs the sharding tests (started by `ShardedTests`).
+_ON_SIMULATED_MESH = "GENJAX_TESTS_ON_SIMULATED_MESH"
+SIMULATED_DEVICES = 8
+_USER_XLA_FLAGS = os.environ.get("XLA_FLAGS", "")
+_device_count = SIMULATED_DEVICES if os.environ.get(_ON_SIMULATED_MESH) else 1
+os.environ["XLA_FLAGS"] = _USER_XLA_FLAGS + f" --xla_force_host_platform_device_count={_device_count}"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
@@ -26,6 +41,8 @@ from genjax.data import mnist5k  # noqa: E402
 from genjax.data import pipeline  # noqa: E402
 from genjax.data import preprocess  # noqa: E402
 from genjax.data import sources  # noqa: E402
+
+pytest_plugins = ["tiny_runs"]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,34 +136,79 @@ def unlabelled(data: sources.DataSource) -> sources.DataSource:
   return sources.in_memory(data.name, train, evaluation)
 
 
-@pytest.fixture(scope="session")
-def tfds_data_dir(tmp_path_factory):
-  """A TFDS data_dir in which mnist5k has been prepared (array_record), shared by the whole session."""
-  data_dir = str(tmp_path_factory.mktemp("tensorflow_datasets"))
-  catalog.open_split("mnist5k", "train", data_dir, download=False)
-  return data_dir
-
-
-@pytest.fixture(scope="session")
-def tiny_runs(tfds_data_dir, tmp_path_factory):
-  """Workdirs of tiny runs trained on mnist5k (4 steps): a VAE, an autoencoder, a class-conditional DCGAN and a
-  classifier (a feature network for evaluation)."""
-  from genjax import train_loop
-
-  workdirs = {}
-  for name, config in [
-      ("vae", tiny_config("vae")),
-      ("ae", tiny_config("ae")),
-      ("cgan", tiny_config("gan", model__num_classes=10, eval__grids__num_images=20)),
-      ("classifier", tiny_config("classifier")),
-  ]:
-    config.data.data_dir = tfds_data_dir
-    workdirs[name] = str(tmp_path_factory.mktemp(name))
-    train_loop.run(config, workdirs[name])
-  return workdirs
-
-
 @pytest.fixture
 def devices():
-  assert jax.device_count() == 8, "tests expect 8 simulated CPU devices (XLA_FLAGS set in conftest.py)"
+  """The 8 simulated CPU devices: a test that asks for them is a sharding test (see the module docstring)."""
+  assert jax.device_count() == SIMULATED_DEVICES, "sharding tests run in the process that `ShardedTests` starts"
   return jax.devices()
+
+
+_TIERS = ("unit", "integration", "cli")
+# The marks of the test now running, for `run_command`'s check that only cli tests start processes.
+_current_marks = contextvars.ContextVar("current_marks", default=frozenset())
+
+
+def pytest_configure(config):
+  for tier, meaning in [
+      ("unit", "functions on hand-made inputs, no trained run"),
+      ("integration", "through the loop, or on a trained tiny run"),
+      ("cli", "runs an entry point in a process of its own"),
+      ("sharding", "on 8 simulated devices, in a pytest process of their own"),
+  ]:
+    config.addinivalue_line("markers", f"{tier}: {meaning}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(session, config, items):
+  """Gives every test its tier before `-m` selects (the one it is marked with; integration if it uses a trained
+  tiny run; else unit), and after selection hands the sharding tests to one `ShardedTests` item."""
+  import tiny_runs  # The plugin this module names in pytest_plugins: loaded by now.
+
+  run_fixtures = set(tiny_runs.RUN_FIXTURES)
+  for item in items:
+    if not any(item.get_closest_marker(tier) for tier in _TIERS):
+      item.add_marker("integration" if run_fixtures & set(item.fixturenames) else "unit")
+    if "devices" in item.fixturenames:
+      item.add_marker("sharding")
+  yield
+  if os.environ.get(_ON_SIMULATED_MESH):
+    return
+  sharded = [item for item in items if item.get_closest_marker("sharding")]
+  if sharded:
+    items[:] = [item for item in items if not item.get_closest_marker("sharding")]
+    items.append(ShardedTests.from_parent(session, name="sharding tests on 8 simulated devices", tests=sharded))
+
+
+class ShardedTests(pytest.Item):
+  """The selected sharding tests, run by one pytest process started with 8 simulated CPU devices."""
+
+  def __init__(self, *, tests, **kwargs):
+    super().__init__(**kwargs)
+    self.node_ids = [test.nodeid for test in tests]
+
+  def runtest(self):
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *self.node_ids]
+    env = {**os.environ, _ON_SIMULATED_MESH: "1", "XLA_FLAGS": _USER_XLA_FLAGS}
+    result = subprocess.run(command, cwd=str(self.config.rootpath), capture_output=True, text=True, env=env)
+    self.add_report_section("call", "stdout", result.stdout)
+    if result.returncode != 0:
+      raise ShardedTestsFailed(result.stdout + result.stderr)
+
+  def repr_failure(self, excinfo):
+    if isinstance(excinfo.value, ShardedTestsFailed):
+      return f"The sharding tests failed on 8 simulated devices:\n{excinfo.value}"
+    return super().repr_failure(excinfo)
+
+  def reportinfo(self):
+    return self.path, None, f"{self.name} ({len(self.node_ids)} tests)"
+
+
+class ShardedTestsFailed(Exception):
+  """The output of the sharding tests' pytest process, which failed."""
+
+
+@pytest.fixture(autouse=True)
+def _marks_of_the_running_test(request):
+  token = _current_marks.set(frozenset(mark.name for mark in request.node.iter_markers()))
+  yield
+  _current_marks.reset(token)

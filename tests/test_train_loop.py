@@ -183,13 +183,18 @@ def test_divergence_stops_with_a_message(digits, tmp_path):
         ({"model__likelihood": "discretized_logistic"}, r"needs config.data.pixel_range=\(-1.0, 1.0\)"),
         ({"model__architecture": "resnet"}, "architecture='resnet' is not one of mlp, conv"),
         ({"data__binarize": "sometimes"}, "binarize='sometimes' is not one of none, dynamic, threshold"),
-        ({"train__batch_size": 12}, "batch_size=12 must be divisible by the 8 batch shards"),
         ({"optim__name": "sgd"}, "optim.name='sgd' is not one of adam, adamw"),
     ],
 )
 def test_impossible_settings_are_refused_before_training(overrides, message, digits, tmp_path):
   with pytest.raises(errors.UserError, match=message):
     train_loop.train_and_evaluate(tiny_config("vae", **overrides), str(tmp_path), digits, writers.MemoryWriter())
+
+
+def test_a_batch_that_does_not_split_over_the_mesh_is_refused_before_training(digits, devices, tmp_path):
+  config = tiny_config("vae", train__batch_size=12)
+  with pytest.raises(errors.UserError, match="batch_size=12 must be divisible by the 8 batch shards"):
+    train_loop.train_and_evaluate(config, str(tmp_path), digits, writers.MemoryWriter(), devices=devices)
 
 
 def test_vae_trains_on_an_unlabelled_dataset(digits, tmp_path):
