@@ -3,6 +3,7 @@ and the example specs that sources declare (the input paths are specified in tes
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from conftest import tiny_config
 from genjax import errors
@@ -32,6 +33,32 @@ def test_mnist5k_split_is_disjoint_and_covers_the_file():
 def test_unknown_dataset_names_the_bundled_one_and_close_matches(tmp_path):
   with pytest.raises(errors.UserError, match=r"Unknown dataset 'mnistt'.*mnist.*mnist5k"):
     catalog.open_split("mnistt", "train", str(tmp_path), download=True)
+
+
+class _Sketches(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """A user's own dataset: its code is in no catalogue that genjax sees, only its prepared files are on disk."""
+
+  name = "my_sketches"
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    image, label = tfds.features.Image(shape=(8, 8, 1)), tfds.features.ClassLabel(num_classes=2)
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({"image": image, "label": label}))
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples(6), "test": self._generate_examples(2)}
+
+  def _generate_examples(self, count):
+    for index in range(count):
+      yield index, {"image": np.full((8, 8, 1), index, np.uint8), "label": index % 2}
+
+
+def test_a_dataset_prepared_in_the_data_dir_loads_though_no_catalogue_holds_it(tmp_path):
+  _Sketches(data_dir=str(tmp_path)).download_and_prepare(file_format="array_record")
+  assert "my_sketches" not in tfds.list_builders(with_community_datasets=False)
+  assert catalog.image_features("my_sketches", str(tmp_path)) == ((8, 8, 1), 2)
+  train = catalog.open_split("my_sketches", "train", str(tmp_path), download=False)
+  assert len(train) == 6 and sorted(int(train[index]["image"][0, 0, 0]) for index in range(6)) == list(range(6))
 
 
 def test_unknown_split_lists_the_splits(tfds_data_dir):

@@ -118,10 +118,16 @@ class _ImagesAndLabels:
 
 
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
-  # The catalogue that ships with TFDS, genjax's bundled builders included. An unknown name is refused here: TFDS
-  # itself would go on to look it up among community datasets on the network.
+  # The catalogue that ships with TFDS, genjax's bundled builders included.
   catalogue = tfds.list_builders(with_community_datasets=False)
-  if name.split("/")[0].split(":")[0] not in catalogue:
+  if name.split("/")[0].split(":")[0] in catalogue:
+    return tfds.builder(name, data_dir=data_dir, file_format="array_record")
+  try:
+    # A dataset prepared in data_dir by code that the catalogue does not hold (a user's own builder, a newer TFDS):
+    # the dataset_info.json and features.json written beside its records are all that reading it needs.
+    return tfds.core.read_only_builder.builder_from_files(name, data_dir=data_dir, file_format="array_record")
+  except tfds.core.registered.DatasetNotFoundError:
+    # Refused here: TFDS itself would go on to look the name up among community datasets on the network.
     near = difflib.get_close_matches(name, catalogue, n=5)
     prepared = _prepared_datasets(data_dir)
     raise errors.UserError(
@@ -131,8 +137,7 @@ def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
         + (f"Already prepared in {data_dir}: {', '.join(prepared)}. " if prepared else "")
         + f"Any of the {len(catalogue)} TFDS datasets can be named "
         "(https://www.tensorflow.org/datasets/catalog/overview)."
-    )
-  return tfds.builder(name, data_dir=data_dir, file_format="array_record")
+    ) from None
 
 
 def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool) -> None:
