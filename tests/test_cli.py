@@ -99,3 +99,14 @@ def test_unknown_config_argument_is_refused(tmp_path):
   result = _train(str(tmp_path), config="configs/vae.py:runlocl")
   assert result.returncode == 1
   assert "Unknown config argument 'runlocl'" in result.stderr and "accepts: runlocal" in result.stderr
+
+
+def test_every_command_the_readme_runs_is_python_or_installed_by_the_requirements():
+  from conftest import REPO_ROOT
+
+  with open(os.path.join(REPO_ROOT, "README.md")) as f:
+    blocks = re.findall(r"```bash\n(.*?)```", f.read(), re.S)
+  commands = {line.split()[0] for block in blocks for line in block.splitlines() if line and line[0].isalpha()}
+  with open(os.path.join(REPO_ROOT, "requirements.txt")) as f:
+    pinned = {line.split("==")[0] for line in f if "==" in line}
+  assert "tensorboard" in commands and commands - {"python", "python3", "pip"} <= pinned
