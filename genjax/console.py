@@ -1,0 +1,45 @@
+"""What a person watching a genjax command sees on its console: genjax's own lines, real warnings, and progress on
+long work; not the start-up narration of the libraries underneath.
+
+Owns two things. `quiet_libraries` (called by every entry point through `cli.reporting_user_errors`) keeps other
+libraries' INFO lines off the console (JAX's probe for a TPU on machines without one, TFDS's "Load dataset info",
+matplotlib's font cache, TensorFlow's C++ start-up lines) and a few warnings that are advice, not problems.
+`Progress` reports a loop of known length: a tqdm bar with its rate and ETA on a terminal, and on anything else (a
+log file, a pipe, a batch system's output) one plain log line every `every_s` seconds, never carriage returns and
+escape codes.
+"""
+
+import logging
+import os
+import sys
+import time
+
+import tqdm
+from absl import logging as absl_logging
+
+_GENJAX_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+# Warnings that are advice rather than problems, by the start of their message.
+_ADVICE = (
+    "OpenCV is not installed",  # TFDS: PIL decodes the images instead, as genjax's readers do anyway.
+    "Variant folder",  # TFDS, looking for a prepared dataset in a folder that genjax is about to prepare.
+)
+
+
+def quiet_libraries() -> None:
+  """Keeps every library's INFO lines and its advice off the console, leaving genjax's own lines (from the genjax
+  package and the entry point being run) and other libraries' real warnings and errors. Call before TensorFlow is
+  imported (TFDS imports it when it prepares a dataset): its C++ start-up lines are filtered by an environment
+  variable that it reads once."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # 1 drops INFO, keeps warnings and errors.
+  # TensorFlow only encodes images here, when TFDS prepares a dataset, where oneDNN's float kernels do nothing; left
+  # on, TF announces them in a line that TF_CPP_MIN_LOG_LEVEL does not reach.
+  os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+  main_script = os.path.abspath(getattr(sys.modules["__main__"], "__file__", "") or "<none>")
+
+  def keep(record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.WARNING:
+      return not str(record.msg).startswith(_ADVICE)
+    return record.pathname.startswith(_GENJAX_PACKAGE + os.sep) or os.path.abspath(record.pathname) == main_script
+
+  absl_logging.get_absl_handler().addFilter(keep)
