@@ -13,11 +13,20 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import tqdm
 from absl import logging as absl_logging
 
 _GENJAX_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+# How often long work says how far it is when no progress bar can be drawn (and how often training prints a
+# console line between its log steps): often enough that a stuck job is told from a slow one, rarely enough that a
+# log file stays readable.
+REPORT_EVERY_S = 30.0
+
+_Item = TypeVar("_Item")
 
 # Warnings that are advice rather than problems, by the start of their message.
 _ADVICE = (
@@ -43,3 +52,27 @@ def quiet_libraries() -> None:
     return record.pathname.startswith(_GENJAX_PACKAGE + os.sep) or os.path.abspath(record.pathname) == main_script
 
   absl_logging.get_absl_handler().addFilter(keep)
+
+
+def duration(seconds: float) -> str:
+  """`seconds` as H:MM:SS (hours beyond 24 included), as progress lines show times."""
+  minutes, secs = divmod(int(round(seconds)), 60)
+  return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def track(iterable: Iterable[_Item], total: int, description: str, unit: str = "batches") -> Iterator[_Item]:
+  """The items of `iterable` (`total` of them), reporting progress: a tqdm bar with rate and ETA when stderr is a
+  terminal; otherwise a log line "DESCRIPTION: done/total UNIT, ETA H:MM:SS" every `REPORT_EVERY_S` seconds (none
+  for work shorter than that). Time counts while the caller works on an item, so progress is what the caller has
+  finished, provided each item's work is complete (fetched from the device) when it asks for the next."""
+  if sys.stderr.isatty():
+    yield from tqdm.tqdm(iterable, total=total, desc=description, unit=f" {unit}", leave=False, dynamic_ncols=True)
+    return
+  start = last_report = time.perf_counter()
+  for done, item in enumerate(iterable, 1):
+    yield item
+    now = time.perf_counter()
+    if now - last_report >= REPORT_EVERY_S and done < total:
+      eta = (now - start) / done * (total - done)
+      absl_logging.info("%s: %d/%d %s, ETA %s.", description, done, total, unit, duration(eta))
+      last_report = now
