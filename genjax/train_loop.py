@@ -277,7 +277,6 @@ class _Progress:
     else:
       steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
       eta_s = (self._total_steps - step) / max(steps_per_sec, 1e-9)
-      logging.info(
-          "step %d/%d | %s | %.2f steps/s | ETA %s", step, self._total_steps, shown, steps_per_sec, console.duration(eta_s)
-      )
+      eta = console.duration(eta_s)
+      logging.info("step %d/%d | %s | %.2f steps/s | ETA %s", step, self._total_steps, shown, steps_per_sec, eta)
     self._last_step, self._last_time = step, now
