@@ -29,8 +29,8 @@ except ModuleNotFoundError as error:
   if error.name != "torch":
     raise
   sys.exit(
-      "genjax: error: benchmark_torch_wgan_gp.py compares genjax with PyTorch, which requirements.txt leaves out: install it first "
-      "(pip install torch, or the build for your accelerator from https://pytorch.org)."
+      "genjax: error: benchmark_torch_wgan_gp.py compares genjax with PyTorch, which requirements.txt leaves out: "
+      "install it first (pip install torch, or the build for your accelerator from https://pytorch.org)."
   )
 
 

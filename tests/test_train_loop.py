@@ -147,6 +147,8 @@ def test_vae_run_reports_the_bound_and_writes_grids_and_is_never_silent_for_long
   assert re.fullmatch(r"step 1/4 \| loss [\d.]+", steps[0])  # At once, with no rate that counts compilation.
   assert [line.split()[1] for line in steps] == ["1/4", "2/4", "3/4", "4/4"]
   assert all(re.search(r"\| [\d.]+ steps/s \| ETA \d+:\d\d:\d\d$", line) for line in steps[1:])
+  evaluating = r"Evaluating on the eval split: 1/2 batches, ETA \d+:\d\d:\d\d\."
+  assert any(re.fullmatch(evaluating, line) for line in console_lines)
   assert writer.config["family"] == "vae"
   train_lines = [m for m in writer.metrics if m["split"] == "train"]
   eval_lines = [m for m in writer.metrics if m["split"] == "eval"]
