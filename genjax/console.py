@@ -63,16 +63,20 @@ def duration(seconds: float) -> str:
 def track(iterable: Iterable[_Item], total: int, description: str, unit: str = "batches") -> Iterator[_Item]:
   """The items of `iterable` (`total` of them), reporting progress: a tqdm bar with rate and ETA when stderr is a
   terminal; otherwise a log line "DESCRIPTION: done/total UNIT, ETA H:MM:SS" every `REPORT_EVERY_S` seconds (none
-  for work shorter than that). Time counts while the caller works on an item, so progress is what the caller has
-  finished, provided each item's work is complete (fetched from the device) when it asks for the next."""
+  for work shorter than that), the ETA at the pace of the items after the first (which pays for compilation).
+  Time counts while the caller works on an item, so progress is what the caller has finished, provided each item's
+  work is complete (fetched from the device) when it asks for the next."""
   if sys.stderr.isatty():
     yield from tqdm.tqdm(iterable, total=total, desc=description, unit=f" {unit}", leave=False, dynamic_ncols=True)
     return
   start = last_report = time.perf_counter()
+  first_done = None
   for done, item in enumerate(iterable, 1):
     yield item
     now = time.perf_counter()
+    first_done = first_done or now
     if now - last_report >= REPORT_EVERY_S and done < total:
-      eta = (now - start) / done * (total - done)
-      absl_logging.info("%s: %d/%d %s, ETA %s.", description, done, total, unit, duration(eta))
+      seconds_per_item = (now - first_done) / (done - 1) if done > 1 else now - start
+      eta = duration(seconds_per_item * (total - done))
+      absl_logging.info("%s: %d/%d %s, ETA %s.", description, done, total, unit, eta)
       last_report = now
