@@ -1,4 +1,4 @@
-r"""Times training of any config at that config's batch size and prints one JSON object.
+r"""Times training of any config at that config's batch size and prints one JSON object, last, on stdout.
 
   python experiments/benchmark.py --config=configs/gan.py --steps=20
   python experiments/benchmark.py --config=configs/vae.py:runlocal --mode=end_to_end --steps=200
@@ -9,10 +9,14 @@ r"""Times training of any config at that config's batch size and prints one JSON
 compilation is reported as `compile_s`. --mode=end_to_end times --steps steps of the real training loop on the real
 data (after as many warm-up steps), beside the step alone and the input path alone: `end_to_end_images_per_sec`,
 `step_images_per_sec`, `input_images_per_sec` (examples consumed per second), their ratio `end_to_end_over_step`,
-the input path, peak host memory, device and dtype.
+the input path, peak host memory, device and dtype. `steps` counts the timed steps and `warmup_steps` those before.
+
+The console (stderr) says what is being done meanwhile; the JSON object comes after everything else, indented, and
+is all that stdout holds (`python experiments/benchmark.py ... > result.json` keeps it).
 """
 
 import json
+import sys
 
 from absl import flags
 from ml_collections import config_flags
@@ -36,7 +40,8 @@ def main():
     result = benchmarking.time_train_step(config, sources.example_spec(config.data), _STEPS.value)
   else:
     result = benchmarking.end_to_end(config, sources.open_source(config.data, config.seed), _STEPS.value)
-  print(json.dumps(result))
+  sys.stderr.flush()  # Log lines first: the result is the last thing a terminal shows.
+  print(json.dumps(result, indent=2), flush=True)
 
 
 if __name__ == "__main__":

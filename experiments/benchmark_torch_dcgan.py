@@ -12,10 +12,19 @@ update, both Adam(2e-4, betas (0.5, 0.999)), batch 128, latent size 100, on synt
 
 import argparse
 import json
+import sys
 import time
 
-import torch
-from torch import nn
+try:
+  import torch
+  from torch import nn
+except ModuleNotFoundError as error:
+  if error.name != "torch":
+    raise
+  sys.exit(
+      "genjax: error: benchmark_torch_dcgan.py compares genjax with PyTorch, which requirements.txt leaves out: "
+      "install it first (pip install torch, or the build for your accelerator from https://pytorch.org)."
+  )
 
 
 def dcgan_generator(latent_size: int) -> nn.Module:
@@ -82,11 +91,13 @@ def main():
               "framework": "pytorch",
               "batch_size": args.batch_size,
               "steps": args.steps,
+              "warmup_steps": 2,
               "step_ms": round(1000 * elapsed / args.steps, 2),
               "images_per_sec": round(args.batch_size * args.steps / elapsed, 1),
               "threads": torch.get_num_threads(),
               "torch": torch.__version__,
-          }
+          },
+          indent=2,
       )
   )
 

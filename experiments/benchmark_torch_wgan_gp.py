@@ -18,11 +18,20 @@ then reported in the JSON.
 
 import argparse
 import json
+import sys
 import time
 
-import torch
-from torch import nn
-import torch.nn.functional as F
+try:
+  import torch
+  import torch.nn.functional as F
+  from torch import nn
+except ModuleNotFoundError as error:
+  if error.name != "torch":
+    raise
+  sys.exit(
+      "genjax: error: benchmark_torch_wgan_gp.py compares genjax with PyTorch, which requirements.txt leaves out: "
+      "install it first (pip install torch, or the build for your accelerator from https://pytorch.org)."
+  )
 
 
 class UpsamplingBlock(nn.Module):
@@ -136,7 +145,8 @@ def main():
     if device.type == "cuda":
       torch.cuda.synchronize()
 
-  result = {"framework": "pytorch", "mode": args.mode, "device": args.device, "batch_size": batch, "steps": args.steps}
+  result = {"framework": "pytorch", "mode": args.mode, "device": args.device, "batch_size": batch}
+  result.update(steps=args.steps, warmup_steps=2)
   try:
     for _ in range(2):
       step()
@@ -150,7 +160,7 @@ def main():
   except Exception as error:  # torch.compile's failures come in many types; report which one.
     result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
   result.update(threads=torch.get_num_threads(), torch=torch.__version__)
-  print(json.dumps(result))
+  print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@
 - `end_to_end`: the real training loop (`train_loop.train_and_evaluate`, with its input path, logging and transfer
   guard; no evaluation or checkpoints inside the timed steps) against the step alone and the input path alone.
 
+Warm-up is never timed, and every result says how many steps warmed up (`warmup_steps`) beside how many were
+timed (`steps`). The console says what is being done: compilation (timed), the warm-up, and how long the timed
+steps should take at the warm-up's pace; the timed steps themselves run undisturbed (no per-step host sync).
+
 Speed targets live here and in the benchmark scripts, never in timed unit tests.
 """
 
@@ -15,12 +19,16 @@ import time
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
+from genjax import console
 from genjax import experiment
 from genjax import train_loop
 from genjax import writers
 from genjax.data import pipeline
 from genjax.data import sources
+
+WARMUP_STEPS = 2  # Of the step alone: the first runs any lazy initialisation, the second is a step like the rest.
 
 
 def synthetic_raw_batch(built: experiment.Experiment, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -41,24 +49,30 @@ def synthetic_raw_batch(built: experiment.Experiment, rng: np.random.Generator) 
 
 
 def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, num_steps: int, devices=None) -> dict:
-  """Compiles the train step once, runs two warm-up steps, then times `num_steps` steps.
+  """Compiles the train step once, runs `WARMUP_STEPS` warm-up steps, then times `num_steps` steps.
 
-  Returns a dict with `compile_s` (lowering and compilation), `step_ms` (mean over the timed steps),
-  `images_per_sec` (config.train.batch_size per step; a trainer that takes k batches per step, a GAN critic's
-  n_critic, reads k times as many real examples: see `real_images_per_sec`), the batch size and the devices.
+  Returns a dict with `steps` (timed) and `warmup_steps`, `images_per_sec` (config.train.batch_size per step; a
+  trainer that takes k batches per step, a GAN critic's n_critic, reads k times as many real examples: see
+  `real_images_per_sec`), `step_ms` (mean over the timed steps), `compile_s` (lowering and compilation), the batch
+  size and the devices.
   """
   built = experiment.build(config, spec, devices)
   feed = built.host_feed(synthetic_raw_batch(built, np.random.default_rng(0)))
   state = built.init()
 
   keys, frozen = built.keys, built.load_frozen(data=None)
+  logging.info("Compiling the train step (or loading it from the compilation cache).")
   start = time.perf_counter()
   train_step = built.jitted_train_step.lower(state, feed, keys, frozen).compile()
   compile_s = time.perf_counter() - start
+  logging.info("Compiled the train step in %.1f s; %d warm-up steps.", compile_s, WARMUP_STEPS)
 
-  for _ in range(2):
+  start = time.perf_counter()
+  for _ in range(WARMUP_STEPS):
     state, metrics = train_step(state, feed, keys, frozen)
   jax.block_until_ready(metrics)
+  step_s = (time.perf_counter() - start) / WARMUP_STEPS
+  logging.info("Timing %d steps (about %s at the warm-up's pace).", num_steps, console.duration(num_steps * step_s))
   start = time.perf_counter()
   for _ in range(num_steps):
     state, metrics = train_step(state, feed, keys, frozen)
@@ -70,10 +84,11 @@ def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec
       "family": config.family,
       "batch_size": batch_size,
       "steps": num_steps,
-      "compile_s": round(compile_s, 3),
-      "step_ms": round(1000 * elapsed / num_steps, 2),
+      "warmup_steps": WARMUP_STEPS,
       "images_per_sec": round(batch_size * num_steps / elapsed, 1),
       "real_images_per_sec": round(batch_size * built.trainer.batches_per_step * num_steps / elapsed, 1),
+      "step_ms": round(1000 * elapsed / num_steps, 2),
+      "compile_s": round(compile_s, 3),
       "devices": len(built.mesh.devices.flat),
       "platform": jax.devices()[0].platform,
       "jax": jax.__version__,
@@ -85,11 +100,14 @@ def end_to_end(config: ml_collections.ConfigDict, data: sources.DataSource, num_
   epoch's reads), beside the step alone (synthetic batches) and the input path alone (each step's batch read,
   moved and preprocessed, without the model).
 
-  Rates count the real examples a step consumes (batch size times the trainer's batches per step). Returns the
-  fields of `time_train_step` plus `input_images_per_sec`, `step_images_per_sec`, `end_to_end_images_per_sec`,
-  `end_to_end_over_step`, `input_path`, `peak_host_rss_mib`, `device` and `dtype`.
+  Rates count the real examples a step consumes (batch size times the trainer's batches per step). Returns, the
+  end-to-end rate first: `steps` (timed) and `warmup_steps` (the loop's and the input path's), then
+  `end_to_end_images_per_sec`, `step_images_per_sec`, `input_images_per_sec`, `end_to_end_over_step`,
+  `input_path`, the step's `step_ms` and `compile_s`, `peak_host_rss_mib`, the devices, `device` and `dtype`.
   """
+  logging.info("1/3: the train step alone, on a synthetic batch.")
   step_only = time_train_step(config, data.spec, num_steps, devices)
+  logging.info("2/3: the input path alone: %d batches to warm up, then %d timed.", num_steps, num_steps)
   built = experiment.build(config, data.spec, devices)
   examples_per_step = built.stream.examples_per_step
 
@@ -111,34 +129,57 @@ def end_to_end(config: ml_collections.ConfigDict, data: sources.DataSource, num_
   timed.train.log_every_steps = num_steps  # A log step after the warm-up and one at the end: the timed interval.
   timed.evals = ()
   timed.eval.every_steps = timed.ckpt.every_steps = 2 * num_steps
-  writer = _TimingWriter()
+  logging.info(
+      "3/3: the training loop: steps 1-%d warm up (compilation, first reads), steps %d-%d are timed.",
+      num_steps,
+      num_steps + 1,
+      2 * num_steps,
+  )
+  writer = _TimingWriter(num_steps)
   with tempfile.TemporaryDirectory() as checkpoint_dir:
-    train_loop.train_and_evaluate(timed, checkpoint_dir, data, writer, devices)
+    train_loop.train_and_evaluate(timed, checkpoint_dir, data, writer, devices, log_progress=False)
   loop_s = writer.train_times[-1] - writer.train_times[0]
 
   rate = lambda seconds: round(examples_per_step * num_steps / seconds, 1)
   step_rate = examples_per_step * 1000 / step_only["step_ms"]
   return {
-      **step_only,
-      "input_path": train_input.description,
-      "input_images_per_sec": rate(input_s),
-      "step_images_per_sec": round(step_rate, 1),
+      "family": config.family,
+      "batch_size": config.train.batch_size,
+      "steps": num_steps,
+      "warmup_steps": num_steps,
       "end_to_end_images_per_sec": rate(loop_s),
+      "step_images_per_sec": round(step_rate, 1),
+      "input_images_per_sec": rate(input_s),
       "end_to_end_over_step": round(examples_per_step * num_steps / loop_s / step_rate, 3),
+      "input_path": train_input.description,
+      "step_ms": step_only["step_ms"],
+      "compile_s": step_only["compile_s"],
       "peak_host_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+      "devices": step_only["devices"],
       "device": jax.devices()[0].device_kind,
+      "platform": step_only["platform"],
       "dtype": config.model.dtype,
+      "jax": jax.__version__,
   }
 
 
 class _TimingWriter(writers.MemoryWriter):
-  """Notes when each train line arrives: the loop writes one after fetching the metrics of its last step."""
+  """Notes when each train line arrives (the loop writes one after fetching the metrics of its last step: the
+  warm-up's end, then the timed steps' end) and says so on the console."""
 
-  def __init__(self):
+  def __init__(self, num_steps: int):
     super().__init__()
     self.train_times = []
+    self._num_steps = num_steps
+    self._start = time.perf_counter()
 
   def write_metrics(self, step, split, metrics):
     super().write_metrics(step, split, metrics)
-    if split == "train":
-      self.train_times.append(time.perf_counter())
+    if split != "train":
+      return
+    self.train_times.append(time.perf_counter())
+    if len(self.train_times) == 1:
+      warmup_s = self.train_times[0] - self._start
+      logging.info("Warmed up: %d steps in %.1f s; timing %d steps.", step, warmup_s, self._num_steps)
+    else:
+      logging.info("Timed %d steps in %.1f s.", self._num_steps, self.train_times[-1] - self.train_times[0])

@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 
 from genjax import config_lib
+from genjax import console
 from genjax import errors
 from genjax import validation
 
@@ -90,9 +91,10 @@ def run_with_config_file(main: Callable[[], None]) -> None:
 
 def reporting_user_errors(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
   """`main` with a `UserError` becoming "genjax: error: ..." (or "genjax: stopped: ..." for a resumable stop) on
-  stderr and the error's exit status (see `genjax.errors`)."""
+  stderr and the error's exit status (see `genjax.errors`), and other libraries' narration kept off the console."""
 
   def wrapped(argv: list[str]) -> None:
+    console.quiet_libraries()
     try:
       main(argv)
     except errors.UserError as e:

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 from etils import epath
 
+from genjax import console
 from genjax import errors
 from genjax import experiment
 from genjax import pixels
@@ -29,7 +30,8 @@ def generate(built: experiment.Experiment, state, num_images: int, key: jax.Arra
   if num_images < 1 or batch_size < 1:
     raise errors.UserError(f"Cannot draw {num_images} samples in batches of {batch_size}: both must be positive.")
   batches = []
-  for index, start in enumerate(range(0, num_images, batch_size)):
+  starts = range(0, num_images, batch_size)
+  for index, start in enumerate(console.track(starts, len(starts), f"Drawing {num_images} samples")):
     count = min(batch_size, num_images - start)
     batches.append(np.asarray(built.generate(state, jax.random.fold_in(key, index), count)))
   return np.concatenate(batches)[:num_images]
@@ -168,7 +170,7 @@ def export(images: np.ndarray, pixel_range: tuple[float, float], path: str, file
     with epath.Path(path).open("wb") as f:
       np.savez_compressed(f, images=uint8_images)
   elif file_format == "png":
-    for index, image in enumerate(uint8_images):
+    for index, image in enumerate(console.track(uint8_images, len(uint8_images), f"Writing {path}", "images")):
       pixels.save_png(str(epath.Path(path) / f"{index:06d}.png"), image)
   else:
     raise errors.UserError(f"Export format {file_format!r} is not one of npz, png.")

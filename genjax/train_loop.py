@@ -9,6 +9,11 @@ Per step at most the raw batch crosses from host to device (nothing, when the da
 derived inside the jitted step), and nothing waits on the device except at log, evaluation and checkpoint steps; a
 transfer guard makes any other host<->device transfer in the step's path an error. The step fixes the data, so a
 resumed run repeats the unbroken run's steps bit for bit.
+
+The console is never silent for long: it says when the train step compiles and how long that took, shows the first
+step at once, then a progress line at every log step and, between them, every `console.REPORT_EVERY_S` seconds
+(those extra lines fetch the running means for the console only: what is written, metrics.jsonl included, stays at
+log steps). Rates and ETAs count steps after the first, so compilation does not inflate them.
 """
 
 import time
@@ -22,6 +27,7 @@ from absl import logging
 from etils import epath
 
 from genjax import checkpoint
+from genjax import console
 from genjax import errors
 from genjax import evaluators
 from genjax import experiment
@@ -73,6 +79,7 @@ def train_and_evaluate(
     data: sources.DataSource,
     writer: writers.Writer,
     devices=None,
+    log_progress: bool = True,
 ):
   """Trains `config` to `config.train.total_steps`, resuming from `checkpoint_dir` if it holds a checkpoint.
 
@@ -82,6 +89,7 @@ def train_and_evaluate(
     data: the train and eval splits and their spec (`sources.open_source`, or `sources.in_memory` in tests).
     writer: receives metrics and images (see `genjax.writers`).
     devices: the devices of the mesh; all of them by default.
+    log_progress: whether to print the console's progress lines (a benchmark prints its own).
 
   Returns:
     The final train state.
@@ -91,10 +99,10 @@ def train_and_evaluate(
   # The mesh that in-step sharding annotations refer to; entered before anything compiles, since JAX keys its
   # compilation caches by it.
   with jax.set_mesh(built.mesh):
-    return _restore_and_train(config, built, data, checkpoint_dir, writer)
+    return _restore_and_train(config, built, data, checkpoint_dir, writer, log_progress)
 
 
-def _restore_and_train(config, built, data, checkpoint_dir, writer):
+def _restore_and_train(config, built, data, checkpoint_dir, writer, log_progress):
   evaluations = evaluators.build(config.evals, evaluators.Context(built, lambda: data, config.eval, config.seed))
   checkpointer = checkpoint.Checkpointer(checkpoint_dir, keep=config.ckpt.keep)
   try:
@@ -118,12 +126,12 @@ def _restore_and_train(config, built, data, checkpoint_dir, writer):
     # of steps after the checkpoint (written before a crash) go, since those steps are trained again.
     writer.write_config(config.to_dict(), data.spec.to_json())
     writer.resume_at(start_step)
-    return _train(config, built, evaluations, data, frozen, checkpointer, writer, state, start_step)
+    return _train(config, built, evaluations, data, frozen, checkpointer, writer, state, start_step, log_progress)
   finally:
     checkpointer.close()
 
 
-def _train(config, built, evaluations, data, frozen, checkpointer, writer, state, start_step):
+def _train(config, built, evaluations, data, frozen, checkpointer, writer, state, start_step, log_progress):
   """Steps from `start_step` to `config.train.total_steps`, logging, evaluating and checkpointing on the way; the
   step takes the `frozen` networks' weights (`Experiment.load_frozen`) as an argument."""
   train_input = pipeline.open_train_input(data, config.data, built.stream, built.train_batch_sharding, start_step)
@@ -138,15 +146,22 @@ def _train(config, built, evaluations, data, frozen, checkpointer, writer, state
       train_input.description + (f", {built.mixer.description}" if built.mixer else ""),
   )
   total_steps = config.train.total_steps
-  progress = _Progress(start_step, total_steps, built.trainer.progress_metrics)
+  progress = _Progress(start_step, total_steps, built.trainer.progress_metrics, log_progress)
   metric_sums, num_summed, finite = None, 0, _all_true(built)
   stop_requests = signals.StopRequests()
   step = start_step
   try:
     while step < total_steps:
       # Only the batch may cross from host to device here; anything else is a bug that costs speed.
+      first_call = step == start_step
       with jax.transfer_guard("disallow"):
-        state, metrics = built.train_step(state, train_input.feed(step), frozen)
+        feed = train_input.feed(step)
+        if first_call:
+          logging.info("Compiling the train step (or loading it from the compilation cache).")
+          compile_start = time.perf_counter()
+        state, metrics = built.train_step(state, feed, frozen)
+        if first_call:  # The call returns once compiled; the step itself runs on asynchronously.
+          logging.info("Compiled the train step in %.1f s.", time.perf_counter() - compile_start)
         # Device-side running sums, and whether every value was finite since the last checkpoint: nothing waits
         # on the device until a log, evaluation or checkpoint step fetches them.
         metric_sums, finite = _accumulate(metric_sums, finite, metrics)
@@ -154,11 +169,13 @@ def _train(config, built, evaluations, data, frozen, checkpointer, writer, state
       num_summed += 1
       is_last, is_log_step = step == total_steps, step % config.train.log_every_steps == 0
       if is_log_step or is_last:
-        means = {name: float(value) / num_summed for name, value in jax.device_get(metric_sums).items()}
+        means = _means(metric_sums, num_summed)
         writer.write_metrics(step, "train", {**means, "num_steps_averaged": num_summed})
         _stop_if_diverged(bool(finite), means, step, checkpointer)
         progress.report(step, means)
         metric_sums, num_summed = None, 0
+      elif progress.due(step):
+        progress.report(step, _means(metric_sums, num_summed))
       if step % config.eval.every_steps == 0 or is_last:
         _stop_if_diverged(bool(finite), {}, step, checkpointer)
         eval_metrics, images = evaluators.run(evaluations, state, step)
@@ -178,6 +195,11 @@ def _train(config, built, evaluations, data, frozen, checkpointer, writer, state
   finally:
     stop_requests.restore()
   return state
+
+
+def _means(metric_sums, num_summed: int) -> dict[str, float]:
+  """The metrics' means over the steps summed (fetched from the device: the one wait of a log step)."""
+  return {name: float(value) / num_summed for name, value in jax.device_get(metric_sums).items()}
 
 
 @jax.jit
@@ -229,25 +251,32 @@ def _stop_if_diverged(finite: bool, means: dict[str, float], step: int, checkpoi
 
 
 class _Progress:
-  """The console progress line: step, the trainer's progress metrics, steps/s and ETA since the last report."""
+  """The console progress line: step, the trainer's progress metrics (means since the last log step), and from the
+  second report on, steps/s and the ETA at that rate since the previous report. The first report comes after the
+  first step (its metrics fetched, so the step has run): steps after it are timed, compilation is not."""
 
-  def __init__(self, start_step: int, total_steps: int, metric_names: tuple[str, ...]):
-    self._total_steps = total_steps
+  def __init__(self, start_step: int, total_steps: int, metric_names: tuple[str, ...], enabled: bool = True):
+    self._start_step, self._total_steps = start_step, total_steps
     self._metric_names = metric_names
-    self._last_step = start_step
-    self._last_time = time.perf_counter()
+    self._enabled = enabled
+    self._last_step, self._last_time = start_step, None
+
+  def due(self, step: int) -> bool:
+    """Whether a console line is due between log steps: after the first step, then every REPORT_EVERY_S."""
+    if not self._enabled:
+      return False
+    return self._last_time is None or time.perf_counter() - self._last_time >= console.REPORT_EVERY_S
 
   def report(self, step: int, metrics: dict[str, float]) -> None:
+    if not self._enabled:
+      return
     now = time.perf_counter()
-    steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
-    eta_s = (self._total_steps - step) / max(steps_per_sec, 1e-9)
-    self._last_step, self._last_time = step, now
     shown = " | ".join(f"{name} {metrics[name]:.4f}" for name in self._metric_names)
-    logging.info(
-        "step %d/%d | %s | %.2f steps/s | ETA %s",
-        step,
-        self._total_steps,
-        shown,
-        steps_per_sec,
-        time.strftime("%H:%M:%S", time.gmtime(eta_s)),
-    )
+    if self._last_time is None:
+      logging.info("step %d/%d | %s", step, self._total_steps, shown)
+    else:
+      steps_per_sec = (step - self._last_step) / max(now - self._last_time, 1e-9)
+      eta_s = (self._total_steps - step) / max(steps_per_sec, 1e-9)
+      eta = console.duration(eta_s)
+      logging.info("step %d/%d | %s | %.2f steps/s | ETA %s", step, self._total_steps, shown, steps_per_sec, eta)
+    self._last_step, self._last_time = step, now

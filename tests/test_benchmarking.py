@@ -1,10 +1,15 @@
 """Specification of genjax.benchmarking and experiments/benchmark.py (their output, not any speed)."""
 
+import importlib.util
 import json
+import re
+import subprocess
+import sys
 
 import pytest
+from absl import logging
 
-from conftest import MNIST_SPEC, run_command, tiny_config
+from conftest import MNIST_SPEC, REPO_ROOT, run_command, tiny_config
 from genjax import benchmarking
 
 
@@ -12,14 +17,24 @@ from genjax import benchmarking
 def test_time_train_step_reports_the_benchmark_fields(name, devices):
   result = benchmarking.time_train_step(tiny_config(name), MNIST_SPEC, num_steps=2, devices=devices)
   assert result["batch_size"] == 16 and result["devices"] == 8
+  assert (result["steps"], result["warmup_steps"]) == (2, benchmarking.WARMUP_STEPS)
   assert result["compile_s"] > 0 and result["step_ms"] > 0
   assert result["images_per_sec"] > 0
   n_critic = 5 if name == "wgan_gp" else 1
   assert result["real_images_per_sec"] == pytest.approx(n_critic * result["images_per_sec"], rel=0.01)
 
 
-def test_end_to_end_mode_times_the_loop_the_step_and_the_input_path(digits):
+def test_end_to_end_mode_times_the_loop_the_step_and_the_input_path_and_says_which_steps_warm_up(digits, monkeypatch):
+  console_lines = []
+  monkeypatch.setattr(logging, "info", lambda message, *args: console_lines.append(str(message) % args))
   result = benchmarking.end_to_end(tiny_config("gan", train__batch_size=8), digits, num_steps=2)
+  assert (result["steps"], result["warmup_steps"]) == (2, 2)
+  rates = [key for key in result if key.endswith("_per_sec")]
+  assert rates == ["end_to_end_images_per_sec", "step_images_per_sec", "input_images_per_sec"]  # End to end first.
+  assert "3/3: the training loop: steps 1-2 warm up (compilation, first reads), steps 3-4 are timed." in console_lines
+  assert any(re.fullmatch(r"Warmed up: 2 steps in \d+\.\d s; timing 2 steps\.", line) for line in console_lines)
+  assert any(re.fullmatch(r"Timed 2 steps in \d+\.\d s\.", line) for line in console_lines)
+  assert not any(line.startswith("step ") for line in console_lines)  # No "step 4/4" for a 2-step benchmark.
   for field in ("input_images_per_sec", "step_images_per_sec", "end_to_end_images_per_sec", "peak_host_rss_mib"):
     assert result[field] > 0, field
   assert result["end_to_end_over_step"] == pytest.approx(
@@ -38,5 +53,21 @@ def test_benchmark_cli_prints_one_json_object():
       "--config.model.d_channels=(4, 8)",
   )
   assert result.returncode == 0, result.stderr
-  output = json.loads(result.stdout.strip().splitlines()[-1])
+  output = json.loads(result.stdout)  # The result is all that stdout holds.
   assert {"images_per_sec", "step_ms", "compile_s"} <= set(output)
+  assert (output["steps"], output["warmup_steps"]) == (2, 2)
+  assert "Compiling the train step" in result.stderr and "Timing 2 steps" in result.stderr
+
+
+@pytest.mark.parametrize("script", ["benchmark_torch_dcgan.py", "benchmark_torch_wgan_gp.py"])
+def test_torch_benchmarks_without_torch_say_to_install_it(script):
+  if importlib.util.find_spec("torch") is not None:
+    pytest.skip("torch is installed here")
+  result = subprocess.run(
+      [sys.executable, f"experiments/{script}", "--steps=2"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+  )
+  assert result.returncode != 0 and result.stdout == ""
+  assert result.stderr.strip().splitlines() == [
+      f"genjax: error: {script} compares genjax with PyTorch, which requirements.txt leaves out: install it first "
+      "(pip install torch, or the build for your accelerator from https://pytorch.org)."
+  ]

@@ -32,11 +32,23 @@ def _metric_lines(workdir):
     return [json.loads(line) for line in f]
 
 
+def _assert_only_genjax_speaks(stderr):
+  """Every log line comes from genjax's modules or the entry point: no TPU probe, no TFDS or TensorFlow narration,
+  no OpenCV advice, no progress bars' carriage returns and escapes in what is not a terminal."""
+  from conftest import REPO_ROOT
+
+  ours = {name for _, _, names in os.walk(os.path.join(REPO_ROOT, "genjax")) for name in names} | {"train.py"}
+  speakers = set(re.findall(r"^[IWEF]\d{4} [\d:.]+ +\d+ ([^:\s]+):\d+\]", stderr, re.M))
+  assert speakers <= ours, stderr
+  assert not re.search(r"\x1b\[|\r|OpenCV|libtpu|absl::InitializeLog|oneDNN|Unknown size", stderr), stderr
+
+
 def test_runlocal_trains_writes_the_run_files_and_resumes(tmp_path, tfds_data_dir):
   workdir = str(tmp_path / "vae")
   first = _train(workdir, *_SHORT, data_dir=tfds_data_dir)
   assert first.returncode == 0, first.stderr
   assert "step 4/4 | loss" in first.stderr and "steps/s | ETA" in first.stderr
+  _assert_only_genjax_speaks(first.stderr)
 
   with open(os.path.join(workdir, "config.json")) as f:
     assert json.load(f)["train"]["total_steps"] == 4
@@ -99,3 +111,14 @@ def test_unknown_config_argument_is_refused(tmp_path):
   result = _train(str(tmp_path), config="configs/vae.py:runlocl")
   assert result.returncode == 1
   assert "Unknown config argument 'runlocl'" in result.stderr and "accepts: runlocal" in result.stderr
+
+
+def test_every_command_the_readme_runs_is_python_or_installed_by_the_requirements():
+  from conftest import REPO_ROOT
+
+  with open(os.path.join(REPO_ROOT, "README.md")) as f:
+    blocks = re.findall(r"```bash\n(.*?)```", f.read(), re.S)
+  commands = {line.split()[0] for block in blocks for line in block.splitlines() if line and line[0].isalpha()}
+  with open(os.path.join(REPO_ROOT, "requirements.txt")) as f:
+    pinned = {line.split("==")[0] for line in f if "==" in line}
+  assert "tensorboard" in commands and commands - {"python", "python3", "pip"} <= pinned

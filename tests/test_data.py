@@ -3,9 +3,11 @@ and the example specs that sources declare (the input paths are specified in tes
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from conftest import tiny_config
 from genjax import errors
+from genjax import pixels
 from genjax.data import catalog
 from genjax.data import mnist5k
 from genjax.data import sources
@@ -34,6 +36,32 @@ def test_unknown_dataset_names_the_bundled_one_and_close_matches(tmp_path):
     catalog.open_split("mnistt", "train", str(tmp_path), download=True)
 
 
+class _Sketches(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """A user's own dataset: its code is in no catalogue that genjax sees, only its prepared files are on disk."""
+
+  name = "my_sketches"
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    image, label = tfds.features.Image(shape=(8, 8, 1)), tfds.features.ClassLabel(num_classes=2)
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({"image": image, "label": label}))
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples(6), "test": self._generate_examples(2)}
+
+  def _generate_examples(self, count):
+    for index in range(count):
+      yield index, {"image": np.full((8, 8, 1), index, np.uint8), "label": index % 2}
+
+
+def test_a_dataset_prepared_in_the_data_dir_loads_though_no_catalogue_holds_it(tmp_path):
+  _Sketches(data_dir=str(tmp_path)).download_and_prepare(file_format="array_record")
+  assert "my_sketches" not in tfds.list_builders(with_community_datasets=False)
+  assert catalog.image_features("my_sketches", str(tmp_path)) == ((8, 8, 1), 2)
+  train = catalog.open_split("my_sketches", "train", str(tmp_path), download=False)
+  assert len(train) == 6 and sorted(int(train[index]["image"][0, 0, 0]) for index in range(6)) == list(range(6))
+
+
 def test_unknown_split_lists_the_splits(tfds_data_dir):
   with pytest.raises(errors.UserError, match="has no split 'validation'; it has: test, train"):
     catalog.open_split("mnist5k", "validation", tfds_data_dir, download=False)
@@ -48,6 +76,58 @@ def test_impossible_download_is_explained(tmp_path, monkeypatch):
   monkeypatch.setattr(catalog, "_can_reach", lambda address: False)
   with pytest.raises(errors.UserError, match=rf"'fashion_mnist' .*{tmp_path}.*cannot be downloaded.*mnist5k"):
     catalog.open_split("fashion_mnist", "train", str(tmp_path), download=True)
+
+
+def test_preparing_a_dataset_offline_gives_one_message_naming_the_route_that_works_from_this_install(
+    tmp_path, monkeypatch
+):
+  monkeypatch.setattr(catalog, "_can_reach", lambda address: False)
+  with pytest.raises(errors.UserError) as refusal:
+    catalog.prepare("fashion_mnist", str(tmp_path))
+  message = str(refusal.value)
+  assert f"'fashion_mnist' is not prepared in {tmp_path} and cannot be downloaded" in message
+  assert "python experiments/prepare_data.py fashion_mnist --data_dir=DIR" in message and "tfds build" not in message
+  assert not (tmp_path / "fashion_mnist").exists()
+
+
+def test_preparing_the_bundled_dataset_says_what_happens_without_tfds_narration(tmp_path, capfd):
+  builder = catalog.prepare("mnist5k", str(tmp_path))
+  assert builder.is_prepared() and {split: info.num_examples for split, info in builder.info.splits.items()} == {
+      "train": 4000,
+      "test": 1000,
+  }
+  stdout, stderr = capfd.readouterr()
+  assert stdout == "" and "Unknown size" not in stderr and "\x1b[" not in stderr and "\r" not in stderr
+  assert catalog.prepare("mnist5k", str(tmp_path)).data_dir == builder.data_dir  # Prepared already: left as it is.
+
+
+class HandDrawnSketches(tfds.core.GeneratorBasedBuilder):
+  """A catalogue dataset made from files that users download themselves (as imagenet2012 is): one PNG per example
+  in the manual_dir."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "Draw some sketches\n  and save them as PNG files."
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(8, 8, 1))})
+    return tfds.core.DatasetInfo(builder=self, features=features)
+
+  def _split_generators(self, dl_manager):
+    return {"train": self._generate_examples(sorted(dl_manager.manual_dir.glob("*.png")))}
+
+  def _generate_examples(self, paths):
+    for path in paths:
+      yield path.name, {"image": path}
+
+
+def test_a_dataset_made_from_files_downloaded_by_hand_is_prepared_from_the_manual_dir(tmp_path, monkeypatch):
+  monkeypatch.setattr(catalog, "_can_reach", lambda address: False)  # Nothing is downloaded: the files are here.
+  with pytest.raises(errors.UserError, match=r"holds none. TFDS says: Draw some sketches and save them as PNG files."):
+    catalog.prepare("hand_drawn_sketches", str(tmp_path / "tfds"), str(tmp_path / "sketches"))
+  for index in range(3):
+    pixels.save_image(str(tmp_path / "sketches" / f"{index}.png"), np.full((8, 8, 1), index, np.uint8))
+  catalog.prepare("hand_drawn_sketches", str(tmp_path / "tfds"), str(tmp_path / "sketches"))
+  assert len(catalog.open_split("hand_drawn_sketches", "train", str(tmp_path / "tfds"), download=False)) == 3
 
 
 def test_dataset_without_images_is_refused(tmp_path):

@@ -56,6 +56,19 @@ def test_a_corrupt_file_is_skipped_and_named_in_one_warning(art, tmp_path):
   assert len(warnings) == 1 and "Skipped 1 of 7 files" in warnings[0] and "things/broken.jpg" in warnings[0]
 
 
+def test_dangling_and_self_referencing_symlinks_are_skipped_and_named_like_corrupt_files(art, tmp_path):
+  os.symlink(tmp_path / "gone.png", art / "things" / "dangling.png")
+  os.symlink("loop.png", art / "things" / "loop.png")  # Points at itself: opening it fails with ELOOP.
+  os.symlink(art / "cats" / "astronaut.png", art / "things" / "alias.png")  # A working link is an image like any.
+  with pytest.MonkeyPatch.context() as patch:
+    warnings = []
+    patch.setattr(logging, "warning", lambda message, *args: warnings.append(message % args))
+    data = sources.open_source(_folder_config(art, tmp_path / "cache"))
+  assert len(warnings) == 1 and "Skipped 3 of 10 files" in warnings[0]
+  assert all(f"things/{name}" in warnings[0] for name in ("broken.jpg", "dangling.png", "loop.png"))
+  assert len(data.train) + len(data.eval) == 7
+
+
 def test_images_are_resized_and_centre_cropped(tmp_path):
   wide = np.zeros((20, 60, 3), np.uint8)
   wide[:, 20:40] = 255  # A white centre third: all that a centre crop keeps.

@@ -2,13 +2,16 @@
 checkpoint portability across device counts, refusal of foreign checkpoints, and what a run writes."""
 
 import os
+import re
 import signal
 
 import jax
 import numpy as np
 import pytest
+from absl import logging
 
 from conftest import tiny_config, unlabelled
+from genjax import console
 from genjax import errors
 from genjax import experiment
 from genjax import train_loop
@@ -132,9 +135,20 @@ def test_checkpoint_with_another_optimiser_state_is_refused(digits, tmp_path):
     train_loop.train_and_evaluate(clipped, workdir, digits, writers.MemoryWriter())
 
 
-def test_vae_run_reports_the_bound_and_writes_grids(digits, tmp_path):
+def test_vae_run_reports_the_bound_and_writes_grids_and_is_never_silent_for_long(digits, tmp_path, monkeypatch):
+  console_lines = []
+  monkeypatch.setattr(logging, "info", lambda message, *args: console_lines.append(str(message) % args))
+  monkeypatch.setattr(console, "REPORT_EVERY_S", 0.0)  # A console line after every step, as after every 30 s.
   writer = writers.MemoryWriter()
   train_loop.train_and_evaluate(tiny_config("vae"), str(tmp_path), digits, writer)
+  compiling = console_lines.index("Compiling the train step (or loading it from the compilation cache).")
+  assert re.fullmatch(r"Compiled the train step in \d+\.\d s\.", console_lines[compiling + 1])
+  steps = [line for line in console_lines if line.startswith("step ")]
+  assert re.fullmatch(r"step 1/4 \| loss [\d.]+", steps[0])  # At once, with no rate that counts compilation.
+  assert [line.split()[1] for line in steps] == ["1/4", "2/4", "3/4", "4/4"]
+  assert all(re.search(r"\| [\d.]+ steps/s \| ETA \d+:\d\d:\d\d$", line) for line in steps[1:])
+  evaluating = r"Evaluating on the eval split: 1/2 batches, ETA \d+:\d\d:\d\d\."
+  assert any(re.fullmatch(evaluating, line) for line in console_lines)
   assert writer.config["family"] == "vae"
   train_lines = [m for m in writer.metrics if m["split"] == "train"]
   eval_lines = [m for m in writer.metrics if m["split"] == "eval"]

@@ -1,18 +1,24 @@
 """The TFDS catalogue: dataset name -> prepared array_record split -> random-access `tfds.data_source`.
 
-Owns preparation (download and conversion to array_record, which needs TensorFlow) and every user-facing error
-about data: unknown names, missing or unprepared data, impossible downloads. Reading a prepared split goes through
-`tfds.data_source` and needs no TensorFlow.
+Owns preparation (download and conversion to array_record, which needs TensorFlow; through TFDS's builder API,
+which, unlike the `tfds build` command, needs no Apache Beam for image datasets) and every user-facing error about
+data: unknown names, missing or unprepared data, impossible downloads. Reading a prepared split goes through
+`tfds.data_source` and needs no TensorFlow. A dataset prepared in the data_dir loads by its name even when no
+catalogue holds its code (a user's own builder).
 """
 
 import contextlib
 import difflib
 import glob
+import io
 import os
 import socket
+import sys
 import tempfile
+import time
 
 import tensorflow_datasets as tfds
+from absl import logging
 
 from genjax import errors
 from genjax.data import mnist5k
@@ -23,7 +29,7 @@ BUNDLED = {"mnist5k": mnist5k.Mnist5k, "photos": photos.Photos}
 
 _OFFLINE_HELP = (
     "Offline alternatives: use the bundled dataset (--config.data.name=mnist5k, or a config's :runlocal), or "
-    "prepare the dataset on a machine with internet access (`tfds build {name} --file_format=array_record "
+    "prepare the dataset on a machine with internet access (`python experiments/prepare_data.py {name} "
     "--data_dir=DIR`) and copy DIR/{name} into {data_dir}."
 )
 
@@ -60,9 +66,21 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool, imag
   except NotImplementedError as e:
     raise errors.UserError(
         f"Dataset {name!r} in {builder.data_dir} was prepared in a format that grain cannot read "
-        f"({e}). Prepare it again as array_record: `tfds build {name} --file_format=array_record "
-        f"--data_dir={data_dir or '~/tensorflow_datasets'}`."
+        f"({e}). Move {builder.data_dir} aside and prepare it again as array_record: "
+        f"`python experiments/prepare_data.py {name} --data_dir={data_dir or '~/tensorflow_datasets'}`."
     ) from e
+
+
+@_removing_tfds_temporary_directories()
+def prepare(name: str, data_dir: str | None, manual_dir: str | None = None) -> tfds.core.DatasetBuilder:
+  """Downloads and prepares dataset `name` as array_record in `data_dir` (TFDS's default when None), unless it is
+  prepared there already, and returns its builder. `manual_dir` (default DATA_DIR/downloads/manual) holds the files
+  of a dataset that TFDS cannot download itself (its MANUAL_DOWNLOAD_INSTRUCTIONS say which). Raises `UserError`
+  as `open_split` does."""
+  builder = _builder(name, data_dir)
+  if not builder.is_prepared():
+    _prepare(builder, name, download=True, manual_dir=manual_dir)
+  return builder
 
 
 def check_split(name: str, split: str, known_splits: list[str]) -> None:
@@ -118,10 +136,16 @@ class _ImagesAndLabels:
 
 
 def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
-  # The catalogue that ships with TFDS, genjax's bundled builders included. An unknown name is refused here: TFDS
-  # itself would go on to look it up among community datasets on the network.
+  # The catalogue that ships with TFDS, genjax's bundled builders included.
   catalogue = tfds.list_builders(with_community_datasets=False)
-  if name.split("/")[0].split(":")[0] not in catalogue:
+  if name.split("/")[0].split(":")[0] in catalogue:
+    return tfds.builder(name, data_dir=data_dir, file_format="array_record")
+  try:
+    # A dataset prepared in data_dir by code that the catalogue does not hold (a user's own builder, a newer TFDS):
+    # the dataset_info.json and features.json written beside its records are all that reading it needs.
+    return tfds.core.read_only_builder.builder_from_files(name, data_dir=data_dir, file_format="array_record")
+  except tfds.core.registered.DatasetNotFoundError:
+    # Refused here: TFDS itself would go on to look the name up among community datasets on the network.
     near = difflib.get_close_matches(name, catalogue, n=5)
     prepared = _prepared_datasets(data_dir)
     raise errors.UserError(
@@ -131,25 +155,34 @@ def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
         + (f"Already prepared in {data_dir}: {', '.join(prepared)}. " if prepared else "")
         + f"Any of the {len(catalogue)} TFDS datasets can be named "
         "(https://www.tensorflow.org/datasets/catalog/overview)."
-    )
-  return tfds.builder(name, data_dir=data_dir, file_format="array_record")
+    ) from None
 
 
-def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool) -> None:
-  data_dir = os.path.dirname(os.path.dirname(builder.data_dir))
+def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool, manual_dir: str | None = None) -> None:
+  data_dir = str(builder.data_dir_root)  # DATA_DIR, whatever the dataset's config and version subfolders.
   offline_help = _OFFLINE_HELP.format(name=name, data_dir=data_dir)
   if not download and name not in BUNDLED:
     raise errors.UserError(
         f"Dataset {name!r} is not prepared in {data_dir} and downloads are off (config.data.download=False). "
         + offline_help
     )
-  if name not in BUNDLED and not _can_reach(_TFDS_MIRROR):
+  manual_dir = os.path.expanduser(manual_dir or os.path.join(data_dir, "downloads", "manual"))
+  if builder.MANUAL_DOWNLOAD_INSTRUCTIONS and not (os.path.isdir(manual_dir) and os.listdir(manual_dir)):
+    raise errors.UserError(
+        f"Dataset {name!r} is made from files that you download yourself, and {manual_dir} holds none. TFDS says: "
+        f"{' '.join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split())} Then prepare it: `python "
+        f"experiments/prepare_data.py {name} --data_dir={data_dir} --manual_dir=FOLDER_WITH_THOSE_FILES`."
+    )
+  if name not in BUNDLED and not builder.MANUAL_DOWNLOAD_INSTRUCTIONS and not _can_reach(_TFDS_MIRROR):
     raise errors.UserError(
         f"Dataset {name!r} is not prepared in {data_dir} and cannot be downloaded: this machine cannot reach "
         f"{_TFDS_MIRROR[0]}. " + offline_help
     )
   try:
-    builder.download_and_prepare(file_format="array_record")
+    with _tfds_narration(name, data_dir):
+      builder.download_and_prepare(
+          file_format="array_record", download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+      )
   except Exception as e:  # Network, checksum and disk failures all surface here, in many exception types.
     cause = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     if name in BUNDLED:  # Nothing to download: the files it is made from, or the disk, are the problem.
@@ -161,6 +194,22 @@ def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool) -> No
     raise errors.UserError(
         f"Could not download and prepare dataset {name!r} into {data_dir}: {cause} {offline_help}"
     ) from e
+
+
+@contextlib.contextmanager
+def _tfds_narration(name: str, data_dir: str):
+  """While TFDS prepares `name`: TFDS prints its own lines on stdout (sizes, "Unknown size" for a dataset that is
+  generated) and draws progress bars on stderr. A bundled dataset takes seconds, so genjax says what happens
+  instead; a download can take hours, so TFDS's lines stay and its bars are drawn on a terminal, not into a log file
+  as carriage returns and escapes."""
+  bundled = name in BUNDLED
+  tfds.display_progress_bar(not bundled and sys.stderr.isatty())
+  start = time.monotonic()
+  if bundled:
+    logging.info("Preparing the bundled dataset %s into %s (once).", name, data_dir)
+  with contextlib.redirect_stdout(io.StringIO()) if bundled else contextlib.nullcontext():
+    yield
+  logging.info("Prepared %s in %.0f s.", name, time.monotonic() - start)
 
 
 # TFDS retries every URL ten times with backoff, which keeps an offline user waiting for many minutes before the

@@ -28,8 +28,8 @@ Four layouts, each a scheme of `config.data.name` (the registry is `sources.REGI
 - **Cache.** Prepared once into array_record files of npz records (no pickle) under
   `DATA_DIR/genjax_folders/<key>` (`config.data.data_dir`, default `~/.cache/genjax`), where the key hashes the
   folders' listings (paths, sizes, modification times) and the preparation settings: a changed folder, or other
-  settings, are prepared anew. Files that cannot be read as images are skipped and named in one warning; a folder
-  that is missing or holds no images is an error.
+  settings, are prepared anew. Files that cannot be read as images (broken symlinks included) are skipped and named
+  in one warning; a folder that is missing or holds no images is an error.
 """
 
 import dataclasses
@@ -181,7 +181,12 @@ def _paired_paths(settings: Settings) -> list[str]:
 
 
 def _size_and_time(path: str) -> tuple[int, int]:
-  status = os.stat(path)
+  """What the cache key records of a file; (-1, -1) for one that cannot be reached (a dangling or looping symlink),
+  which preparation then skips and names with the unreadable files."""
+  try:
+    status = os.stat(path)
+  except OSError:
+    return -1, -1
   return status.st_size, status.st_mtime_ns
 
 

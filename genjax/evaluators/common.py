@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from genjax import console
 from genjax import experiment
 from genjax import sharding
 from genjax.data import pipeline
@@ -53,10 +54,11 @@ class Context:
 
   def eval_batches(self, split: str = "eval", binarized: bool = True):
     """Preprocessed global batches `[options.batch_size, ...]` (with "mask") over a whole split, in its fixed
-    order (see `Experiment.eval_batch` for `binarized`)."""
+    order (see `Experiment.eval_batch` for `binarized`), with progress reported (`console.track`)."""
     source = self.data.eval if split == "eval" else self.data.train
     local_batches = pipeline.eval_batches(source, self.data.spec, self.options.batch_size, jax.process_index(), jax.process_count())
-    return (self.experiment.eval_batch(raw, binarized) for raw in local_batches)
+    batches = (self.experiment.eval_batch(raw, binarized) for raw in local_batches)
+    return console.track(batches, -(-len(source) // self.options.batch_size), f"Evaluating on the {split} split")
 
 
 class Evaluator(Protocol):
@@ -115,7 +117,8 @@ def map_over_images(context: Context, fn: Callable) -> Callable:
 
   def apply(params, images: np.ndarray) -> np.ndarray:
     outputs = []
-    for start in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for start in console.track(starts, len(starts), f"Processing {len(images)} images"):
       batch = images[start : start + batch_size]
       padding = batch_size - len(batch)
       padded = np.concatenate([batch, np.zeros((padding, *batch.shape[1:]), batch.dtype)]) if padding else batch
