@@ -15,7 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import COMPILATION_CACHE, REPO_ROOT, load_config, run_command, tiny_config
+from conftest import COMPILATION_CACHE, REPO_ROOT, TEST_XLA_FLAGS, command_env, load_config, run_command, tiny_config
 from genjax import checkpoint
 from genjax import cli
 from genjax import config_lib
@@ -233,7 +233,7 @@ def test_a_run_that_diverges_exits_65_and_a_stopped_run_exits_75(tmp_path, tfds_
       "--config.train.log_every_steps=1",
       f"--compilation_cache_dir={COMPILATION_CACHE}",
   ]
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = command_env()
   process = subprocess.Popen(command, cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, env=env)
   for line in process.stderr:
     if "step 3/100000" in line:
@@ -285,7 +285,7 @@ def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint
           env={
               **{key: value for key, value in os.environ.items() if not key.startswith("SLURM_")},
               "JAX_PLATFORMS": "cpu",
-              "XLA_FLAGS": "",
+              "XLA_FLAGS": TEST_XLA_FLAGS,
               "GENJAX_DISTRIBUTED": "1",
               "SLURM_JOB_ID": "4242",
               "SLURM_STEP_ID": "0",

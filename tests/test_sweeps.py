@@ -14,7 +14,7 @@ import time
 import optuna
 import pytest
 
-from conftest import COMPILATION_CACHE, REPO_ROOT, run_command
+from conftest import COMPILATION_CACHE, REPO_ROOT, command_env, run_command
 from genjax import config_lib
 from genjax import errors
 from genjax import sweeps
@@ -119,7 +119,7 @@ def test_a_killed_sweep_run_again_finishes_the_rest_without_rerunning_finished_t
       "--workers=1",
       f"--compilation_cache_dir={COMPILATION_CACHE}",
   ]
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = command_env()
   process = subprocess.Popen(
       command, cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
   )
@@ -205,7 +205,7 @@ def test_ctrl_c_stops_a_sweep_with_a_message_and_queues_its_running_trial_again(
       f"--sweep_dir={sweep_dir}",
       f"--compilation_cache_dir={COMPILATION_CACHE}",
   ]
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+  env = command_env()
   process = subprocess.Popen(
       command, cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
   )
