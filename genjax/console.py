@@ -4,9 +4,9 @@ long work; not the start-up narration of the libraries underneath.
 Owns two things. `quiet_libraries` (called by every entry point through `cli.reporting_user_errors`) keeps other
 libraries' INFO lines off the console (JAX's probe for a TPU on machines without one, TFDS's "Load dataset info",
 matplotlib's font cache, TensorFlow's C++ start-up lines) and a few warnings that are advice, not problems.
-`Progress` reports a loop of known length: a tqdm bar with its rate and ETA on a terminal, and on anything else (a
-log file, a pipe, a batch system's output) one plain log line every `every_s` seconds, never carriage returns and
-escape codes.
+`track` reports a loop of known length: a tqdm bar with its rate and ETA on a terminal, and on anything else (a
+log file, a pipe, a batch system's output) one plain log line every `REPORT_EVERY_S` seconds, never carriage
+returns and escape codes.
 """
 
 import logging
