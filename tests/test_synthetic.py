@@ -97,13 +97,14 @@ def test_fraction_zero_trains_exactly_like_real_only(digits, tiny_runs, real_onl
   jax.tree.map(np.testing.assert_array_equal, real_only.params, with_generator.params)
 
 
-def test_a_run_trained_on_generated_data_loads_without_its_generator(digits, tiny_runs, tmp_path):
+def test_a_run_trained_on_generated_data_loads_without_its_generator(tiny_runs, tfds_data_dir, tmp_path):
   generator = tmp_path / "generator"
   shutil.copytree(tiny_runs["cgan"], generator)
-  _train(_classifier_config(str(generator), data__synthetic__fraction=0.5), digits, tmp_path / "classifier")
+  config = _classifier_config(str(generator), data__synthetic__fraction=0.5, data__data_dir=tfds_data_dir)
+  train_loop.run(config, str(tmp_path / "classifier"))
   shutil.rmtree(generator)
   run = runs.load(str(tmp_path / "classifier"))
-  assert run.built.mixer is None and run.config.data.synthetic.workdir == str(generator)
+  assert run.experiment.mixer is None and run.config.data.synthetic.workdir == str(generator)
 
 
 def test_fraction_one_never_trains_on_a_real_example(digits, tiny_runs, real_only, tmp_path):
