@@ -11,6 +11,7 @@ from genjax import errors
 from genjax import latents
 from genjax import runs
 from genjax import sampling
+from genjax import tools
 from genjax.data import mnist5k
 
 
@@ -61,6 +62,11 @@ def test_the_projection_keeps_the_directions_of_most_variance():
   assert points.shape == (200, 2)
   assert explained[0] > 0.85 and explained[1] > 0.05
   np.testing.assert_allclose(np.abs(np.corrcoef(points[:, 0], codes[:, 0])[0, 1]), 1.0, atol=1e-3)
+
+
+def test_a_model_without_an_encoder_is_refused(tiny_runs, tmp_path):
+  with pytest.raises(errors.UserError, match="holds a gan model, which has no encoder"):
+    tools.write_codes(runs.load(tiny_runs["cgan"]), str(tmp_path))
 
 
 def test_encode_command_writes_codes_labels_and_the_projection(tiny_runs, digit_folder, tmp_path):

@@ -1,5 +1,5 @@
-"""Specification of genjax.sampling and experiments/sample.py: interpolation paths, sample export, and the files
-the command writes for each model family."""
+"""Specification of genjax.sampling and experiments/sample.py (`tools.write_samples`): interpolation paths, sample
+export, and the files the tool writes for each model family; one run of the command checks its wiring."""
 
 import os
 
@@ -13,6 +13,7 @@ from genjax import errors
 from genjax import pixels
 from genjax import runs
 from genjax import sampling
+from genjax import tools
 
 
 def test_linear_interpolation_walks_the_segment_with_both_ends():
@@ -63,8 +64,8 @@ def test_loading_a_missing_step_or_an_empty_workdir_is_refused(tiny_runs, tmp_pa
     runs.load(str(tmp_path))
 
 
-def _sample(workdir, *flags):
-  return run_command("sample.py", f"--workdir={workdir}", *flags)
+def _load(workdir, *overrides):
+  return runs.load(workdir, overrides=overrides, devices=jax.devices()[:1])
 
 
 @pytest.mark.parametrize(
@@ -75,17 +76,30 @@ def _sample(workdir, *flags):
         ("cgan", {"samples.png", "interpolations_spherical.png", "samples"}),
     ],
 )
-def test_sample_command_writes_grids_interpolations_and_exports(name, expected_files, tiny_runs, tmp_path):
+def test_sampling_writes_grids_interpolations_and_exports(name, expected_files, tiny_runs, tmp_path):
   out_dir = tmp_path / "out"
-  result = _sample(
-      tiny_runs[name], f"--out_dir={out_dir}", "--num_samples=12", "--num_interpolations=3", "--interpolation_steps=5"
-  )
-  assert result.returncode == 0, result.stderr
-  assert set(os.listdir(out_dir)) == expected_files
+  request = tools.SampleRequest(num_samples=12, num_interpolations=3, interpolation_steps=5)
+  written = tools.write_samples(_load(tiny_runs[name]), str(out_dir), request)
+  assert set(os.listdir(out_dir)) == expected_files == {os.path.basename(path) for path in written}
   if "samples" in expected_files:
     assert len(os.listdir(out_dir / "samples")) == 12
   strips = np.asarray(Image.open(out_dir / "interpolations_spherical.png"))
   assert strips.shape == (3 * 29 + 1, 5 * 29 + 1)  # 3 strips of 5 images of 28x28, one-pixel gaps.
+
+
+def test_sample_command_writes_its_files_and_exits_0(tiny_runs, tmp_path):
+  result = run_command(
+      "sample.py",
+      f"--workdir={tiny_runs['vae']}",
+      f"--out_dir={tmp_path}",
+      "--num_images=16",
+      "--num_samples=3",
+      "--num_interpolations=2",
+      "--config.eval.batch_size=8",
+  )
+  assert result.returncode == 0, result.stderr
+  assert set(os.listdir(tmp_path)) == {"samples.png", "reconstructions.png", "interpolations_spherical.png", "samples"}
+  assert str(tmp_path / "samples.png") in result.stdout
 
 
 def test_conditional_sample_grid_has_one_row_per_class(tiny_runs):
@@ -94,17 +108,17 @@ def test_conditional_sample_grid_has_one_row_per_class(tiny_runs):
   assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.
 
 
-def test_sample_command_applies_config_overrides_to_the_saved_config(tiny_runs, tmp_path):
-  refused = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", "--config.data.nmae=mnist")
-  assert refused.returncode == 1 and "Traceback" not in refused.stderr
-  assert 'Did you mean "name"' in refused.stderr
-  renamed = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", "--config.data.name=mnistt")
-  assert renamed.returncode == 1 and "Unknown dataset 'mnistt'" in renamed.stderr
+def test_config_overrides_apply_to_the_saved_config(tiny_runs, tmp_path):
+  with pytest.raises(errors.UserError, match='Did you mean "name"'):
+    _load(tiny_runs["vae"], "--config.data.nmae=mnist")
+  renamed = _load(tiny_runs["vae"], "--config.data.name=mnistt")
+  with pytest.raises(errors.UserError, match="Unknown dataset 'mnistt'"):
+    tools.write_samples(renamed, str(tmp_path), tools.SampleRequest())
 
 
-def test_sample_command_refuses_endpoints_of_the_wrong_size(tiny_runs, tmp_path):
+def test_endpoints_of_the_wrong_size_are_refused(tiny_runs, tmp_path):
   endpoints = tmp_path / "points.npy"
   np.save(endpoints, np.zeros((2, 3, 99)))
-  result = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", f"--endpoints={endpoints}")
-  assert result.returncode == 1
-  assert "--endpoints must hold an array [2, strips, 4]" in result.stderr
+  request = tools.SampleRequest(num_reconstructions=0, endpoints=str(endpoints))
+  with pytest.raises(errors.UserError, match=r"--endpoints must hold an array \[2, strips, 4\]"):
+    tools.write_samples(_load(tiny_runs["vae"]), str(tmp_path), request)
