@@ -1,4 +1,5 @@
-r"""Evaluates a trained run and writes metrics.json and summary.md under --out_dir (default WORKDIR/eval/<step>/).
+r"""Evaluates a trained run and writes metrics.json and summary.md under --out_dir (default WORKDIR/eval/<step>/, or
+WORKDIR/eval/<step>/clean_images-<folder name>/ for --clean_images, beside the held-out evaluation).
 
   python experiments/evaluate.py --workdir=/tmp/genjax/gan_local --classifier_workdir=/tmp/genjax/classifier_local
   python experiments/evaluate.py --workdir=/tmp/genjax/vae_local --classifier_workdir=/tmp/genjax/classifier_local \
@@ -19,7 +20,7 @@ from absl import flags
 from genjax import cli
 
 _RUN = cli.define_run_flags(
-    out_dir="WORKDIR/eval/STEP",
+    out_dir="WORKDIR/eval/STEP[/clean_images-NAME]",
     batch_size=(200, "Global batch of feature extraction and reconstruction."),
     seed="the samples and of KID's subsets",
     num_images=(0, "N real and N generated images (0: the whole eval split).", 0),
@@ -59,7 +60,8 @@ def main(overrides: list[str]) -> None:
   from genjax.evaluators import offline
 
   run = _RUN.load([*_flags_as_overrides(), *overrides])
-  out_dir = runs.output_dir(run, "eval", out_dir=_RUN.out_dir.value)
+  given = [("clean_images", _CLEAN_IMAGES.value and [_CLEAN_IMAGES.value])]
+  out_dir = runs.output_dir(run, "eval", given, _RUN.out_dir.value)
   offline.evaluate(run, _RUN.seed.value, out_dir, _CLEAN_IMAGES.value)
   print(out_dir)
 

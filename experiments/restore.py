@@ -6,12 +6,13 @@ r"""Restores your own images with a trained restoration run: denoises, upscales 
   python experiments/restore.py --workdir=/tmp/genjax/denoise_local --input=~/clean --out_dir=/tmp/demo --degrade
 
 --input is an image file or a folder, searched recursively (PNG, JPEG, BMP, TIFF, WebP). Each restored image is
-written under --out_dir with its name (and its subfolders), in the run's channels (grey or colour). Inpainting reads
---mask, a file or a folder with the same names (white: missing); its size must be the image's. --degrade first
-applies the run's own degradation (noise, downscaling or its masks; a fixed seed) to clean images and writes it
-beside the result as NAME_degraded.png: a quick way to see what the model does. Images larger than --tile are
-restored in overlapping tiles (see genjax/restoring.py), so memory stays bounded. A file that cannot be read is
-skipped, named at the end, and makes the exit status 1 once the others are written.
+written under --out_dir (default WORKDIR/restored/<step>/input-<name of --input>/) with its name (and its
+subfolders), in the run's channels (grey or colour). Inpainting reads --mask, a file or a folder with the same names
+(white: missing); its size must be the image's. --degrade first applies the run's own degradation (noise,
+downscaling or its masks; a fixed seed) to clean images and writes it beside the result as NAME_degraded.png: a
+quick way to see what the model does. Images larger than --tile are restored in overlapping tiles (see
+genjax/restoring.py), so memory stays bounded. A file that cannot be read is skipped, named at the end, and makes
+the exit status 1 once the others are written.
 """
 
 from absl import flags
@@ -19,7 +20,7 @@ from absl import flags
 from genjax import cli
 
 _RUN = cli.define_run_flags(
-    out_dir="a folder you name",
+    out_dir="WORKDIR/restored/STEP/input-NAME",
     batch_size=(8, "Tiles restored at once."),
     seed="--degrade",
 )
@@ -29,11 +30,12 @@ _DEGRADE = flags.DEFINE_bool("degrade", False, "Degrade the (clean) inputs with 
 _SCALE = flags.DEFINE_integer("scale", None, "Super-resolution: the factor expected (refused unless the run's).")
 _TILE = flags.DEFINE_integer("tile", 256, "Tile side in input pixels for large images.", lower_bound=16)
 _MARGIN = flags.DEFINE_integer("margin", 16, "Context kept around each tile (overlap: twice this).", lower_bound=0)
-flags.mark_flags_as_required(["input", "out_dir"])
+flags.mark_flags_as_required(["input"])
 
 
 def main(overrides: list[str]) -> None:
   from genjax import restoring
+  from genjax import runs
   from genjax import tools
 
   run = _RUN.load(overrides)
@@ -45,8 +47,9 @@ def main(overrides: list[str]) -> None:
       tiling=restoring.Tiling(_TILE.value, _MARGIN.value, _RUN.batch_size.value),
       seed=_RUN.seed.value,
   )
-  written = tools.restore_files(run, _RUN.out_dir.value, request)
-  print(f"{len(written)} images written to {_RUN.out_dir.value}")
+  out_dir = runs.output_dir(run, "restored", [("input", [_INPUT.value])], _RUN.out_dir.value)
+  written = tools.restore_files(run, out_dir, request)
+  print(f"{len(written)} images written to {out_dir}")
 
 
 if __name__ == "__main__":

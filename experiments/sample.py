@@ -6,7 +6,8 @@ r"""Draws from a trained run: a sample grid, latent interpolations, reconstructi
   python experiments/sample.py --workdir=/tmp/genjax/vae_local --from_images=a.png,b.png   # between real images
   python experiments/sample.py --workdir=RUN --config.data.data_dir=/data   # the data has moved
 
-Writes under --out_dir (default WORKDIR/export/<step>/):
+Writes under --out_dir (default WORKDIR/export/<step>/, and below it from_images-<A>_<B>/ or endpoints-<file>/ for
+interpolations between points you give, so that no output replaces another):
   samples.png                 a grid of --num_images samples (one row per class for a class-conditional model)
   interpolations_<mode>.png   one strip per row, from one latent point to another (--interpolation: spherical or
                               linear); endpoints are random prior draws, the codes of pairs of test images for an
@@ -24,7 +25,7 @@ from absl import flags
 from genjax import cli
 
 _RUN = cli.define_run_flags(
-    out_dir="WORKDIR/export/STEP",
+    out_dir="WORKDIR/export/STEP[/from_images-A_B or /endpoints-NAME]",
     batch_size=(256, "Images generated per batch."),
     seed="the latent draws",
     num_images=(64, "Images in samples.png (0: none).", 0),
@@ -63,7 +64,8 @@ def main(overrides: list[str]) -> None:
       batch_size=_RUN.batch_size.value,
       seed=_RUN.seed.value,
   )
-  for path in tools.write_samples(run, runs.output_dir(run, "export", out_dir=_RUN.out_dir.value), request):
+  given = [("from_images", _FROM_IMAGES.value), ("endpoints", _ENDPOINTS.value and [_ENDPOINTS.value])]
+  for path in tools.write_samples(run, runs.output_dir(run, "export", given, _RUN.out_dir.value), request):
     print(path)
 
 
