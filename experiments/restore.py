@@ -11,8 +11,8 @@ subfolders), in the run's channels (grey or colour). Inpainting reads --mask, a 
 (white: missing); its size must be the image's. --degrade first applies the run's own degradation (noise,
 downscaling or its masks; a fixed seed) to clean images and writes it beside the result as NAME_degraded.png: a
 quick way to see what the model does. Images larger than --tile are restored in overlapping tiles (see
-genjax/restoring.py), so memory stays bounded. A file that cannot be read is skipped, named at the end, and makes
-the exit status 1 once the others are written.
+genjax/restoring.py), so memory stays bounded. A file that cannot be read (or whose mask cannot) is skipped and
+named in a warning, as every genjax tool does; the exit status is 1 only if none could be read.
 """
 
 from absl import flags

@@ -1,5 +1,8 @@
 """Pixel values between ranges, 8-bit images and image files: the one place that converts them.
 
+Tools that read files of yours follow one policy (`warn_unreadable`): a file that cannot be read is skipped and
+named in one warning, and only a tool that could read none of them stops with an error.
+
 Images are NHWC (or HWC) arrays; a `pixel_range` is the (low, high) pair that black and white map to
 (`config.data.pixel_range`: (0, 1) for Bernoulli likelihoods, (-1, 1) for tanh generators). `rescale` works on
 NumPy and JAX arrays alike, so the same expression serves the input pipeline, metrics and plots. Image files are
@@ -9,6 +12,7 @@ read and written with Pillow, in the formats `IMAGE_SUFFIXES` lists.
 import os
 
 import numpy as np
+from absl import logging
 from etils import epath
 from PIL import Image
 from PIL import ImageOps
@@ -69,3 +73,9 @@ def read_image(path: str, channels: int) -> np.ndarray:
     if upright.mode.startswith("I"):  # 16-bit grey: Pillow's conversion would clip it to 8 bits, not rescale it.
       upright = Image.fromarray(np.round(np.asarray(upright, np.float64) / 257.0).clip(0, 255).astype(np.uint8))
     return np.asarray(upright.convert("L" if channels == 1 else "RGB")).reshape(upright.height, upright.width, channels)
+
+
+def warn_unreadable(unreadable: list[str], where: str) -> None:
+  """Names the files that were skipped because they could not be read ("path (why)"), in one warning."""
+  if unreadable:
+    logging.warning("Skipped %d unreadable files in %s:\n  %s", len(unreadable), where, "\n  ".join(unreadable))

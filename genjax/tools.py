@@ -56,6 +56,8 @@ def write_samples(run: runs.Run, out_dir: str, request: SampleRequest) -> list[s
   that decode."""
   built, state, trainer = run.experiment, run.state, run.experiment.trainer
   samples_key, endpoints_key = jax.random.split(jax.random.key(request.seed))
+  # Both files make one strip: read them before writing anything, so that an unreadable one leaves nothing half done.
+  given_codes = latents.codes_of_files(built, state, request.from_images) if request.from_images else None
   written = []
 
   def save(name, grid):
@@ -77,8 +79,8 @@ def write_samples(run: runs.Run, out_dir: str, request: SampleRequest) -> list[s
     images = test_images[: request.num_reconstructions]
     save("reconstructions.png", sampling.reconstruction_grid(built, state, images))
 
-  if request.from_images:
-    start, end = latents.codes_of_files(built, state, request.from_images)
+  if given_codes is not None:
+    start, end = given_codes
   elif trainer.decoder is not None and request.num_interpolations:
     if request.endpoints:
       start, end = sampling.load_endpoints(request.endpoints, trainer.decoder.latent_size)
@@ -141,8 +143,9 @@ class RestoreRequest:
 
 def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[str]:
   """experiments/restore.py: restores every image of `request.inputs` into `out_dir`, under its name relative to the
-  input folder (and NAME_degraded.png beside it with `degrade`). Raises `UserError` for a run that is not a
-  restoration run, a scale or mask that does not fit it, and inputs that cannot be read (after writing the others)."""
+  input folder (and NAME_degraded.png beside it with `degrade`). Inputs (or masks) that cannot be read are skipped
+  and named in a warning (`pixels.warn_unreadable`). Raises `UserError` for a run that is not a restoration run, a
+  scale or mask that does not fit it, and inputs none of which can be read."""
   names = _input_names(request.inputs)
   restorer = run.experiment.trainer.restorer
   if restorer is None:
@@ -180,10 +183,12 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
     restored = restoring.restore_image(restore, restorer, image, mask, request.tiling)
     written.append(_output_path(out_dir, name))
     pixels.save_image(written[-1], pixels.to_uint8(restored, pixels.UNIT_RANGE))
+  if len(failed) == len(names):
+    raise errors.UserError(f"Could not read any of the {len(names)} inputs:\n  " + "\n  ".join(failed))
+  pixels.warn_unreadable(failed, request.inputs)
   logging.info("Wrote %d images to %s.", len(names) - len(failed), out_dir)
-  if failed:
-    raise errors.UserError(f"Could not read {len(failed)} of {len(names)} inputs:\n  " + "\n  ".join(failed))
   return written
+
 
 
 def _input_names(path: str) -> list[str]:

@@ -343,3 +343,15 @@ def test_restore_refuses_a_run_that_is_not_a_restoration_run(tiny_runs, tmp_path
   _write_images(tmp_path, {"photo.png": (40, 56)})
   with pytest.raises(errors.UserError, match="is a 'vae' run"):
     _restore(tiny_runs["vae"], tmp_path / "out", inputs=str(tmp_path))
+
+
+def test_an_unreadable_input_is_skipped_and_named_and_only_no_readable_input_is_an_error(
+    restoration_runs, tmp_path, caplog
+):
+  _write_images(tmp_path / "in", {"photo.png": (40, 56)})
+  (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
+  written = _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in"))
+  assert written == [str(tmp_path / "out" / "photo.png")]
+  assert "Skipped 1 unreadable files" in caplog.text and "broken.png" in caplog.text
+  with pytest.raises(errors.UserError, match="Could not read any of the 1 inputs:\n  broken.png"):
+    _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in" / "broken.png"))

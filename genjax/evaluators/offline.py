@@ -11,7 +11,6 @@ import dataclasses
 import os
 
 import numpy as np
-from absl import logging
 from etils import epath
 
 from genjax import errors
@@ -56,8 +55,7 @@ def _clean_images(run: runs.Run, folder: str):
       images.append({"image": pixels.read_image(os.path.join(folder, name), 3)})
     except OSError as e:
       unreadable.append(f"{name} ({e})")
-  if unreadable:
-    logging.warning("Skipped %d unreadable files in %s:\n  %s", len(unreadable), folder, "\n  ".join(unreadable))
+  pixels.warn_unreadable(unreadable, folder)
   if not images:
     raise errors.UserError(f"--clean_images={folder} holds no readable images ({', '.join(pixels.IMAGE_SUFFIXES)}).")
   return dataclasses.replace(run.data, name=folder, eval=images)
