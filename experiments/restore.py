@@ -11,7 +11,8 @@ subfolders), in the run's channels (grey or colour). Inpainting reads --mask, a 
 (white: missing); its size must be the image's. --degrade first applies the run's own degradation (noise,
 downscaling or its masks; a fixed seed) to clean images and writes it beside the result as NAME_degraded.png: a
 quick way to see what the model does. Images larger than --tile are restored in overlapping tiles (see
-genjax/restoring.py), so memory stays bounded. A file that cannot be read (or whose mask cannot) is skipped and
+genjax/restoring.py), so memory stays bounded; images of up to --max_pixels (400 million, above Pillow's bound of
+about 179 million) are read. A file that cannot be read (or whose mask cannot) is skipped and
 named in a warning, as every genjax tool does; the exit status is 1 only if none could be read.
 """
 
@@ -30,6 +31,12 @@ _DEGRADE = flags.DEFINE_bool("degrade", False, "Degrade the (clean) inputs with 
 _SCALE = flags.DEFINE_integer("scale", None, "Super-resolution: the factor expected (refused unless the run's).")
 _TILE = flags.DEFINE_integer("tile", 256, "Tile side in input pixels for large images.", lower_bound=16)
 _MARGIN = flags.DEFINE_integer("margin", 16, "Context kept around each tile (overlap: twice this).", lower_bound=0)
+_MAX_PIXELS = flags.DEFINE_integer(
+    "max_pixels",
+    None,
+    "The largest image read, in pixels, a bound against decompression bombs (default: genjax.restoring.MAX_PIXELS).",
+    lower_bound=1,
+)
 flags.mark_flags_as_required(["input"])
 
 
@@ -45,6 +52,7 @@ def main(overrides: list[str]) -> None:
       degrade=_DEGRADE.value,
       scale=_SCALE.value,
       tiling=restoring.Tiling(_TILE.value, _MARGIN.value, _RUN.batch_size.value),
+      max_pixels=_MAX_PIXELS.value or restoring.MAX_PIXELS,
       seed=_RUN.seed.value,
   )
   out_dir = runs.output_dir(run, "restored", [("input", [_INPUT.value])], _RUN.out_dir.value)

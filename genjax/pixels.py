@@ -9,6 +9,7 @@ NumPy and JAX arrays alike, so the same expression serves the input pipeline, me
 read and written with Pillow, in the formats `IMAGE_SUFFIXES` lists.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -18,6 +19,10 @@ from PIL import Image
 from PIL import ImageOps
 
 UNIT_RANGE = (0.0, 1.0)
+# Pillow refuses images over twice its MAX_IMAGE_PIXELS (about 179 million pixels) as possible decompression bombs:
+# small files that expand to gigabytes. `read_image` applies a bound of its own instead, by name: this one by
+# default, a larger one where a tool is made for large images (restore.py tiles them).
+DEFAULT_MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -63,16 +68,37 @@ def find_images(root: str) -> list[str]:
   return sorted(found)
 
 
-def read_image(path: str, channels: int) -> np.ndarray:
+class ImageTooLarge(OSError):
+  """An image with more pixels than the reader's bound."""
+
+
+def read_image(path: str, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
   """The image file at `path` as uint8 `[H, W, channels]` (1: grey, Pillow's luma; 3: RGB; transparency dropped),
   turned upright as its EXIF orientation says; 16-bit images are rescaled to 8 bits.
-  Raises OSError (Pillow's `UnidentifiedImageError` included) for a file that cannot be read as an image."""
-  with Image.open(path) as image:
+  Raises OSError (Pillow's `UnidentifiedImageError` included) for a file that cannot be read as an image, and
+  `ImageTooLarge` for one of more than `max_pixels` pixels (found from its header, before anything is decoded)."""
+  with _without_pillows_bound(), Image.open(path) as image:
+    if image.width * image.height > max_pixels:
+      raise ImageTooLarge(
+          f"{image.width}x{image.height} = {image.width * image.height:,} pixels, more than the {max_pixels:,} read "
+          "(a bound against decompression bombs)"
+      )
     image.load()  # Decodes now, so that a truncated file fails here, not later.
     upright = ImageOps.exif_transpose(image)  # Photographs from cameras and phones, as they are shown.
     if upright.mode.startswith("I"):  # 16-bit grey: Pillow's conversion would clip it to 8 bits, not rescale it.
       upright = Image.fromarray(np.round(np.asarray(upright, np.float64) / 257.0).clip(0, 255).astype(np.uint8))
     return np.asarray(upright.convert("L" if channels == 1 else "RGB")).reshape(upright.height, upright.width, channels)
+
+
+@contextlib.contextmanager
+def _without_pillows_bound():
+  """Pillow's own decompression-bomb check off while `read_image` applies its bound."""
+  pillows_bound = Image.MAX_IMAGE_PIXELS
+  Image.MAX_IMAGE_PIXELS = None
+  try:
+    yield
+  finally:
+    Image.MAX_IMAGE_PIXELS = pillows_bound
 
 
 def warn_unreadable(unreadable: list[str], where: str) -> None:

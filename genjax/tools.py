@@ -131,6 +131,7 @@ class RestoreRequest:
   degrade: degrade the (clean) inputs with the run's own degradation first (with `seed`), and write that too.
   scale:   super-resolution: the factor the user expects (refused unless the run's).
   tiling:  how large images are cut (see `restoring.Tiling`).
+  max_pixels: the largest image read, in pixels (see `restoring.MAX_PIXELS`); larger ones are skipped, named.
   """
 
   inputs: str
@@ -138,6 +139,7 @@ class RestoreRequest:
   degrade: bool = False
   scale: int | None = None
   tiling: restoring.Tiling = restoring.Tiling()
+  max_pixels: int = restoring.MAX_PIXELS
   seed: int = 0
 
 
@@ -170,8 +172,11 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
   written, failed = [], []
   for index, name in enumerate(tqdm.tqdm(names, unit="image", disable=len(names) == 1)):
     try:
-      image = pixels.read_image(_input_path(inputs, name), channels).astype(np.float32) / 255.0
-      mask = _read_mask(request.mask, name, image.shape[:2]) if request.mask else None
+      image = pixels.read_image(_input_path(inputs, name), channels, request.max_pixels).astype(np.float32) / 255.0
+      mask = _read_mask(request.mask, name, image.shape[:2], request.max_pixels) if request.mask else None
+    except pixels.ImageTooLarge as e:
+      failed.append(f"{name} ({e}; --max_pixels reads larger images)")
+      continue
     except (OSError, ValueError) as e:
       failed.append(f"{name} ({e})")
       continue
@@ -213,11 +218,11 @@ def _output_path(out_dir: str, name: str, suffix: str = "") -> str:
   return os.path.join(os.path.expanduser(out_dir), stem + (suffix or extension))
 
 
-def _read_mask(masks: str, name: str, shape) -> np.ndarray:
+def _read_mask(masks: str, name: str, shape, max_pixels: int) -> np.ndarray:
   """The mask of image `name` as `[H, W, 1]` floats, 1 where missing (pixels above mid-grey)."""
   path = os.path.expanduser(masks)
   path = path if os.path.isfile(path) else os.path.join(path, name)
-  mask = pixels.read_image(path, 1)
+  mask = pixels.read_image(path, 1, max_pixels)
   if mask.shape[:2] != tuple(shape):
     raise ValueError(f"its mask {path} is {mask.shape[0]}x{mask.shape[1]}, the image {shape[0]}x{shape[1]}")
   return (mask > 127).astype(np.float32)

@@ -355,3 +355,19 @@ def test_an_unreadable_input_is_skipped_and_named_and_only_no_readable_input_is_
   assert "Skipped 1 unreadable files" in caplog.text and "broken.png" in caplog.text
   with pytest.raises(errors.UserError, match="Could not read any of the 1 inputs:\n  broken.png"):
     _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in" / "broken.png"))
+
+
+def test_images_over_pillows_decompression_bomb_bound_are_read_up_to_the_stated_one(tmp_path, monkeypatch):
+  _write_images(tmp_path, {"photo.png": (40, 56)})
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow would refuse this 2,240-pixel image as a bomb...
+  assert pixels.read_image(str(tmp_path / "photo.png"), 3, max_pixels=2240).shape == (40, 56, 3)  # ...genjax reads it.
+  with pytest.raises(pixels.ImageTooLarge, match="56x40 = 2,240 pixels, more than the 2,239 read"):
+    pixels.read_image(str(tmp_path / "photo.png"), 3, max_pixels=2239)
+  assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's bound is left as it was.
+
+
+def test_restore_skips_an_image_over_its_pixel_bound_by_name(restoration_runs, tmp_path):
+  _write_images(tmp_path, {"photo.png": (40, 56)})
+  with pytest.raises(errors.UserError, match=r"photo.png \(56x40 = 2,240 pixels, .*; --max_pixels reads larger"):
+    _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "photo.png"), max_pixels=1000)
+  assert restoring.MAX_PIXELS >= 20000 * 10000  # The size of the image that issue 19 found refused.
