@@ -90,6 +90,29 @@ def read_image(path: str, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -
     return np.asarray(upright.convert("L" if channels == 1 else "RGB")).reshape(upright.height, upright.width, channels)
 
 
+def has_colour(path: str) -> bool:
+  """Whether the image file at `path` is in colour (from its header and palette; nothing is decoded)."""
+  with _without_pillows_bound(), Image.open(path) as image:
+    if image.mode == "P":
+      palette = np.asarray(image.getpalette() or [], np.int32).reshape(-1, 3)
+      return bool(np.any(palette != palette[:, :1]))
+    return image.mode not in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def warn_colour_read_as_grey(colour_files: list[str], num_files: int, model: str) -> None:
+  """Says once that colour images were read as grey for `model` (which takes one channel), naming the first."""
+  if colour_files:
+    logging.warning(
+        "%d of %d images are in colour (e.g. %s), but %s takes grey images (1 channel, config.data.channels=1): they "
+        "were read as grey (luma) and its outputs are grey. Use a run trained on colour (config.data.channels=3) "
+        "to keep the colour.",
+        len(colour_files),
+        num_files,
+        colour_files[0],
+        model,
+    )
+
+
 @contextlib.contextmanager
 def _without_pillows_bound():
   """Pillow's own decompression-bomb check off while `read_image` applies its bound."""

@@ -169,9 +169,11 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
   restore = functools.partial(restoring.jitted_restore(run.experiment), run.state)
   degrade = jax.jit(restorer.degrade)
   inputs = os.path.expanduser(request.inputs)
-  written, failed = [], []
+  written, failed, colour = [], [], []
   for index, name in enumerate(tqdm.tqdm(names, unit="image", disable=len(names) == 1)):
     try:
+      if channels == 1 and pixels.has_colour(_input_path(inputs, name)):
+        colour.append(name)
       image = pixels.read_image(_input_path(inputs, name), channels, request.max_pixels).astype(np.float32) / 255.0
       mask = _read_mask(request.mask, name, image.shape[:2], request.max_pixels) if request.mask else None
     except pixels.ImageTooLarge as e:
@@ -191,6 +193,7 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
   if len(failed) == len(names):
     raise errors.UserError(f"Could not read any of the {len(names)} inputs:\n  " + "\n  ".join(failed))
   pixels.warn_unreadable(failed, request.inputs)
+  pixels.warn_colour_read_as_grey(colour, len(names), f"the run in {run.workdir}")
   logging.info("Wrote %d images to %s.", len(names) - len(failed), out_dir)
   return written
 

@@ -270,6 +270,9 @@ def test_evaluate_scores_a_folder_of_your_own_clean_images(restoration_runs, tmp
     report = json.load(f)
   assert report["protocol"]["restoration_images"] == f"2 whole images of {tmp_path / 'mine'}"
   assert {"psnr", "ssim", "tv_psnr", "nlm_psnr"} <= set(metrics)
+  # The run takes grey images: said once, naming its channels.
+  assert caplog.text.count("are in colour") == 1 and "2 of 2 images are in colour" in caplog.text
+  assert "takes grey images (1 channel, config.data.channels=1)" in caplog.text
 
 
 def _write_images(folder, sizes):
@@ -371,3 +374,13 @@ def test_restore_skips_an_image_over_its_pixel_bound_by_name(restoration_runs, t
   with pytest.raises(errors.UserError, match=r"photo.png \(56x40 = 2,240 pixels, .*; --max_pixels reads larger"):
     _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "photo.png"), max_pixels=1000)
   assert restoring.MAX_PIXELS >= 20000 * 10000  # The size of the image that issue 19 found refused.
+
+
+def test_colour_images_given_to_a_grey_model_are_named_once(restoration_runs, tmp_path, caplog):
+  _write_images(tmp_path / "in", {"colour.png": (40, 56), "other.png": (40, 56)})
+  pixels.save_image(str(tmp_path / "in" / "grey.png"), np.full((40, 56, 1), 128, np.uint8))
+  _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in"))
+  assert caplog.text.count("are in colour") == 1
+  assert "2 of 3 images are in colour (e.g. colour.png)" in caplog.text and "1 channel" in caplog.text
+  assert pixels.has_colour(str(tmp_path / "in" / "colour.png"))
+  assert not pixels.has_colour(str(tmp_path / "in" / "grey.png"))

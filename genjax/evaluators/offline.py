@@ -49,13 +49,18 @@ def _clean_images(run: runs.Run, folder: str):
   folder = os.path.expanduser(folder)
   if not os.path.isdir(folder):
     raise errors.UserError(f"--clean_images={folder} is not a folder.")
-  images, unreadable = [], []
+  images, unreadable, colour = [], [], []
   for name in pixels.find_images(folder):
     try:
       images.append({"image": pixels.read_image(os.path.join(folder, name), 3)})
     except OSError as e:
       unreadable.append(f"{name} ({e})")
+      continue
+    if pixels.has_colour(os.path.join(folder, name)):
+      colour.append(name)
   pixels.warn_unreadable(unreadable, folder)
+  if run.config.data.channels == 1:
+    pixels.warn_colour_read_as_grey(colour, len(images), f"the run in {run.workdir}")
   if not images:
     raise errors.UserError(f"--clean_images={folder} holds no readable images ({', '.join(pixels.IMAGE_SUFFIXES)}).")
   return dataclasses.replace(run.data, name=folder, eval=images)
