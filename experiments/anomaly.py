@@ -43,9 +43,7 @@ def main(overrides: list[str]) -> None:
   ]
   run = _RUN.load([*flag_overrides, *overrides])
   out_dir = runs.output_dir(run, "anomaly", out_dir=_RUN.out_dir.value)
-  metrics = offline.detect_anomalies(run, _RUN.seed.value, out_dir)
-  for name, value in metrics.items():
-    print(f"{name}: {value:.4f}")
+  print(offline.detect_anomalies(run, _RUN.seed.value, out_dir).table)
   print(out_dir)
 
 

@@ -1,4 +1,4 @@
-r"""Evaluates a trained run and writes metrics.json and summary.md under --out_dir (default WORKDIR/eval/<step>/, or
+r"""Evaluates a trained run, prints its metrics table and writes metrics.json and summary.md under --out_dir (default WORKDIR/eval/<step>/, or
 WORKDIR/eval/<step>/clean_images-<folder name>/ for --clean_images, beside the held-out evaluation).
 
   python experiments/evaluate.py --workdir=/tmp/genjax/gan_local --classifier_workdir=/tmp/genjax/classifier_local
@@ -62,7 +62,7 @@ def main(overrides: list[str]) -> None:
   run = _RUN.load([*_flags_as_overrides(), *overrides])
   given = [("clean_images", _CLEAN_IMAGES.value and [_CLEAN_IMAGES.value])]
   out_dir = runs.output_dir(run, "eval", given, _RUN.out_dir.value)
-  offline.evaluate(run, _RUN.seed.value, out_dir, _CLEAN_IMAGES.value)
+  print(offline.evaluate(run, _RUN.seed.value, out_dir, _CLEAN_IMAGES.value).table)
   print(out_dir)
 
 

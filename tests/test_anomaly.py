@@ -96,6 +96,7 @@ def test_anomaly_command_writes_metrics_scores_histogram_and_grid(tiny_runs, tmp
       "--config.data.exclude_classes=(3,)",
   )
   assert result.returncode == 0, result.stderr
+  assert "| auroc_reconstruction_error | " in result.stdout  # The summary's table, printed.
   with open(tmp_path / "metrics.json") as f:
     written = json.load(f)
   assert 0.0 <= written["metrics"]["auroc_reconstruction_error"] <= 1.0

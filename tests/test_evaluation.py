@@ -108,6 +108,11 @@ def test_evaluate_command_writes_the_report_under_eval_step_and_exits_0(tiny_run
   assert result.returncode == 0, result.stderr
   with open(os.path.join(tiny_runs["ae"], "eval", "4", "metrics.json")) as f:
     assert {"mse", "psnr", "ssim"} <= set(json.load(f)["metrics"])
+  # The table summary.md holds is printed too, then the folder.
+  with open(os.path.join(tiny_runs["ae"], "eval", "4", "summary.md")) as f:
+    table = [line for line in f.read().splitlines() if line.startswith("|")]
+  assert "| reconstruction SSIM |" in result.stdout
+  assert result.stdout.splitlines() == [*table, os.path.join(tiny_runs["ae"], "eval", "4")]
 
 
 def test_a_missing_step_is_refused(tiny_runs):
@@ -134,7 +139,7 @@ def test_evaluate_refuses_bad_input_with_one_message(overrides, message, tiny_ru
     offline.evaluate(run, 0, str(tmp_path))
 
 
-def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tiny_runs, digits, tmp_path):
+def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tiny_runs, digits, tmp_path, caplog):
   config = tiny_config(
       "gan",
       eval__sample_quality__classifier_workdir=tiny_runs["classifier"],
@@ -143,6 +148,7 @@ def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tin
   )
   config.evals = ("split", "grids", "sample_quality")
   writer = writers.MemoryWriter()
+  caplog.set_level(logging.INFO)
   with jax.log_compiles():
     with _compilations() as compiled:
       train_loop.train_and_evaluate(config, str(tmp_path), digits, writer)
@@ -153,6 +159,9 @@ def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tin
     assert np.isfinite(eval_line["fid"]) and eval_line["fid"] > 0
   # Two evaluations, one compilation of the feature network (real and generated images share it).
   assert sum("XLA compilation of jit(features_in_run_range)" in message for message in compiled) == 1
+  # The final evaluation's metrics reach the console.
+  (final,) = [message for message in caplog.messages if message.startswith("Final evaluation at step 4: ")]
+  assert f"loss {eval_lines[-1]['loss']:.4g}, " in final and f"fid {eval_lines[-1]['fid']:.4g}" in final, final
 
 
 def test_a_classifier_workdir_without_the_sample_quality_evaluation_is_refused(tiny_runs, digits, tmp_path):

@@ -249,7 +249,7 @@ def _load(workdir, *overrides):
 def test_evaluate_scores_the_run_beside_its_baselines(restoration_runs, tmp_path):
   # The tiny runs skip baselines in training (config.eval.restoration.baselines=False); the option asks for them.
   run = _load(restoration_runs["super_resolution"], "--config.eval.restoration.baselines=True")
-  metrics = offline.evaluate(run, 0, str(tmp_path))
+  metrics = offline.evaluate(run, 0, str(tmp_path)).metrics
   with open(tmp_path / "metrics.json") as f:
     report = json.load(f)
   assert report["metrics"] == pytest.approx(metrics)
@@ -264,7 +264,7 @@ def test_evaluate_scores_a_folder_of_your_own_clean_images(restoration_runs, tmp
   _write_images(tmp_path / "mine", {"a.png": (64, 80), "nested/b.jpg": (72, 48)})
   (tmp_path / "mine" / "broken.png").write_bytes(b"not a png")
   run = _load(restoration_runs["denoise"], "--config.eval.restoration.baselines=True")
-  metrics = offline.evaluate(run, 0, str(tmp_path / "out"), str(tmp_path / "mine"))
+  metrics = offline.evaluate(run, 0, str(tmp_path / "out"), str(tmp_path / "mine")).metrics
   assert "Skipped 1 unreadable files" in caplog.text and "broken.png" in caplog.text
   with open(tmp_path / "out" / "metrics.json") as f:
     report = json.load(f)

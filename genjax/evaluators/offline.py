@@ -20,9 +20,17 @@ from genjax import runs
 from genjax.evaluators import report
 
 
-def evaluate(run: runs.Run, seed: int, out_dir: str, clean_images: str | None = None) -> dict[str, float]:
-  """Runs every offline evaluation that applies to `run`, writes its report under `out_dir` and returns its
-  metrics.
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """What `evaluate` found: the metrics, and their table as summary.md shows it (Markdown)."""
+
+  metrics: dict[str, float]
+  table: str
+
+
+def evaluate(run: runs.Run, seed: int, out_dir: str, clean_images: str | None = None) -> Evaluation:
+  """Runs every offline evaluation that applies to `run`, writes its report under `out_dir` and returns what it
+  found.
 
   With `clean_images` (a folder), a restoration run is scored on those images instead of its eval split.
   """
@@ -39,7 +47,7 @@ def evaluate(run: runs.Run, seed: int, out_dir: str, clean_images: str | None = 
   methods_table = any(getattr(evaluators.EVALUATORS[name], "compares_methods", False) for name in names)
   title = f"Evaluation of {run.workdir} at step {run.step}"
   report.write(out_dir, title, run.config.family, metrics, protocol, methods_table)
-  return metrics
+  return Evaluation(metrics, report.table(metrics, methods_table))
 
 
 def _clean_images(run: runs.Run, folder: str):
@@ -66,10 +74,10 @@ def _clean_images(run: runs.Run, folder: str):
   return dataclasses.replace(run.data, name=folder, eval=images)
 
 
-def detect_anomalies(run: runs.Run, seed: int, out_dir: str) -> dict[str, float]:
+def detect_anomalies(run: runs.Run, seed: int, out_dir: str) -> Evaluation:
   """experiments/anomaly.py: scores every test image of `run` with the "anomaly" evaluation (its options in
   `run.config.eval.anomaly`) and writes metrics.json, summary.md, scores.npz and the histograms and top images
-  under `out_dir`. Returns the metrics (AUROC and AUPRC of each score)."""
+  under `out_dir`. Returns what it found (AUROC and AUPRC of each score)."""
   detector = evaluators.create("anomaly", evaluators.Context(run.experiment, lambda: run.data, run.config.eval, seed))
   scores = detector.scores(run.state)
   metrics, images = detector.summarize(scores)
@@ -79,4 +87,4 @@ def detect_anomalies(run: runs.Run, seed: int, out_dir: str) -> dict[str, float]
     np.savez(f, **scores)
   for name, image in images.items():
     pixels.save_png(os.path.join(out_dir, f"{name}.png"), image)
-  return metrics
+  return Evaluation(metrics, report.table(metrics))
