@@ -55,7 +55,7 @@ def write_samples(run: runs.Run, out_dir: str, request: SampleRequest) -> list[s
   and exported samples for models that sample, reconstructions for models that encode, interpolations for models
   that decode."""
   built, state, trainer = run.experiment, run.state, run.experiment.trainer
-  samples_key, endpoints_key = jax.random.split(jax.random.key(request.seed))
+  samples_key, endpoints_key, corruption_key = jax.random.split(jax.random.key(request.seed), 3)
   # Both files make one strip: read them before writing anything, so that an unreadable one leaves nothing half done.
   given_codes = latents.codes_of_files(built, state, request.from_images) if request.from_images else None
   written = []
@@ -77,7 +77,7 @@ def write_samples(run: runs.Run, out_dir: str, request: SampleRequest) -> list[s
     test_images = sampling.first_images(built, run.data.eval, min(needed, len(run.data.eval)))
   if trainer.encoder is not None and request.num_reconstructions:
     images = test_images[: request.num_reconstructions]
-    save("reconstructions.png", sampling.reconstruction_grid(built, state, images))
+    save("reconstructions.png", sampling.reconstruction_grid(built, state, images, corruption_key))
 
   if given_codes is not None:
     start, end = given_codes

@@ -16,6 +16,7 @@ any object with these methods, so tests pass a `MemoryWriter`.
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import matplotlib
@@ -56,8 +57,8 @@ class RunWriter:
     if not enabled:
       return
     self._workdir = epath.Path(workdir)
-    self._samples_dir = self._workdir / "samples"
-    self._samples_dir.mkdir(parents=True, exist_ok=True)
+    self._workdir.mkdir(parents=True, exist_ok=True)
+    self._samples_dir = self._workdir / "samples"  # Made by the first image: a run that draws none has none.
     self._metrics_path = self._workdir / "metrics.jsonl"
     self._metric_lines = self._metrics_path.read_text().splitlines() if self._metrics_path.exists() else []
     self._tensorboard = tensorboardX.SummaryWriter(logdir=workdir)
@@ -160,13 +161,20 @@ def image_grid(images: np.ndarray, pixel_range: tuple[float, float], num_columns
   return grid
 
 
-def interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.ndarray:
-  """Strips of `columns` images from `first`, each followed by the matching strip of `second` (originals above
-  their reconstructions in a grid of `columns` columns)."""
-  rows = []
-  for start in range(0, len(first), columns):
-    rows += [first[start : start + columns], second[start : start + columns]]
-  return np.concatenate(rows)
+def grouped_rows_grid(
+    groups: Sequence[np.ndarray], pixel_range: tuple[float, float], num_columns: int | None = None
+) -> np.ndarray:
+  """A grid of rows in groups: a strip of `num_columns` images of each of `groups` (same length `[N, H, W, C]`) in
+  turn, e.g. inputs above their reconstructions, so that image i of every group sits in the same column of
+  consecutive rows. The last strips are padded with blank cells (black, as the gaps) rather than wrapped, so that
+  the pairing holds whatever N. `num_columns` defaults to a square grid's, ceil(sqrt(N))."""
+  num_images = len(groups[0])
+  num_columns = num_columns or math.ceil(math.sqrt(num_images))
+  padded_length = math.ceil(num_images / num_columns) * num_columns
+  blank = np.full((padded_length - num_images, *groups[0].shape[1:]), pixel_range[0], np.float32)
+  padded = [np.concatenate([np.asarray(group, np.float32), blank]) for group in groups]
+  strips = [group[start : start + num_columns] for start in range(0, padded_length, num_columns) for group in padded]
+  return image_grid(np.concatenate(strips), pixel_range, num_columns)
 
 
 def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, title: str) -> np.ndarray:

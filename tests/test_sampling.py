@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_command
+from conftest import MNIST_SPEC, run_command, tiny_config
 from genjax import errors
+from genjax import experiment
 from genjax import pixels
 from genjax import runs
 from genjax import sampling
 from genjax import tools
+from genjax import writers
 
 
 def test_linear_interpolation_walks_the_segment_with_both_ends():
@@ -102,10 +104,37 @@ def test_sample_command_writes_its_files_and_exits_0(tiny_runs, tmp_path):
   assert str(tmp_path / "samples.png") in result.stdout
 
 
-def test_conditional_sample_grid_has_one_row_per_class(tiny_runs):
+def test_conditional_sample_grid_has_one_full_row_per_class(tiny_runs):
   run = runs.load(tiny_runs["cgan"])
   grid = sampling.sample_grid(run.experiment, run.state, 20, jax.random.key(0))
   assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.
+  # 25 is no multiple of the 10 classes: still 10 full rows of 2, no stray partial row.
+  assert sampling.sample_grid(run.experiment, run.state, 25, jax.random.key(0)).shape == grid.shape
+
+
+def test_rows_in_groups_keep_each_image_above_its_pair_whatever_the_count():
+  originals, reconstructions = np.full((5, 2, 2, 1), 0.2), np.full((5, 2, 2, 1), 0.8)
+  grid = writers.grouped_rows_grid([originals, reconstructions], (0.0, 1.0))
+  cells = grid[1:, 1:, 0].reshape(4, 3, 3, 3)[:, :2, :, :2]  # [row, height, column, width] without the gaps.
+  cell_values = cells[:, 0, :, 0]
+  # 3 columns: a strip of originals 0-2 above their reconstructions, then 3-4 above theirs, each beside a blank.
+  np.testing.assert_array_equal(cell_values, [[51, 51, 51], [204, 204, 204], [51, 51, 0], [204, 204, 0]])
+
+
+def test_a_denoising_autoencoders_grid_shows_the_noisy_inputs_it_is_given(digits):
+  config = tiny_config("ae", model__input_noise_std=0.5)
+  built = experiment.build(config, MNIST_SPEC, jax.devices()[:1])
+  images = sampling.first_images(built, digits.eval, 4)
+  grid = sampling.reconstruction_grid(built, built.init(), images, jax.random.key(0))
+  assert grid.shape[:2] == (6 * 29 + 1, 2 * 29 + 1)  # 2 strips of 2 images, each as noisy, reconstructed, clean.
+  rows = [grid[1 + 29 * row : 29 * (row + 1), 1:29, 0] for row in range(6)]
+  np.testing.assert_array_equal(rows[2], pixels.to_uint8(images[0, ..., 0], (0.0, 1.0)))  # Clean, third.
+  assert np.abs(rows[0].astype(int) - rows[2]).mean() > 20  # The input given: noisy.
+
+
+def test_a_run_that_draws_no_images_leaves_no_samples_folder(tiny_runs):
+  assert not os.path.exists(os.path.join(tiny_runs["classifier"], "samples"))
+  assert os.listdir(os.path.join(tiny_runs["vae"], "samples"))
 
 
 def test_config_overrides_apply_to_the_saved_config(tiny_runs, tmp_path):
