@@ -25,6 +25,9 @@ from matplotlib import figure
 from matplotlib.backends import backend_agg
 import tensorboardX
 from etils import epath
+from PIL import Image
+from PIL import ImageDraw
+from PIL import ImageFont
 
 from genjax import pixels
 
@@ -175,6 +178,20 @@ def grouped_rows_grid(
   padded = [np.concatenate([np.asarray(group, np.float32), blank]) for group in groups]
   strips = [group[start : start + num_columns] for start in range(0, padded_length, num_columns) for group in padded]
   return image_grid(np.concatenate(strips), pixel_range, num_columns)
+
+
+def with_column_labels(grid: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+  """`grid` (a uint8 `image_grid` of `len(labels)` equal columns) under a band naming each column, in white on
+  black."""
+  cell_width = (grid.shape[1] - 1) // len(labels) - 1
+  font = ImageFont.load_default(size=12)
+  band = Image.new("L", (grid.shape[1], 16), 0)
+  draw = ImageDraw.Draw(band)
+  for column, label in enumerate(labels):
+    left = 1 + column * (cell_width + 1) + max(0.0, (cell_width - draw.textlength(label, font=font)) / 2)
+    draw.text((left, 1), label, fill=255, font=font)
+  band = np.repeat(np.asarray(band)[..., None], grid.shape[2], axis=2)
+  return np.concatenate([band, grid])
 
 
 def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, title: str) -> np.ndarray:

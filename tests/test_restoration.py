@@ -239,7 +239,14 @@ def test_training_evaluates_whole_held_out_photographs(restoration_runs, task, s
   with open(os.path.join(restoration_runs[task], "metrics.jsonl")) as f:
     eval_line = [json.loads(line) for line in f if '"eval"' in line][-1]
   assert scores <= set(eval_line) and all(np.isfinite(eval_line[score]) for score in scores)
-  assert os.path.exists(os.path.join(restoration_runs[task], "samples", "restoration_00000004.png"))
+  strips = np.asarray(Image.open(os.path.join(restoration_runs[task], "samples", "restoration_00000004.png")))
+  # Two strips of degraded | restored | clean under a 16-pixel band that names the columns; inpainting's 64x64
+  # crops are shown at twice their size, every image at 128 pixels or more.
+  band, grid = strips[:16], strips[16:]
+  cell = (grid.shape[1] - 1) // 3 - 1
+  assert cell >= 128 and grid.shape[0] == 2 * (cell + 1) + 1
+  for column in range(3):
+    assert band[:, 1 + column * (cell + 1) : (column + 1) * (cell + 1)].max() == 255  # A label over each column.
 
 
 def _load(workdir, *overrides):
