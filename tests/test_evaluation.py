@@ -103,6 +103,7 @@ def test_evaluate_writes_the_metrics_of_each_family_with_their_protocol(name, ex
     assert f.read().startswith(f"# Evaluation of {tiny_runs[name]} at step 4")
 
 
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
 def test_evaluate_command_writes_the_report_under_eval_step_and_exits_0(tiny_runs):
   result = run_command("evaluate.py", f"--workdir={tiny_runs['ae']}", "--batch_size=16")
   assert result.returncode == 0, result.stderr

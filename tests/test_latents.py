@@ -71,6 +71,7 @@ def test_a_model_without_an_encoder_is_refused(tiny_runs, tmp_path):
     tools.write_codes(runs.load(tiny_runs["cgan"]), str(tmp_path))
 
 
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
 def test_encode_command_writes_codes_labels_and_the_projection(tiny_runs, digit_folder):
   result = run_command(
       "encode.py", f"--workdir={tiny_runs['vae']}", f"--images={digit_folder}", "--labels_from_subfolders"

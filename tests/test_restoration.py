@@ -287,6 +287,7 @@ def _write_images(folder, sizes):
     pixels.save_image(str(folder / name), photos.load("coffee.png")[:height, :width])
 
 
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
 def test_restore_command_writes_every_image_of_a_folder_at_its_size(restoration_runs, tmp_path):
   inputs, outputs = tmp_path / "in", tmp_path / "out"
   _write_images(inputs, {"a.png": (37, 53), "nested/b.jpg": (300, 290), "c.bmp": (16, 16)})  # b: tiles of 64.

@@ -89,6 +89,7 @@ def test_sampling_writes_grids_interpolations_and_exports(name, expected_files, 
   assert strips.shape == (3 * 29 + 1, 5 * 29 + 1)  # 3 strips of 5 images of 28x28, one-pixel gaps.
 
 
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
 def test_sample_command_writes_its_files_and_exits_0(tiny_runs, tmp_path):
   result = run_command(
       "sample.py",
