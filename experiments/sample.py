@@ -8,13 +8,14 @@ r"""Draws from a trained run: a sample grid, latent interpolations, reconstructi
 
 Writes under --out_dir (default WORKDIR/export/<step>/, and below it from_images-<A>_<B>/ or endpoints-<file>/ for
 interpolations between points you give, so that no output replaces another):
-  samples.png                 a grid of --num_images samples (one row per class for a class-conditional model)
+  samples.png                 a grid of --num_images samples (a class-conditional model's: one full row per class)
   interpolations_<mode>.png   one strip per row, from one latent point to another (--interpolation: spherical or
                               linear); endpoints are random prior draws, the codes of pairs of test images for an
                               autoencoder, given as a .npy array [2, strips, latent_size] with --endpoints, or the
                               codes of two image files with --from_images (resized and centre-cropped to the model's
                               input; one strip)
-  reconstructions.png         test images (odd rows) and their reconstructions (even rows), for AE and VAE
+  reconstructions.png         --num_reconstructions test images, in strips above their reconstructions (a denoising
+                              autoencoder: the noisy inputs, their reconstructions, the clean images), for AE and VAE
   samples.npz or samples/     --num_samples samples as uint8 images (--format npz, or png: one file per image),
                               for data augmentation or scoring with outside tools (pytorch-fid, clean-fid)
 `--config.x.y=v` overrides the run's saved config.
