@@ -3,7 +3,7 @@
 Offline, on a laptop CPU in about ten minutes (the photographs bundled with scikit-image, a 10-layer DnCNN):
   python experiments/train.py --config=configs/denoise.py:runlocal --workdir=/tmp/genjax/denoise_local
   python experiments/evaluate.py --workdir=/tmp/genjax/denoise_local   # PSNR/SSIM beside TV, NLM (and BM3D)
-  python experiments/restore.py --workdir=/tmp/genjax/denoise_local --input=noisy.png --output=/tmp/restored
+  python experiments/restore.py --workdir=/tmp/genjax/denoise_local --input=noisy.png --out_dir=/tmp/restored
 
 The paper's settings (17 layers of 64 features, 40x40 patches, batch 128, Adam 1e-3 decayed) on DIV2K's 800
 high-resolution photographs through TFDS, meant for a GPU:

@@ -4,7 +4,7 @@ masks, trained with an L1 loss.
 Offline, on a laptop CPU in about ten minutes (grey photographs bundled with scikit-image, 64x64 patches):
   python experiments/train.py --config=configs/inpaint.py:runlocal --workdir=/tmp/genjax/inpaint_local
   python experiments/evaluate.py --workdir=/tmp/genjax/inpaint_local   # PSNR in the hole beside biharmonic
-  python experiments/restore.py --workdir=/tmp/genjax/inpaint_local --input=photo.png --mask=mask.png --output=/tmp/filled
+  python experiments/restore.py --workdir=/tmp/genjax/inpaint_local --input=photo.png --mask=mask.png --out_dir=/tmp/filled
 
 Free-form strokes instead of boxes, and colour photographs of DIV2K through TFDS, for a GPU:
   python experiments/train.py --config=configs/inpaint.py --workdir=/tmp/genjax/inpaint_div2k \

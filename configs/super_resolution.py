@@ -4,7 +4,7 @@ downscaling removed, on top of the bicubic upscale.
 Offline, on a laptop CPU in about six minutes (grey photographs bundled with scikit-image):
   python experiments/train.py --config=configs/super_resolution.py:runlocal --workdir=/tmp/genjax/sr_local
   python experiments/evaluate.py --workdir=/tmp/genjax/sr_local   # PSNR/SSIM beside bicubic upscaling
-  python experiments/restore.py --workdir=/tmp/genjax/sr_local --input=small.png --output=/tmp/upscaled
+  python experiments/restore.py --workdir=/tmp/genjax/sr_local --input=small.png --out_dir=/tmp/upscaled
 
 On DIV2K's 800 high-resolution colour photographs through TFDS, x2 or x4 (PSNR on Y, as papers report), for a GPU:
   python experiments/train.py --config=configs/super_resolution.py --workdir=/tmp/genjax/sr_div2k_x2

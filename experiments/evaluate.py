@@ -1,4 +1,5 @@
-r"""Evaluates a trained run and writes WORKDIR/eval/<step>/metrics.json and summary.md.
+r"""Evaluates a trained run, prints its metrics table and writes metrics.json and summary.md under --out_dir (default WORKDIR/eval/<step>/, or
+WORKDIR/eval/<step>/clean_images-<folder name>/ for --clean_images, beside the held-out evaluation).
 
   python experiments/evaluate.py --workdir=/tmp/genjax/gan_local --classifier_workdir=/tmp/genjax/classifier_local
   python experiments/evaluate.py --workdir=/tmp/genjax/vae_local --classifier_workdir=/tmp/genjax/classifier_local \
@@ -18,8 +19,12 @@ from absl import flags
 
 from genjax import cli
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The run's directory, as given to experiments/train.py.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
+_RUN = cli.define_run_flags(
+    out_dir="WORKDIR/eval/STEP[/clean_images-NAME]",
+    batch_size=(200, "Global batch of feature extraction and reconstruction."),
+    seed="the samples and of KID's subsets",
+    num_images=(0, "N real and N generated images (0: the whole eval split).", 0),
+)
 _FEATURE_NETWORK = flags.DEFINE_enum(
     "feature_network", "classifier", ["classifier", "inception"], "Feature space of FID, KID and precision/recall."
 )
@@ -32,47 +37,41 @@ _CLASSIFIER_WORKDIR = flags.DEFINE_string(
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     "inception_weights", None, "pt_inception-2015-12-05-6726825d.pth (default: the cache, else a download)."
 )
-_NUM_IMAGES = flags.DEFINE_integer(
-    "num_images", 0, "N real and N generated images (0: the whole eval split).", lower_bound=0
-)
 _REAL_FLOOR = flags.DEFINE_bool(
     "real_floor", False, "Also score N training images against the same held-out images: the real-vs-real floor."
 )
 _IWAE_SAMPLES = flags.DEFINE_integer(
     "iwae_samples", 100, "Importance samples k of the VAE's likelihood bound.", lower_bound=1
 )
-_BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", 200, "Global batch of feature extraction and reconstruction.", lower_bound=1
-)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the samples and of KID's subsets.", lower_bound=0)
 _CLEAN_IMAGES = flags.DEFINE_string(
     "clean_images",
     None,
     "Restoration: a folder of clean images to degrade, restore and score, instead of the eval split.",
 )
 _BASELINES = flags.DEFINE_bool(
-    "baselines", None, "Restoration: also score the classical baselines (default: the run's config.eval.restoration.baselines)."
+    "baselines",
+    None,
+    "Restoration: also score the classical baselines (default: the run's config.eval.restoration.baselines).",
 )
-flags.mark_flags_as_required(["workdir"])
 
 
 def main(overrides: list[str]) -> None:
-  from genjax import checkpoint
   from genjax import runs
   from genjax.evaluators import offline
 
-  checkpoint.quiet_orbax_logging()
-  run = runs.load(_WORKDIR.value, _STEP.value, [*_flags_as_overrides(), *overrides])
-  directory, _ = offline.evaluate(run, _SEED.value, _CLEAN_IMAGES.value)
-  print(directory)
+  run = _RUN.load([*_flags_as_overrides(), *overrides])
+  given = [("clean_images", _CLEAN_IMAGES.value and [_CLEAN_IMAGES.value])]
+  out_dir = runs.output_dir(run, "eval", given, _RUN.out_dir.value)
+  print(offline.evaluate(run, _RUN.seed.value, out_dir, _CLEAN_IMAGES.value).table)
+  print(out_dir)
 
 
 def _flags_as_overrides() -> list[str]:
   """This command's evaluation flags, as overrides of the run's `config.eval`."""
   overrides = {
-      "batch_size": _BATCH_SIZE.value,
+      "batch_size": _RUN.batch_size.value,
       "sample_quality.feature_network": _FEATURE_NETWORK.value,
-      "sample_quality.num_images": _NUM_IMAGES.value,
+      "sample_quality.num_images": _RUN.num_images.value,
       "sample_quality.real_floor": _REAL_FLOOR.value,
       "sample_quality.classifier_workdir": _CLASSIFIER_WORKDIR.value,
       "sample_quality.inception_weights": _INCEPTION_WEIGHTS.value,

@@ -1,10 +1,17 @@
-"""What the command-line entry points in experiments/ share: flag parsing that keeps `--config.x.y=v` overrides of
-a saved config for later, user errors reported as one message with a non-zero exit instead of a traceback, and the
-persistent compilation cache."""
+"""What the command-line entry points in experiments/ share: the flags of every tool that reads a trained run
+(`define_run_flags`: --workdir, --step, --out_dir, --num_images, --batch_size, --seed) and loading that run, flag
+parsing that keeps `--config.x.y=v` overrides of a saved config for later, user errors reported as one message with
+a non-zero exit instead of a traceback, and the persistent compilation cache.
 
+The tools' logic lives in the library (`genjax.sampling`, `genjax.latents`, `genjax.restoring`,
+`genjax.evaluators.offline`), where it is tested in-process; a tool parses its flags and calls one function.
+"""
+
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
+from collections.abc import Sequence
 
 from absl import app
 from absl import flags
@@ -22,6 +29,59 @@ COMPILATION_CACHE = flags.DEFINE_string(
     DEFAULT_COMPILATION_CACHE,
     "Where JAX keeps compiled programs between runs, so that a rerun starts without recompiling ('' disables).",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFlags:
+  """The flags of a tool that reads a trained run; `num_images` is None for a tool that takes every input given,
+  `seed` for one that draws nothing."""
+
+  workdir: flags.FlagHolder
+  step: flags.FlagHolder
+  out_dir: flags.FlagHolder
+  num_images: flags.FlagHolder | None
+  batch_size: flags.FlagHolder
+  seed: flags.FlagHolder | None
+
+  def load(self, overrides: Sequence[str] = ()):
+    """The run of --workdir at --step (the latest by default), `overrides` applied to its saved config."""
+    from genjax import checkpoint  # Imported here, so that flag errors are reported before JAX is imported.
+    from genjax import runs
+
+    checkpoint.quiet_orbax_logging()
+    return runs.load(self.workdir.value, self.step.value, overrides)
+
+
+def define_run_flags(
+    *,
+    out_dir: str,
+    batch_size: tuple[int, str],
+    seed: str | None = None,
+    num_images: tuple[int, str, int] | None = None,
+) -> RunFlags:
+  """Defines --workdir (required), --step, --out_dir, --batch_size and, given `seed` and `num_images`, --seed and
+  --num_images, with one name and meaning in every tool; the arguments give each tool's defaults and what the flags
+  count.
+
+  out_dir:    where the tool writes by default (see `runs.output_dir`), as its help says it.
+  batch_size: (default, what a batch holds).
+  seed:       what the seed draws.
+  num_images: (default, what is counted, lower bound).
+  """
+  images = None
+  if num_images is not None:
+    default, counted, lower_bound = num_images
+    images = flags.DEFINE_integer("num_images", default, counted, lower_bound=lower_bound)
+  run_flags = RunFlags(
+      workdir=flags.DEFINE_string("workdir", None, "The run's directory, as given to experiments/train.py."),
+      step=flags.DEFINE_integer("step", None, "Checkpoint step to use (default: the latest).", lower_bound=0),
+      out_dir=flags.DEFINE_string("out_dir", None, f"Where to write (default: {out_dir})."),
+      num_images=images,
+      batch_size=flags.DEFINE_integer("batch_size", batch_size[0], batch_size[1], lower_bound=1),
+      seed=None if seed is None else flags.DEFINE_integer("seed", 0, f"Seed of {seed}.", lower_bound=0),
+  )
+  flags.mark_flags_as_required(["workdir"])
+  return run_flags
 
 
 def enable_compilation_cache(directory: str) -> None:

@@ -10,7 +10,6 @@ import dataclasses
 import os
 
 import numpy as np
-from absl import logging
 from sklearn import decomposition
 
 from genjax import errors
@@ -51,8 +50,7 @@ def read_folder(built: experiment.Experiment, folder: str, labelled: bool) -> Im
   if labelled and any(os.sep not in name for name in names):
     raise errors.UserError(f"With labels from subfolders, every image must lie in a subfolder of {folder}.")
   examples, unreadable = _load(built, [os.path.join(folder, name) for name in names])
-  if unreadable:
-    logging.warning("Skipped %d unreadable files in %s:\n  %s", len(unreadable), folder, "\n  ".join(unreadable))
+  pixels.warn_unreadable(unreadable, folder)
   if not examples:
     raise errors.UserError(f"{folder} holds no readable images ({', '.join(pixels.IMAGE_SUFFIXES)}).")
   read = [os.path.relpath(example["path"], folder) for example in examples]

@@ -18,6 +18,11 @@ import numpy as np
 
 from genjax.trainers import contract
 
+# restore.py reads images of up to 400 million pixels (20000 x 20000), above Pillow's decompression-bomb bound of
+# about 179 million: large images are what tiling is for. Such an image takes 4.8 GB as float32 RGB, as much again
+# mirrored and padded, and scale^2 times as much restored.
+MAX_PIXELS = 400_000_000
+
 
 @dataclasses.dataclass(frozen=True)
 class Tiling:

@@ -3,11 +3,12 @@ experiment it defines (built through `genjax.experiment` from the data spec save
 checkpoint step, and its data source, opened only when a tool first asks for it (`Run.data`).
 
 So restore.py, sample.py and encode.py work on a run whose dataset is not at hand. It restores only; training and
-resuming belong to `train_loop`.
+resuming belong to `train_loop`. `output_dir` is where every tool writes by default, named by what it holds.
 """
 
 import dataclasses
 import functools
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,3 +76,23 @@ def load(workdir: str, step: int | None = None, overrides: Sequence[str] = (), d
   finally:
     checkpointer.close()
   return Run(workdir, config, step, built, state)
+
+
+def output_dir(
+    run: Run, kind: str, inputs: Sequence[tuple[str, Sequence[str] | None]] = (), out_dir: str | None = None
+) -> str:
+  """Where a tool writes: `out_dir` when the user names one; else WORKDIR/<kind>/<step>/ for what the run makes of
+  its own data, with a subfolder named by the inputs of your own it was given, `<flag>-<name>` (e.g.
+  eval/4/clean_images-photos/, codes/4/images-digits/, export/4/from_images-a_b/), so that no output replaces
+  another made from something else.
+
+  `inputs`: (flag, paths) pairs of the inputs given; a path's name is its last component without suffix.
+  """
+  if out_dir:
+    return os.path.abspath(os.path.expanduser(out_dir))
+  parts = [
+      f"{flag}-" + "_".join(os.path.splitext(os.path.basename(os.path.normpath(path)))[0] for path in paths)
+      for flag, paths in inputs
+      if paths
+  ]
+  return os.path.join(run.workdir, kind, str(run.step), *parts)

@@ -6,7 +6,6 @@ arrays; experiments/sample.py is the command line over it. Images come back as f
 range (`config.data.pixel_range`), NHWC, and grids as uint8 images.
 """
 
-import math
 
 import jax
 import numpy as np
@@ -57,20 +56,26 @@ def first_images(built: experiment.Experiment, source, num_images: int, binarize
 
 
 def sample_grid(built: experiment.Experiment, state, num_images: int, key: jax.Array) -> np.ndarray:
-  """A grid of `num_images` samples; a class-conditional model's has one row per class."""
-  samples = generate(built, state, num_images, key, num_images)
+  """A grid of `num_images` samples, square; a class-conditional model's has one full row per class, of
+  num_images // num_classes samples (at least one), so that no partial row is left over."""
   num_classes = built.trainer.decoder.num_classes if built.trainer.decoder else 0
   columns = max(1, num_images // num_classes) if num_classes else None
+  samples = generate(built, state, columns * num_classes if num_classes else num_images, key, num_images)
   return writers.image_grid(samples, _pixel_range(built), columns)
 
 
-def reconstruction_grid(built: experiment.Experiment, state, images: np.ndarray) -> np.ndarray:
-  """`images` (odd rows) above their reconstructions (even rows), in a square grid."""
-  if built.trainer.encoder is None:
+def reconstruction_grid(built: experiment.Experiment, state, images: np.ndarray, key: jax.Array) -> np.ndarray:
+  """`images` in rows above their reconstructions, strip by strip, in a square grid (a last short strip is padded
+  with blank cells, so the pairing holds). A model that learnt from corrupted inputs (a denoising autoencoder) shows
+  what it is given: the corrupted inputs (drawn with `key`), their reconstructions, then the clean images."""
+  encoder = built.trainer.encoder
+  if encoder is None:
     raise errors.UserError(f"A {built.config.family} model has no encoder to reconstruct with.")
-  reconstructions = np.asarray(built.reconstruct(state, images))
-  columns = math.ceil(math.sqrt(len(images)))
-  return writers.image_grid(writers.interleave_rows(images, reconstructions, columns), _pixel_range(built), columns)
+  images = np.asarray(images)
+  inputs = images if encoder.corrupt is None else np.asarray(jax.jit(encoder.corrupt)(images, key))
+  reconstructions = np.asarray(built.reconstruct(state, inputs))
+  groups = [images, reconstructions] if encoder.corrupt is None else [inputs, reconstructions, images]
+  return writers.grouped_rows_grid(groups, _pixel_range(built))
 
 
 def interpolate(start: np.ndarray, end: np.ndarray, num_steps: int, mode: str) -> np.ndarray:

@@ -182,6 +182,9 @@ def _train(config, built, evaluations, data, frozen, checkpointer, writer, state
         writer.write_metrics(step, "eval", eval_metrics)
         for name, image in images.items():
           writer.write_image(step, name, image)
+        if is_last and eval_metrics:  # The results reach the console, not only the files.
+          shown = ", ".join(f"{name} {value:.4g}" for name, value in eval_metrics.items())
+          logging.info("Final evaluation at step %d: %s.", step, shown)
       stop_requested = stop_requests.requested(step, is_log_step)
       if step % config.ckpt.every_steps == 0 or is_last or stop_requested:
         # Never a non-finite state: the newest checkpoint must stay one to resume from.

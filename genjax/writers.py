@@ -16,6 +16,7 @@ any object with these methods, so tests pass a `MemoryWriter`.
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Protocol
 
 import matplotlib
@@ -24,6 +25,9 @@ from matplotlib import figure
 from matplotlib.backends import backend_agg
 import tensorboardX
 from etils import epath
+from PIL import Image
+from PIL import ImageDraw
+from PIL import ImageFont
 
 from genjax import pixels
 
@@ -56,8 +60,8 @@ class RunWriter:
     if not enabled:
       return
     self._workdir = epath.Path(workdir)
-    self._samples_dir = self._workdir / "samples"
-    self._samples_dir.mkdir(parents=True, exist_ok=True)
+    self._workdir.mkdir(parents=True, exist_ok=True)
+    self._samples_dir = self._workdir / "samples"  # Made by the first image: a run that draws none has none.
     self._metrics_path = self._workdir / "metrics.jsonl"
     self._metric_lines = self._metrics_path.read_text().splitlines() if self._metrics_path.exists() else []
     self._tensorboard = tensorboardX.SummaryWriter(logdir=workdir)
@@ -160,13 +164,34 @@ def image_grid(images: np.ndarray, pixel_range: tuple[float, float], num_columns
   return grid
 
 
-def interleave_rows(first: np.ndarray, second: np.ndarray, columns: int) -> np.ndarray:
-  """Strips of `columns` images from `first`, each followed by the matching strip of `second` (originals above
-  their reconstructions in a grid of `columns` columns)."""
-  rows = []
-  for start in range(0, len(first), columns):
-    rows += [first[start : start + columns], second[start : start + columns]]
-  return np.concatenate(rows)
+def grouped_rows_grid(
+    groups: Sequence[np.ndarray], pixel_range: tuple[float, float], num_columns: int | None = None
+) -> np.ndarray:
+  """A grid of rows in groups: a strip of `num_columns` images of each of `groups` (same length `[N, H, W, C]`) in
+  turn, e.g. inputs above their reconstructions, so that image i of every group sits in the same column of
+  consecutive rows. The last strips are padded with blank cells (black, as the gaps) rather than wrapped, so that
+  the pairing holds whatever N. `num_columns` defaults to a square grid's, ceil(sqrt(N))."""
+  num_images = len(groups[0])
+  num_columns = num_columns or math.ceil(math.sqrt(num_images))
+  padded_length = math.ceil(num_images / num_columns) * num_columns
+  blank = np.full((padded_length - num_images, *groups[0].shape[1:]), pixel_range[0], np.float32)
+  padded = [np.concatenate([np.asarray(group, np.float32), blank]) for group in groups]
+  strips = [group[start : start + num_columns] for start in range(0, padded_length, num_columns) for group in padded]
+  return image_grid(np.concatenate(strips), pixel_range, num_columns)
+
+
+def with_column_labels(grid: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+  """`grid` (a uint8 `image_grid` of `len(labels)` equal columns) under a band naming each column, in white on
+  black."""
+  cell_width = (grid.shape[1] - 1) // len(labels) - 1
+  font = ImageFont.load_default(size=12)
+  band = Image.new("L", (grid.shape[1], 16), 0)
+  draw = ImageDraw.Draw(band)
+  for column, label in enumerate(labels):
+    left = 1 + column * (cell_width + 1) + max(0.0, (cell_width - draw.textlength(label, font=font)) / 2)
+    draw.text((left, 1), label, fill=255, font=font)
+  band = np.repeat(np.asarray(band)[..., None], grid.shape[2], axis=2)
+  return np.concatenate([band, grid])
 
 
 def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, title: str) -> np.ndarray:

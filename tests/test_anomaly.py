@@ -87,6 +87,7 @@ def test_a_gan_trained_without_a_class_reports_its_critics_auroc_histogram_and_m
   assert most_anomalous.shape == (2 * 29 + 1, 3 * 29 + 1, 1)
 
 
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
 def test_anomaly_command_writes_metrics_scores_histogram_and_grid(tiny_runs, tmp_path):
   result = run_command(
       "anomaly.py",
@@ -96,6 +97,7 @@ def test_anomaly_command_writes_metrics_scores_histogram_and_grid(tiny_runs, tmp
       "--config.data.exclude_classes=(3,)",
   )
   assert result.returncode == 0, result.stderr
+  assert "| auroc_reconstruction_error | " in result.stdout  # The summary's table, printed.
   with open(tmp_path / "metrics.json") as f:
     written = json.load(f)
   assert 0.0 <= written["metrics"]["auroc_reconstruction_error"] <= 1.0

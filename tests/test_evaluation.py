@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,7 @@ from genjax import runs
 from genjax import train_loop
 from genjax import writers
 from genjax.evaluators import common
+from genjax.evaluators import offline
 from genjax.evaluators import sample_quality
 from genjax.metrics import feature_distances
 
@@ -56,8 +58,8 @@ def test_identical_feature_sets_score_as_a_perfect_model(tiny_runs):
   assert np.isclose(feature_distances.frechet_distance_from_features(features, features), 0.0, atol=1e-6)
 
 
-def _evaluate(workdir, *flags):
-  return run_command("evaluate.py", f"--workdir={workdir}", *flags)
+def _load(workdir, *overrides, step=None):
+  return runs.load(workdir, step, overrides, devices=jax.devices()[:1])
 
 
 @pytest.mark.parametrize(
@@ -77,18 +79,17 @@ def _evaluate(workdir, *flags):
         ("ae", {"mse", "psnr", "ssim", "exact_reconstructions"}),
     ],
 )
-def test_evaluate_command_writes_the_metrics_of_each_family_with_their_protocol(name, expected_metrics, tiny_runs):
-  result = _evaluate(
+def test_evaluate_writes_the_metrics_of_each_family_with_their_protocol(name, expected_metrics, tiny_runs, tmp_path):
+  run = _load(
       tiny_runs[name],
-      f"--classifier_workdir={tiny_runs['classifier']}",
-      "--num_images=40",
-      "--iwae_samples=5",
-      "--batch_size=16",
-      *(["--real_floor"] if name == "cgan" else []),
+      f"--config.eval.sample_quality.classifier_workdir={tiny_runs['classifier']}",
+      "--config.eval.sample_quality.num_images=40",
+      "--config.eval.likelihood.iwae_samples=5",
+      "--config.eval.batch_size=16",
+      f"--config.eval.sample_quality.real_floor={name == 'cgan'}",
   )
-  assert result.returncode == 0, result.stderr
-  directory = os.path.join(tiny_runs[name], "eval", "4")
-  with open(os.path.join(directory, "metrics.json")) as f:
+  offline.evaluate(run, 0, str(tmp_path))
+  with open(tmp_path / "metrics.json") as f:
     report = json.load(f)
   assert set(report["metrics"]) == expected_metrics
   assert all(np.isfinite(value) for value in report["metrics"].values())
@@ -98,28 +99,48 @@ def test_evaluate_command_writes_the_metrics_of_each_family_with_their_protocol(
     assert len(protocol["feature_weights_sha256"]) == 64 and "genjax classifier" in protocol["feature_network"]
   if name == "vae":
     assert report["metrics"]["iwae_nats"] <= report["metrics"]["neg_elbo_nats"]
-  with open(os.path.join(directory, "summary.md")) as f:
+  with open(tmp_path / "summary.md") as f:
     assert f.read().startswith(f"# Evaluation of {tiny_runs[name]} at step 4")
 
 
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
+def test_evaluate_command_writes_the_report_under_eval_step_and_exits_0(tiny_runs):
+  result = run_command("evaluate.py", f"--workdir={tiny_runs['ae']}", "--batch_size=16")
+  assert result.returncode == 0, result.stderr
+  with open(os.path.join(tiny_runs["ae"], "eval", "4", "metrics.json")) as f:
+    assert {"mse", "psnr", "ssim"} <= set(json.load(f)["metrics"])
+  # The table summary.md holds is printed too, then the folder.
+  with open(os.path.join(tiny_runs["ae"], "eval", "4", "summary.md")) as f:
+    table = [line for line in f.read().splitlines() if line.startswith("|")]
+  assert "| reconstruction SSIM |" in result.stdout
+  assert result.stdout.splitlines() == [*table, os.path.join(tiny_runs["ae"], "eval", "4")]
+
+
+def test_a_missing_step_is_refused(tiny_runs):
+  with pytest.raises(errors.UserError, match="no checkpoint at step 3; it has: 2, 4"):
+    _load(tiny_runs["cgan"], step=3)
+
+
 @pytest.mark.parametrize(
-    "flags, message",
+    "overrides, message",
     [
-        (["--step=3"], "no checkpoint at step 3; it has: 2, 4"),
         ([], "need a feature network: pass --classifier_workdir"),
-        (["--classifier_workdir={classifier}", "--num_images=5000"], "Asked for 5000 real images"),
-        (["--classifier_workdir={vae}"], "holds a vae run, not a classifier"),
-        (["--feature_network=inception", "--inception_weights=/nonexistent.pth"], "nonexistent.pth"),
+        (["classifier_workdir={classifier}", "num_images=5000"], "Asked for 5000 real images"),
+        (["classifier_workdir={vae}"], "holds a vae run, not a classifier"),
+        (["feature_network=inception", "inception_weights=/nonexistent.pth"], "nonexistent.pth"),
     ],
 )
-def test_evaluate_command_refuses_bad_input_with_one_message(flags, message, tiny_runs):
-  flags = [flag.format(classifier=tiny_runs["classifier"], vae=tiny_runs["vae"]) for flag in flags]
-  result = _evaluate(tiny_runs["cgan"], *flags)
-  assert result.returncode == 1
-  assert message in result.stderr and "Traceback" not in result.stderr
+def test_evaluate_refuses_bad_input_with_one_message(overrides, message, tiny_runs, tmp_path):
+  overrides = [
+      "--config.eval.sample_quality." + override.format(classifier=tiny_runs["classifier"], vae=tiny_runs["vae"])
+      for override in overrides
+  ]
+  run = _load(tiny_runs["cgan"], *overrides)
+  with pytest.raises(errors.UserError, match=re.escape(message)):
+    offline.evaluate(run, 0, str(tmp_path))
 
 
-def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tiny_runs, digits, tmp_path):
+def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tiny_runs, digits, tmp_path, caplog):
   config = tiny_config(
       "gan",
       eval__sample_quality__classifier_workdir=tiny_runs["classifier"],
@@ -128,6 +149,7 @@ def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tin
   )
   config.evals = ("split", "grids", "sample_quality")
   writer = writers.MemoryWriter()
+  caplog.set_level(logging.INFO)
   with jax.log_compiles():
     with _compilations() as compiled:
       train_loop.train_and_evaluate(config, str(tmp_path), digits, writer)
@@ -138,6 +160,9 @@ def test_training_with_a_classifier_writes_sample_quality_at_each_evaluation(tin
     assert np.isfinite(eval_line["fid"]) and eval_line["fid"] > 0
   # Two evaluations, one compilation of the feature network (real and generated images share it).
   assert sum("XLA compilation of jit(features_in_run_range)" in message for message in compiled) == 1
+  # The final evaluation's metrics reach the console.
+  (final,) = [message for message in caplog.messages if message.startswith("Final evaluation at step 4: ")]
+  assert f"loss {eval_lines[-1]['loss']:.4g}, " in final and f"fid {eval_lines[-1]['fid']:.4g}" in final, final
 
 
 def test_a_classifier_workdir_without_the_sample_quality_evaluation_is_refused(tiny_runs, digits, tmp_path):

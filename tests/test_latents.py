@@ -2,6 +2,8 @@
 image files are read in the model's shape, encoded as the model encodes its test images, projected onto their
 principal components and plotted by label, and two files are the ends of an interpolation strip."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,6 +13,7 @@ from genjax import errors
 from genjax import latents
 from genjax import runs
 from genjax import sampling
+from genjax import tools
 from genjax.data import mnist5k
 
 
@@ -63,19 +66,23 @@ def test_the_projection_keeps_the_directions_of_most_variance():
   np.testing.assert_allclose(np.abs(np.corrcoef(points[:, 0], codes[:, 0])[0, 1]), 1.0, atol=1e-3)
 
 
-def test_encode_command_writes_codes_labels_and_the_projection(tiny_runs, digit_folder, tmp_path):
+def test_a_model_without_an_encoder_is_refused(tiny_runs, tmp_path):
+  with pytest.raises(errors.UserError, match="holds a gan model, which has no encoder"):
+    tools.write_codes(runs.load(tiny_runs["cgan"]), str(tmp_path))
+
+
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
+def test_encode_command_writes_codes_labels_and_the_projection(tiny_runs, digit_folder):
   result = run_command(
-      "encode.py",
-      f"--workdir={tiny_runs['vae']}",
-      f"--images={digit_folder}",
-      "--labels_from_subfolders",
-      f"--out_dir={tmp_path}",
+      "encode.py", f"--workdir={tiny_runs['vae']}", f"--images={digit_folder}", "--labels_from_subfolders"
   )
   assert result.returncode == 0, result.stderr
   assert "notes.png" in result.stderr  # Skipped, and named.
-  written = np.load(tmp_path / "codes.npz")
+  # Named by the folder encoded, so that the codes of another folder (or of the test split) never replace these.
+  out_dir = os.path.join(tiny_runs["vae"], "codes", "4", f"images-{digit_folder.name}")
+  written = np.load(os.path.join(out_dir, "codes.npz"))
   assert written["codes"].shape == (15, 4)  # tiny_config's latent size.
   np.testing.assert_array_equal(written["labels"], np.repeat([0, 1, 2], 5))
   assert written["names"][0].startswith("class_0")
-  with Image.open(tmp_path / "projection.png") as plot:
+  with Image.open(os.path.join(out_dir, "projection.png")) as plot:
     assert plot.mode == "RGB" and min(plot.size) > 100

@@ -1,6 +1,6 @@
 """Specification of restoration: the degradations, the fully convolutional networks, tiled restoration of images of
 any size, and the restoration family trained, evaluated beside classical baselines, and applied with
-experiments/restore.py, on the photographs bundled with scikit-image."""
+experiments/restore.py (`tools.restore_files`), on the photographs bundled with scikit-image."""
 
 import json
 import os
@@ -19,9 +19,12 @@ from genjax import baselines
 from genjax import errors
 from genjax import pixels
 from genjax import restoring
+from genjax import runs
+from genjax import tools
 from genjax.data import degradations
 from genjax.data import photos
 from genjax.data import sources
+from genjax.evaluators import offline
 from genjax.models import restorers
 from genjax.trainers import contract
 from genjax.trainers import restoration
@@ -236,16 +239,27 @@ def test_training_evaluates_whole_held_out_photographs(restoration_runs, task, s
   with open(os.path.join(restoration_runs[task], "metrics.jsonl")) as f:
     eval_line = [json.loads(line) for line in f if '"eval"' in line][-1]
   assert scores <= set(eval_line) and all(np.isfinite(eval_line[score]) for score in scores)
-  assert os.path.exists(os.path.join(restoration_runs[task], "samples", "restoration_00000004.png"))
+  strips = np.asarray(Image.open(os.path.join(restoration_runs[task], "samples", "restoration_00000004.png")))
+  # Two strips of degraded | restored | clean under a 16-pixel band that names the columns; inpainting's 64x64
+  # crops are shown at twice their size, every image at 128 pixels or more.
+  band, grid = strips[:16], strips[16:]
+  cell = (grid.shape[1] - 1) // 3 - 1
+  assert cell >= 128 and grid.shape[0] == 2 * (cell + 1) + 1
+  for column in range(3):
+    assert band[:, 1 + column * (cell + 1) : (column + 1) * (cell + 1)].max() == 255  # A label over each column.
 
 
-def test_evaluate_scores_the_run_beside_its_baselines(restoration_runs):
-  # The tiny runs skip baselines in training (config.eval.restoration.baselines=False); the flag asks for them.
-  result = run_command("evaluate.py", f"--workdir={restoration_runs['super_resolution']}", "--baselines")
-  assert result.returncode == 0, result.stderr
-  with open(os.path.join(restoration_runs["super_resolution"], "eval", "4", "metrics.json")) as f:
+def _load(workdir, *overrides):
+  return runs.load(workdir, overrides=overrides, devices=jax.devices()[:1])
+
+
+def test_evaluate_scores_the_run_beside_its_baselines(restoration_runs, tmp_path):
+  # The tiny runs skip baselines in training (config.eval.restoration.baselines=False); the option asks for them.
+  run = _load(restoration_runs["super_resolution"], "--config.eval.restoration.baselines=True")
+  metrics = offline.evaluate(run, 0, str(tmp_path)).metrics
+  with open(tmp_path / "metrics.json") as f:
     report = json.load(f)
-  metrics = report["metrics"]
+  assert report["metrics"] == pytest.approx(metrics)
   assert metrics["bicubic_psnr"] > 25 and metrics["bicubic_ssim"] > 0.7  # Bicubic x2 on these photographs.
   with open(os.path.join(restoration_runs["super_resolution"], "metrics.jsonl")) as f:
     in_training = [json.loads(line) for line in f if '"eval"' in line][-1]
@@ -253,18 +267,19 @@ def test_evaluate_scores_the_run_beside_its_baselines(restoration_runs):
   assert report["protocol"]["restoration_images"] == "4 whole images of photos/test"
 
 
-def test_evaluate_scores_a_folder_of_your_own_clean_images(restoration_runs, tmp_path):
+def test_evaluate_scores_a_folder_of_your_own_clean_images(restoration_runs, tmp_path, caplog):
   _write_images(tmp_path / "mine", {"a.png": (64, 80), "nested/b.jpg": (72, 48)})
   (tmp_path / "mine" / "broken.png").write_bytes(b"not a png")
-  result = run_command(
-      "evaluate.py", f"--workdir={restoration_runs['denoise']}", f"--clean_images={tmp_path / 'mine'}", "--baselines"
-  )
-  assert result.returncode == 0, result.stderr
-  assert "Skipped 1 unreadable files" in result.stderr and "broken.png" in result.stderr
-  with open(os.path.join(restoration_runs["denoise"], "eval", "4", "metrics.json")) as f:
+  run = _load(restoration_runs["denoise"], "--config.eval.restoration.baselines=True")
+  metrics = offline.evaluate(run, 0, str(tmp_path / "out"), str(tmp_path / "mine")).metrics
+  assert "Skipped 1 unreadable files" in caplog.text and "broken.png" in caplog.text
+  with open(tmp_path / "out" / "metrics.json") as f:
     report = json.load(f)
   assert report["protocol"]["restoration_images"] == f"2 whole images of {tmp_path / 'mine'}"
-  assert {"psnr", "ssim", "tv_psnr", "nlm_psnr"} <= set(report["metrics"])
+  assert {"psnr", "ssim", "tv_psnr", "nlm_psnr"} <= set(metrics)
+  # The run takes grey images: said once, naming its channels.
+  assert caplog.text.count("are in colour") == 1 and "2 of 2 images are in colour" in caplog.text
+  assert "takes grey images (1 channel, config.data.channels=1)" in caplog.text
 
 
 def _write_images(folder, sizes):
@@ -272,7 +287,8 @@ def _write_images(folder, sizes):
     pixels.save_image(str(folder / name), photos.load("coffee.png")[:height, :width])
 
 
-def test_restore_writes_every_image_of_a_folder_at_its_size(restoration_runs, tmp_path):
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
+def test_restore_command_writes_every_image_of_a_folder_at_its_size(restoration_runs, tmp_path):
   inputs, outputs = tmp_path / "in", tmp_path / "out"
   _write_images(inputs, {"a.png": (37, 53), "nested/b.jpg": (300, 290), "c.bmp": (16, 16)})  # b: tiles of 64.
   (inputs / "notes.txt").write_text("not an image: ignored")
@@ -280,7 +296,7 @@ def test_restore_writes_every_image_of_a_folder_at_its_size(restoration_runs, tm
       "restore.py",
       f"--workdir={restoration_runs['super_resolution']}",
       f"--input={inputs}",
-      f"--output={outputs}",
+      f"--out_dir={outputs}",
       "--tile=64",
   )
   assert result.returncode == 0, result.stderr
@@ -293,60 +309,86 @@ def test_restore_writes_every_image_of_a_folder_at_its_size(restoration_runs, tm
   assert {image.mode for image in written.values()} == {"L"}  # The run's channels.
 
 
+def _restore(workdir, out_dir, **request):
+  return tools.restore_files(_load(workdir), str(out_dir), tools.RestoreRequest(**request))
+
+
 def test_restore_inpaints_with_a_mask_and_degrades_on_request(restoration_runs, tmp_path):
   _write_images(tmp_path, {"photo.png": (40, 56)})
   mask = np.zeros((40, 56), np.uint8)
   mask[10:20, 10:30] = 255
   Image.fromarray(mask).save(tmp_path / "mask.png")
-  result = run_command(
-      "restore.py",
-      f"--workdir={restoration_runs['inpaint']}",
-      f"--input={tmp_path / 'photo.png'}",
-      f"--mask={tmp_path / 'mask.png'}",
-      f"--output={tmp_path / 'out'}",
+  _restore(
+      restoration_runs["inpaint"], tmp_path / "out", inputs=str(tmp_path / "photo.png"), mask=str(tmp_path / "mask.png")
   )
-  assert result.returncode == 0, result.stderr
   original = pixels.read_image(str(tmp_path / "photo.png"), 1)
   filled = pixels.read_image(str(tmp_path / "out" / "photo.png"), 1)
   known = mask == 0
   assert np.abs(filled[known].astype(int) - original[known]).max() <= 1  # Known pixels are kept.
 
-  result = run_command(
-      "restore.py",
-      f"--workdir={restoration_runs['denoise']}",
-      f"--input={tmp_path / 'photo.png'}",
-      f"--output={tmp_path / 'demo'}",
-      "--degrade",
-  )
-  assert result.returncode == 0, result.stderr
+  _restore(restoration_runs["denoise"], tmp_path / "demo", inputs=str(tmp_path / "photo.png"), degrade=True)
   noisy = pixels.read_image(str(tmp_path / "demo" / "photo_degraded.png"), 1).astype(float)
   assert 15 < np.std(noisy - original) < 35  # sigma 25 on the 8-bit scale (clipped at black and white).
 
 
 @pytest.mark.parametrize(
-    "run, arguments, message",
+    "run, request_fields, message",
     [
-        ("inpaint", ["--mask={mask}"], "its mask"),
-        ("inpaint", [], "Inpainting needs --mask"),
-        ("super_resolution", ["--scale=4"], "trained to upscale by 2"),
-        ("denoise", ["--input={missing}"], "does not exist"),
+        ("inpaint", {"mask": "mask file"}, "its mask"),
+        ("inpaint", {}, "Inpainting needs --mask"),
+        ("super_resolution", {"scale": 4}, "trained to upscale by 2"),
+        ("denoise", {"inputs": "missing file"}, "does not exist"),
     ],
 )
-def test_restore_refuses_bad_input_with_one_message(restoration_runs, tmp_path, run, arguments, message):
+def test_restore_refuses_bad_input_with_one_message(restoration_runs, tmp_path, run, request_fields, message):
   _write_images(tmp_path, {"photo.png": (40, 56)})
   Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "mask.png")
-  paths = {"mask": tmp_path / "mask.png", "missing": tmp_path / "nothing_here"}
-  arguments = [argument.format(**paths) for argument in arguments]
-  if not any(argument.startswith("--input") for argument in arguments):
-    arguments.append(f"--input={tmp_path / 'photo.png'}")
-  result = run_command("restore.py", f"--workdir={restoration_runs[run]}", f"--output={tmp_path / 'out'}", *arguments)
-  assert result.returncode == 1 and message in result.stderr, result.stderr
-  assert "Traceback" not in result.stderr
+  paths = {"mask file": str(tmp_path / "mask.png"), "missing file": str(tmp_path / "nothing_here")}
+  request = {"inputs": str(tmp_path / "photo.png")}
+  request.update({key: paths.get(value, value) for key, value in request_fields.items()})
+  with pytest.raises(errors.UserError, match=re.escape(message)):
+    _restore(restoration_runs[run], tmp_path / "out", **request)
 
 
 def test_restore_refuses_a_run_that_is_not_a_restoration_run(tiny_runs, tmp_path):
   _write_images(tmp_path, {"photo.png": (40, 56)})
-  result = run_command(
-      "restore.py", f"--workdir={tiny_runs['vae']}", f"--input={tmp_path}", f"--output={tmp_path / 'out'}"
-  )
-  assert result.returncode == 1 and "is a 'vae' run" in result.stderr, result.stderr
+  with pytest.raises(errors.UserError, match="is a 'vae' run"):
+    _restore(tiny_runs["vae"], tmp_path / "out", inputs=str(tmp_path))
+
+
+def test_an_unreadable_input_is_skipped_and_named_and_only_no_readable_input_is_an_error(
+    restoration_runs, tmp_path, caplog
+):
+  _write_images(tmp_path / "in", {"photo.png": (40, 56)})
+  (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
+  written = _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in"))
+  assert written == [str(tmp_path / "out" / "photo.png")]
+  assert "Skipped 1 unreadable files" in caplog.text and "broken.png" in caplog.text
+  with pytest.raises(errors.UserError, match="Could not read any of the 1 inputs:\n  broken.png"):
+    _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in" / "broken.png"))
+
+
+def test_images_over_pillows_decompression_bomb_bound_are_read_up_to_the_stated_one(tmp_path, monkeypatch):
+  _write_images(tmp_path, {"photo.png": (40, 56)})
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow would refuse this 2,240-pixel image as a bomb...
+  assert pixels.read_image(str(tmp_path / "photo.png"), 3, max_pixels=2240).shape == (40, 56, 3)  # ...genjax reads it.
+  with pytest.raises(pixels.ImageTooLarge, match="56x40 = 2,240 pixels, more than the 2,239 read"):
+    pixels.read_image(str(tmp_path / "photo.png"), 3, max_pixels=2239)
+  assert Image.MAX_IMAGE_PIXELS == 100  # Pillow's bound is left as it was.
+
+
+def test_restore_skips_an_image_over_its_pixel_bound_by_name(restoration_runs, tmp_path):
+  _write_images(tmp_path, {"photo.png": (40, 56)})
+  with pytest.raises(errors.UserError, match=r"photo.png \(56x40 = 2,240 pixels, .*; --max_pixels reads larger"):
+    _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "photo.png"), max_pixels=1000)
+  assert restoring.MAX_PIXELS >= 20000 * 10000  # The size of the image that issue 19 found refused.
+
+
+def test_colour_images_given_to_a_grey_model_are_named_once(restoration_runs, tmp_path, caplog):
+  _write_images(tmp_path / "in", {"colour.png": (40, 56), "other.png": (40, 56)})
+  pixels.save_image(str(tmp_path / "in" / "grey.png"), np.full((40, 56, 1), 128, np.uint8))
+  _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in"))
+  assert caplog.text.count("are in colour") == 1
+  assert "2 of 3 images are in colour (e.g. colour.png)" in caplog.text and "1 channel" in caplog.text
+  assert pixels.has_colour(str(tmp_path / "in" / "colour.png"))
+  assert not pixels.has_colour(str(tmp_path / "in" / "grey.png"))

@@ -51,3 +51,15 @@ def test_a_run_saved_before_its_data_spec_was_gets_it_from_the_datasets_metadata
   shutil.copytree(tiny_runs["vae"], workdir)
   (workdir / workdirs.DATA_SPEC_FILE).unlink()
   assert runs.load(str(workdir)).experiment.spec == MNIST_SPEC
+
+
+def test_outputs_are_named_by_what_they_hold_so_none_replaces_another(tiny_runs, tmp_path):
+  run = runs.load(tiny_runs["ae"])
+  held_out = runs.output_dir(run, "eval", [("clean_images", None)])
+  assert held_out == f"{run.workdir}/eval/4"
+  photos = runs.output_dir(run, "eval", [("clean_images", ["~/photos/"])])
+  assert photos == f"{run.workdir}/eval/4/clean_images-photos"
+  assert runs.output_dir(run, "eval", [("clean_images", ["~/scans"])]) != photos
+  between = runs.output_dir(run, "export", [("from_images", ["a.png", "dir/b.jpg"]), ("endpoints", None)])
+  assert between == f"{run.workdir}/export/4/from_images-a_b"
+  assert runs.output_dir(run, "codes", [("images", ["digits"])], out_dir=str(tmp_path)) == str(tmp_path)

@@ -1,5 +1,5 @@
-"""Specification of genjax.sampling and experiments/sample.py: interpolation paths, sample export, and the files
-the command writes for each model family."""
+"""Specification of genjax.sampling and experiments/sample.py (`tools.write_samples`): interpolation paths, sample
+export, and the files the tool writes for each model family; one run of the command checks its wiring."""
 
 import os
 
@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_command
+from conftest import MNIST_SPEC, run_command, tiny_config
 from genjax import errors
+from genjax import experiment
 from genjax import pixels
 from genjax import runs
 from genjax import sampling
+from genjax import tools
+from genjax import writers
 
 
 def test_linear_interpolation_walks_the_segment_with_both_ends():
@@ -63,8 +66,8 @@ def test_loading_a_missing_step_or_an_empty_workdir_is_refused(tiny_runs, tmp_pa
     runs.load(str(tmp_path))
 
 
-def _sample(workdir, *flags):
-  return run_command("sample.py", f"--workdir={workdir}", *flags)
+def _load(workdir, *overrides):
+  return runs.load(workdir, overrides=overrides, devices=jax.devices()[:1])
 
 
 @pytest.mark.parametrize(
@@ -75,36 +78,77 @@ def _sample(workdir, *flags):
         ("cgan", {"samples.png", "interpolations_spherical.png", "samples"}),
     ],
 )
-def test_sample_command_writes_grids_interpolations_and_exports(name, expected_files, tiny_runs, tmp_path):
+def test_sampling_writes_grids_interpolations_and_exports(name, expected_files, tiny_runs, tmp_path):
   out_dir = tmp_path / "out"
-  result = _sample(
-      tiny_runs[name], f"--out_dir={out_dir}", "--num_samples=12", "--num_interpolations=3", "--interpolation_steps=5"
-  )
-  assert result.returncode == 0, result.stderr
-  assert set(os.listdir(out_dir)) == expected_files
+  request = tools.SampleRequest(num_samples=12, num_interpolations=3, interpolation_steps=5)
+  written = tools.write_samples(_load(tiny_runs[name]), str(out_dir), request)
+  assert set(os.listdir(out_dir)) == expected_files == {os.path.basename(path) for path in written}
   if "samples" in expected_files:
     assert len(os.listdir(out_dir / "samples")) == 12
   strips = np.asarray(Image.open(out_dir / "interpolations_spherical.png"))
   assert strips.shape == (3 * 29 + 1, 5 * 29 + 1)  # 3 strips of 5 images of 28x28, one-pixel gaps.
 
 
-def test_conditional_sample_grid_has_one_row_per_class(tiny_runs):
+@pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
+def test_sample_command_writes_its_files_and_exits_0(tiny_runs, tmp_path):
+  result = run_command(
+      "sample.py",
+      f"--workdir={tiny_runs['vae']}",
+      f"--out_dir={tmp_path}",
+      "--num_images=16",
+      "--num_samples=3",
+      "--num_interpolations=2",
+      "--config.eval.batch_size=8",
+  )
+  assert result.returncode == 0, result.stderr
+  assert set(os.listdir(tmp_path)) == {"samples.png", "reconstructions.png", "interpolations_spherical.png", "samples"}
+  assert str(tmp_path / "samples.png") in result.stdout
+
+
+def test_conditional_sample_grid_has_one_full_row_per_class(tiny_runs):
   run = runs.load(tiny_runs["cgan"])
   grid = sampling.sample_grid(run.experiment, run.state, 20, jax.random.key(0))
   assert grid.shape[:2] == (10 * 29 + 1, 2 * 29 + 1)  # 10 rows (classes) of 2 samples, one-pixel gaps.
+  # 25 is no multiple of the 10 classes: still 10 full rows of 2, no stray partial row.
+  assert sampling.sample_grid(run.experiment, run.state, 25, jax.random.key(0)).shape == grid.shape
 
 
-def test_sample_command_applies_config_overrides_to_the_saved_config(tiny_runs, tmp_path):
-  refused = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", "--config.data.nmae=mnist")
-  assert refused.returncode == 1 and "Traceback" not in refused.stderr
-  assert 'Did you mean "name"' in refused.stderr
-  renamed = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", "--config.data.name=mnistt")
-  assert renamed.returncode == 1 and "Unknown dataset 'mnistt'" in renamed.stderr
+def test_rows_in_groups_keep_each_image_above_its_pair_whatever_the_count():
+  originals, reconstructions = np.full((5, 2, 2, 1), 0.2), np.full((5, 2, 2, 1), 0.8)
+  grid = writers.grouped_rows_grid([originals, reconstructions], (0.0, 1.0))
+  cells = grid[1:, 1:, 0].reshape(4, 3, 3, 3)[:, :2, :, :2]  # [row, height, column, width] without the gaps.
+  cell_values = cells[:, 0, :, 0]
+  # 3 columns: a strip of originals 0-2 above their reconstructions, then 3-4 above theirs, each beside a blank.
+  np.testing.assert_array_equal(cell_values, [[51, 51, 51], [204, 204, 204], [51, 51, 0], [204, 204, 0]])
 
 
-def test_sample_command_refuses_endpoints_of_the_wrong_size(tiny_runs, tmp_path):
+def test_a_denoising_autoencoders_grid_shows_the_noisy_inputs_it_is_given(digits):
+  config = tiny_config("ae", model__input_noise_std=0.5)
+  built = experiment.build(config, MNIST_SPEC, jax.devices()[:1])
+  images = sampling.first_images(built, digits.eval, 4)
+  grid = sampling.reconstruction_grid(built, built.init(), images, jax.random.key(0))
+  assert grid.shape[:2] == (6 * 29 + 1, 2 * 29 + 1)  # 2 strips of 2 images, each as noisy, reconstructed, clean.
+  rows = [grid[1 + 29 * row : 29 * (row + 1), 1:29, 0] for row in range(6)]
+  np.testing.assert_array_equal(rows[2], pixels.to_uint8(images[0, ..., 0], (0.0, 1.0)))  # Clean, third.
+  assert np.abs(rows[0].astype(int) - rows[2]).mean() > 20  # The input given: noisy.
+
+
+def test_a_run_that_draws_no_images_leaves_no_samples_folder(tiny_runs):
+  assert not os.path.exists(os.path.join(tiny_runs["classifier"], "samples"))
+  assert os.listdir(os.path.join(tiny_runs["vae"], "samples"))
+
+
+def test_config_overrides_apply_to_the_saved_config(tiny_runs, tmp_path):
+  with pytest.raises(errors.UserError, match='Did you mean "name"'):
+    _load(tiny_runs["vae"], "--config.data.nmae=mnist")
+  renamed = _load(tiny_runs["vae"], "--config.data.name=mnistt")
+  with pytest.raises(errors.UserError, match="Unknown dataset 'mnistt'"):
+    tools.write_samples(renamed, str(tmp_path), tools.SampleRequest())
+
+
+def test_endpoints_of_the_wrong_size_are_refused(tiny_runs, tmp_path):
   endpoints = tmp_path / "points.npy"
   np.save(endpoints, np.zeros((2, 3, 99)))
-  result = _sample(tiny_runs["vae"], f"--out_dir={tmp_path}", f"--endpoints={endpoints}")
-  assert result.returncode == 1
-  assert "--endpoints must hold an array [2, strips, 4]" in result.stderr
+  request = tools.SampleRequest(num_reconstructions=0, endpoints=str(endpoints))
+  with pytest.raises(errors.UserError, match=r"--endpoints must hold an array \[2, strips, 4\]"):
+    tools.write_samples(_load(tiny_runs["vae"]), str(tmp_path), request)

@@ -1,14 +1,16 @@
 """The "grids" evaluation: image grids at every evaluation, for models of images.
 
-- "reconstructions": the first `config.eval.grids.num_images` evaluation images (odd rows) above their
-  reconstructions (even rows), for trainers that encode;
-- "samples": as many samples from fixed latents (one row per class for a conditional model), for trainers that
+- "reconstructions": the first `config.eval.grids.num_images` evaluation images above their reconstructions, strip
+  by strip (a denoising autoencoder's: the noisy inputs it is given, their reconstructions, the clean images), for
+  trainers that encode;
+- "samples": as many samples from fixed latents (one full row per class for a conditional model), for trainers that
   sample.
+Both are drawn as experiments/sample.py draws them (`genjax.sampling`).
 """
 
 import numpy as np
 
-from genjax import writers
+from genjax import sampling
 from genjax.evaluators import common
 
 
@@ -31,19 +33,17 @@ class Grids:
     trainer = experiment.trainer
     self._context = context
     self._num_images = context.options_of("grids").num_images
-    self._pixel_range = tuple(context.config.data.pixel_range)
-    self._first_batch = next(context.eval_batches())["image"] if trainer.encoder is not None else None
+    self._first_images = None
+    if trainer.encoder is not None:
+      first_batch = next(context.eval_batches())["image"]
+      self._first_images = np.asarray(experiment.gather(first_batch))[: self._num_images]
 
   def run(self, state, step: int):
     del step
     experiment, images = self._context.experiment, {}
-    if self._first_batch is not None:
-      originals = np.asarray(experiment.gather(self._first_batch))[: self._num_images]
-      reconstructions = np.asarray(experiment.reconstruct(state, self._first_batch))[: self._num_images]
-      columns = int(np.ceil(np.sqrt(len(originals))))
-      paired = writers.interleave_rows(originals, reconstructions, columns)
-      images["reconstructions"] = writers.image_grid(paired, self._pixel_range, columns)
+    if self._first_images is not None:
+      key = experiment.keys.eval
+      images["reconstructions"] = sampling.reconstruction_grid(experiment, state, self._first_images, key)
     if experiment.trainer.sampler is not None:
-      samples = np.asarray(experiment.generate(state, experiment.keys.sample, self._num_images))
-      images["samples"] = writers.image_grid(samples, self._pixel_range, experiment.trainer.sampler.samples_per_row)
+      images["samples"] = sampling.sample_grid(experiment, state, self._num_images, experiment.keys.sample)
     return {}, images

@@ -31,15 +31,18 @@ def summary_markdown(
 ) -> str:
   """The summary: with `methods_table` (an evaluation that scores the run beside other methods), one row per method
   ("psnr", "<method>_psnr", ...); otherwise one row per metric."""
-  lines = [f"# {title}", "", f"{family} model.", ""]
-  if methods_table:
-    lines += _methods_table(metrics)
-  else:
-    lines += ["| metric | value |", "|---|---|"]
-    lines += [f"| {_METRIC_DESCRIPTIONS.get(name, name)} | {value:.6g} |" for name, value in metrics.items()]
-  lines += ["", "## Protocol", ""]
+  lines = [f"# {title}", "", f"{family} model.", "", table(metrics, methods_table), "", "## Protocol", ""]
   lines += [f"- {name}: {value}" for name, value in protocol.items()]
   return "\n".join(lines) + "\n"
+
+
+def table(metrics: dict[str, float], methods_table: bool = False) -> str:
+  """The summary's table of `metrics` (see `summary_markdown`), as Markdown: what the tools print too."""
+  if methods_table:
+    return "\n".join(_methods_table(metrics))
+  lines = ["| metric | value |", "|---|---|"]
+  lines += [f"| {_METRIC_DESCRIPTIONS.get(name, name)} | {value:.6g} |" for name, value in metrics.items()]
+  return "\n".join(lines)
 
 
 def _methods_table(metrics: dict[str, float]) -> list[str]:

@@ -17,7 +17,7 @@ restores (`genjax.restoring`: mirrored borders, tiles of 256 pixels). What is sc
 Baselines (`config.eval.restoration.baselines`) are the degradation's `baselines` (`genjax.baselines.METHODS`: for
 denoising, total variation, non-local means (both tuned on training images) and BM3D where installed; bicubic
 upscaling for super-resolution; biharmonic inpainting), computed once, when the evaluator is built. Strips of
-degraded | restored | clean go to samples/.
+degraded | restored | clean, under those labels, go to samples/.
 """
 
 import functools
@@ -35,6 +35,7 @@ from genjax.metrics import image_quality
 # The luma of PIL's convert("L"), as the device computes it (`genjax.data.preprocess`).
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _STRIPS = 2
+_SHOWN_SIDE = 128  # Strips' images are enlarged to at least this side.
 _CROPS_PER_SIDE = 4  # Inpainting: at most a 4 x 4 grid of patch-sized crops from the centre of each image.
 
 
@@ -133,16 +134,21 @@ class RestorationQuality:
     return metrics, {"restoration": self._strips(restored)}
 
   def _strips(self, restored: list[np.ndarray]) -> np.ndarray:
-    """degraded | restored | clean for the first images, on one grid (each at the clean image's size)."""
+    """degraded | restored | clean for the first images, on one grid under column labels (each at the clean
+    image's size; small ones, such as inpainting's patch-sized crops, enlarged to be seen)."""
     triples = list(zip(self._clean, self._degraded, restored))[:_STRIPS]
     side = min(256, *(min(clean.shape[:2]) for clean, _, _ in triples))  # Central crops keep the grid small.
+    enlarged = -(-_SHOWN_SIDE // side)  # Whole pixels, as blocks: nothing is smoothed away.
     rows = []
     for clean, degraded, image in triples:
       scale = clean.shape[0] // degraded.shape[0]
       shown = np.repeat(np.repeat(degraded, scale, axis=0), scale, axis=1)  # Low resolution shown as blocks.
       top, left = (clean.shape[0] - side) // 2, (clean.shape[1] - side) // 2
-      rows += [array[top : top + side, left : left + side] for array in (shown, np.clip(image, 0, 1), clean)]
-    return writers.image_grid(np.stack(rows), (0.0, 1.0), 3)
+      for array in (shown, np.clip(image, 0, 1), clean):
+        crop = array[top : top + side, left : left + side]
+        rows.append(np.repeat(np.repeat(crop, enlarged, axis=0), enlarged, axis=1))
+    grid = writers.image_grid(np.stack(rows), (0.0, 1.0), 3)
+    return writers.with_column_labels(grid, ("degraded", "restored", "clean"))
 
 
 @jax.jit

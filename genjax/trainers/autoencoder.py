@@ -38,11 +38,13 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   def init(key):
     return common.new_state(model.init(key, jnp.zeros((1, *image_shape), jnp.float32))["params"], optimizer)
 
+  def corrupt(images, key):
+    return images + model_config.input_noise_std * jax.random.normal(key, images.shape, images.dtype)
+
   def per_example_metrics(params, batch, key, train):
     del train  # The same noise in training and evaluation: the evaluation measures the denoising task.
     images = batch["image"]
-    noisy = images + model_config.input_noise_std * jax.random.normal(key, images.shape, images.dtype)
-    outputs = apply({"params": params}, noisy)
+    outputs = apply({"params": params}, corrupt(images, key))
     nll = common.reconstruction_nll(likelihood, outputs, images)
     squared_error = losses.squared_error(common.likelihood_mean(likelihood, outputs), images)
     # The loss per pixel for squared error (the usual MSE scale); nats per image for the Bernoulli likelihood.
@@ -68,5 +70,5 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       train_step,
       eval_step,
       decoder=contract.Decoder(decode, model_config.latent_size),
-      encoder=contract.Encoder(encode, reconstruct),
+      encoder=contract.Encoder(encode, reconstruct, corrupt if model_config.input_noise_std > 0 else None),
   )

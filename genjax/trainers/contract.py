@@ -41,13 +41,12 @@ class Decoder:
 class Sampler:
   """Draws examples: a GAN's generator (its weight average), a VAE's prior through its decoder.
 
-  generate:        (state, key, num_examples) -> examples in the data's range; num_examples is static under jit.
-                   A class-conditional model draws class by class (see the family's docstring).
-  samples_per_row: the width of a sample grid (one row per class for a conditional model), or None for square.
+  generate: (state, key, num_examples) -> examples in the data's range; num_examples is static under jit.
+            A class-conditional model draws class by class (see the family's docstring); its decoder's
+            `num_classes` says how many classes there are (a sample grid has one row per class).
   """
 
   generate: Callable[[State, jax.Array, int], jax.Array]
-  samples_per_row: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,10 +55,13 @@ class Encoder:
 
   encode:      (state, images) -> codes `[N, latent_size]` (a VAE's posterior mean).
   reconstruct: (state, images) -> images in the data's pixel range.
+  corrupt:     (images, key) -> the inputs the model learnt to reconstruct `images` from (a denoising
+               autoencoder's noisy images), or None for a model given the images themselves.
   """
 
   encode: Callable[[State, jax.Array], jax.Array]
   reconstruct: Callable[[State, jax.Array], jax.Array]
+  corrupt: Callable[[jax.Array, jax.Array], jax.Array] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -247,9 +247,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       progress_metrics=("d_loss", "g_loss"),
       needs_labels=bool(num_classes),
       decoder=contract.Decoder(sample_averaged, latent_size, num_classes),
-      sampler=contract.Sampler(
-          generate, samples_per_row=max(1, config.eval.grids.num_images // num_classes) if num_classes else None
-      ),
+      sampler=contract.Sampler(generate),
       # A projection critic's score needs a label, which an anomaly does not have.
       critic=None if num_classes else contract.Critic(critic_score),
   )
