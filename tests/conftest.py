@@ -40,7 +40,6 @@ import pytest  # noqa: E402
 
 from genjax import cli  # noqa: E402
 from genjax import config_lib  # noqa: E402
-from genjax.data import catalog  # noqa: E402
 from genjax.data import mnist5k  # noqa: E402
 from genjax.data import pipeline  # noqa: E402
 from genjax.data import preprocess  # noqa: E402
@@ -51,15 +50,21 @@ pytest_plugins = ["tiny_runs"]
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The tests compile the same tiny programs many times over (every run of the loop builds its own jitted functions);
-# JAX's persistent cache, in a directory of this session's, compiles each once, in this process and in the
-# entry points that tests start.
-COMPILATION_CACHE = tempfile.mkdtemp(prefix="genjax-tests-jax-cache-")
-atexit.register(shutil.rmtree, COMPILATION_CACHE, ignore_errors=True)
+# JAX's persistent cache, in a directory of this session's, compiles each once, in this process, in the pytest
+# workers and processes it starts (which inherit the variable), and in the entry points that tests start.
+_CACHE_VARIABLE = "GENJAX_TESTS_COMPILATION_CACHE"
+if _CACHE_VARIABLE not in os.environ:  # The session's first pytest process, which owns the cache.
+  os.environ[_CACHE_VARIABLE] = tempfile.mkdtemp(prefix="genjax-tests-jax-cache-")
+  atexit.register(shutil.rmtree, os.environ[_CACHE_VARIABLE], ignore_errors=True)
+COMPILATION_CACHE = os.environ[_CACHE_VARIABLE]
 cli.enable_compilation_cache(COMPILATION_CACHE)
 
 
 def run_command(script: str, *arguments: str) -> subprocess.CompletedProcess:
-  """Runs `python experiments/<script> ARGUMENTS` from the repository root on one CPU device, as a user would."""
+  """Runs `python experiments/<script> ARGUMENTS` from the repository root on one CPU device, as a user would.
+
+  Only cli tests start processes: the rest of the suite tests the same logic in-process, which is far cheaper."""
+  assert "cli" in _current_marks.get(), "a test that starts an entry point is a cli test: mark it @pytest.mark.cli"
   command = [sys.executable, f"experiments/{script}", *arguments, f"--compilation_cache_dir={COMPILATION_CACHE}"]
   return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=command_env(), timeout=600)
 

@@ -129,6 +129,7 @@ def test_no_genjax_module_imports_itself_through_others():
   assert _a_cycle(graph) is None
 
 
+@pytest.mark.cli
 def test_importing_the_setup_seam_imports_neither_tensorflow_nor_folder_reading():
   # A fresh interpreter: this one has imported TFDS for the bundled dataset already.
   probe = (

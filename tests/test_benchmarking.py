@@ -43,6 +43,7 @@ def test_end_to_end_mode_times_the_loop_the_step_and_the_input_path_and_says_whi
   assert result["input_path"] == "on device" and result["dtype"] == "float32" and result["device"]
 
 
+@pytest.mark.cli
 def test_benchmark_cli_prints_one_json_object():
   result = run_command(
       "benchmark.py",
@@ -59,6 +60,7 @@ def test_benchmark_cli_prints_one_json_object():
   assert "Compiling the train step" in result.stderr and "Timing 2 steps" in result.stderr
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("script", ["benchmark_torch_dcgan.py", "benchmark_torch_wgan_gp.py"])
 def test_torch_benchmarks_without_torch_say_to_install_it(script):
   if importlib.util.find_spec("torch") is not None:

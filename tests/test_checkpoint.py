@@ -5,8 +5,6 @@ import os
 import shutil
 import subprocess
 
-import jax
-import numpy as np
 import pytest
 
 from conftest import tiny_config

@@ -43,6 +43,7 @@ def _assert_only_genjax_speaks(stderr):
   assert not re.search(r"\x1b\[|\r|OpenCV|libtpu|absl::InitializeLog|oneDNN|Unknown size", stderr), stderr
 
 
+@pytest.mark.cli
 def test_runlocal_trains_writes_the_run_files_and_resumes(tmp_path, tfds_data_dir):
   workdir = str(tmp_path / "vae")
   first = _train(workdir, *_SHORT, data_dir=tfds_data_dir)
@@ -68,6 +69,7 @@ def test_runlocal_trains_writes_the_run_files_and_resumes(tmp_path, tfds_data_di
   assert [(m["step"], m["split"]) for m in _metric_lines(workdir)[3:]] == [(6, "train"), (6, "eval")]
 
 
+@pytest.mark.cli
 def test_checkpoint_of_another_model_is_refused_without_touching_the_workdir(tmp_path, tfds_data_dir):
   workdir = str(tmp_path / "vae")
   assert _train(workdir, *_SHORT, data_dir=tfds_data_dir).returncode == 0
@@ -80,6 +82,7 @@ def test_checkpoint_of_another_model_is_refused_without_touching_the_workdir(tmp
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -99,6 +102,7 @@ def test_bad_input_exits_with_one_clear_message(overrides, message, tmp_path, tf
   assert re.search(message, last_line), last_line
 
 
+@pytest.mark.cli
 def test_unwritable_workdir_is_refused(tmp_path, tfds_data_dir):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
@@ -107,6 +111,7 @@ def test_unwritable_workdir_is_refused(tmp_path, tfds_data_dir):
   assert f"genjax: error: Cannot write to the workdir '{blocker / 'run'}'" in result.stderr
 
 
+@pytest.mark.cli
 def test_unknown_config_argument_is_refused(tmp_path):
   result = _train(str(tmp_path), config="configs/vae.py:runlocl")
   assert result.returncode == 1

@@ -31,8 +31,9 @@ def _context(workdir, *overrides, devices=None):
   return evaluators.Context(run.experiment, lambda: run.data, run.config.eval, seed=0)
 
 
-def test_batches_of_any_size_map_over_the_8_device_mesh_exactly(tiny_runs, devices):
-  context = _context(tiny_runs["vae"], "--config.eval.batch_size=8", devices=devices)
+def test_batches_of_any_size_map_over_the_8_device_mesh_exactly(digits, devices):
+  config = tiny_config("vae", eval__batch_size=8)
+  context = evaluators.Context(experiment.build(config, digits.spec, devices), lambda: digits, config.eval, seed=0)
   images = np.arange(13 * 2, dtype=np.float32).reshape(13, 2)
   doubled = common.map_over_images(context, lambda params, batch: 2 * batch + params)(jnp.float32(1), images)
   np.testing.assert_array_equal(doubled, 2 * images + 1)

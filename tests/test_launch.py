@@ -29,6 +29,7 @@ def _dry_run(script, *arguments, env=None):
   return [shlex.split(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.cli
 def test_tpu_vm_creates_copies_installs_and_trains_on_every_worker():
   create, archive, copy, install, train = _dry_run(
       "tpu_vm.sh", "genjax-v5e", "europe-west4-b", "v5litepod-16", "--", *TRAIN_FLAGS
@@ -45,6 +46,7 @@ def test_tpu_vm_creates_copies_installs_and_trains_on_every_worker():
   assert shlex.split(command.split("experiments/train.py", 1)[1]) == TRAIN_FLAGS  # Quoted, spaces and all.
 
 
+@pytest.mark.cli
 def test_tpu_vm_sweep_runs_a_sweep_worker_outside_any_distributed_run():
   *_, work = _dry_run("tpu_vm.sh", "--sweep", "sweep-0", "us-central2-b", "v4-8", "--", "--config=configs/toy2d.py")
   command = shlex.split(work[-1].removeprefix("--command="))
@@ -60,6 +62,7 @@ def test_tpu_vm_sweep_runs_a_sweep_worker_outside_any_distributed_run():
   ]
 
 
+@pytest.mark.cli
 def test_xpk_creates_one_workload_that_installs_and_trains():
   (create,) = _dry_run("xpk.sh", "my-cluster", "wgan", "v5litepod-16", "2", "--", *TRAIN_FLAGS, env={"PROJECT": "p1"})
   assert create[:3] == ["xpk", "workload", "create"]
@@ -70,6 +73,7 @@ def test_xpk_creates_one_workload_that_installs_and_trains():
   assert shlex.split(command.split("experiments/train.py", 1)[1]) == TRAIN_FLAGS
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     "script, expected",
     [
@@ -82,6 +86,7 @@ def test_slurm_scripts_start_genjax_with_the_given_flags(script, expected):
   assert command == [*expected.split(), *TRAIN_FLAGS]
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     "script, arguments",
     [

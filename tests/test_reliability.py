@@ -169,6 +169,7 @@ def test_keep_zero_is_refused_before_anything_is_deleted(digits, tmp_path):
   assert _saved_steps(workdir) == [2]
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     "key",
     [
@@ -207,6 +208,7 @@ def test_each_outcome_has_its_exit_status(error, code):
   assert errors.Stopped("stopped", None).exit_code == 75
 
 
+@pytest.mark.cli
 def test_a_run_that_diverges_exits_65_and_a_stopped_run_exits_75(tmp_path, tfds_data_dir):
   data_dir = f"--config.data.data_dir={tfds_data_dir}"
   tiny = ["--config.model.widths=(4, 8)", "--config.model.latent_size=4", "--config.train.batch_size=16"]
@@ -251,6 +253,7 @@ def _free_port() -> int:
     return probe.getsockname()[1]
 
 
+@pytest.mark.cli
 def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint_resumes_in_one(
     tmp_path, tfds_data_dir, devices
 ):

@@ -194,39 +194,6 @@ def test_training_patches_are_cut_inside_each_image_not_its_padding():
 # End to end: tiny runs of each task on the bundled photographs, as users run them.
 
 
-def _tiny_restoration_config(name, tfds_data_dir, **changes):
-  config = load_config(name)
-  config.data.data_dir = tfds_data_dir
-  config.train.batch_size = 8
-  config.train.total_steps = 4
-  config.train.log_every_steps = 2
-  config.eval.every_steps = 4
-  config.eval.restoration.baselines = False
-  config.ckpt.every_steps = 4
-  config.optim.warmup_steps = 0
-  if config.task == "denoise":
-    config.model.depth, config.model.features = 3, 4
-  elif config.task == "super_resolution":
-    config.model.features, config.model.num_blocks = 4, 1
-  else:
-    config.model.channels = (4, 8)
-  for key, value in changes.items():
-    config.data[key] = value
-  return config
-
-
-@pytest.fixture(scope="module")
-def restoration_runs(tfds_data_dir, tmp_path_factory):
-  """Workdirs of tiny denoising, super-resolution and inpainting runs on the bundled photographs."""
-  from genjax import train_loop
-
-  workdirs = {}
-  for name in ("denoise", "super_resolution", "inpaint"):
-    workdirs[name] = str(tmp_path_factory.mktemp(name))
-    train_loop.run(_tiny_restoration_config(name, tfds_data_dir), workdirs[name])
-  return workdirs
-
-
 @pytest.mark.parametrize(
     "task, scores",
     [

@@ -75,6 +75,7 @@ def test_helpers_build_points_as_big_vision_does():
     config_lib.zipped(config_lib.sweep("a", [1, 2]), config_lib.seeds(3))
 
 
+@pytest.mark.cli
 def test_a_point_with_an_unknown_key_is_refused_before_any_trial(config_file, tmp_path):
   with pytest.raises(errors.UserError, match=r"Sweep point \{'gan.los': 'x'\} does not fit .*gan.los"):
     sweeps.load_points(config_file, "typo")
@@ -83,6 +84,7 @@ def test_a_point_with_an_unknown_key_is_refused_before_any_trial(config_file, tm
   assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.cli
 def test_two_workers_finish_a_grid_a_failed_trial_stops_nothing_and_the_report_has_table_csv_and_plots(
     config_file, tmp_path
 ):
@@ -107,6 +109,7 @@ def test_two_workers_finish_a_grid_a_failed_trial_stops_nothing_and_the_report_h
   assert result.returncode == 1 and "holds another sweep" in result.stderr
 
 
+@pytest.mark.cli
 def test_a_killed_sweep_run_again_finishes_the_rest_without_rerunning_finished_trials(config_file, tmp_path):
   sweep_dir = str(tmp_path / "killed")
   command = [
@@ -143,6 +146,7 @@ def test_a_killed_sweep_run_again_finishes_the_rest_without_rerunning_finished_t
     assert f.read() == finished_log_text  # The finished trial did not run again.
 
 
+@pytest.mark.cli
 def test_an_unreachable_storage_is_refused(config_file, tmp_path):
   result = _sweep(
       "run",
@@ -159,6 +163,7 @@ def _identity(sweep_name):
   return {"config": "tiny_sweep.py", "sweep": sweep_name, "overrides": []}
 
 
+@pytest.mark.cli
 def test_a_refused_sweep_leaves_the_other_sweeps_journal_untouched(tmp_path):
   sweeps.open_sweep(str(tmp_path), None, _identity("grid"))
   journal = tmp_path / sweeps.JOURNAL_FILE
@@ -171,6 +176,7 @@ def test_a_refused_sweep_leaves_the_other_sweeps_journal_untouched(tmp_path):
   assert not (tmp_path / "empty" / sweeps.JOURNAL_FILE).exists()
 
 
+@pytest.mark.cli
 def test_the_report_labels_points_that_never_started_as_queued_not_failed(tmp_path):
   sweep = sweeps.open_sweep(str(tmp_path), None, _identity("grid"))
   sweeps.enqueue(sweep, [{"gan.loss": "hinge"}, {"gan.loss": "least_squares"}])
@@ -179,6 +185,7 @@ def test_the_report_labels_points_that_never_started_as_queued_not_failed(tmp_pa
   assert "failed" not in summary and summary.count("| queued |") == 2, summary
 
 
+@pytest.mark.cli
 def test_a_running_trial_whose_worker_died_on_this_host_is_queued_again_at_once(tmp_path):
   sweep = sweeps.open_sweep(str(tmp_path), None, _identity("grid"))
   sweeps.enqueue(sweep, [{"seed": 0}, {"seed": 1}])
@@ -194,6 +201,7 @@ def test_a_running_trial_whose_worker_died_on_this_host_is_queued_again_at_once(
   assert waiting.system_attrs["fixed_params"]["attempt"] == 1
 
 
+@pytest.mark.cli
 def test_ctrl_c_stops_a_sweep_with_a_message_and_queues_its_running_trial_again(config_file, tmp_path):
   sweep_dir = str(tmp_path / "interrupted")
   command = [

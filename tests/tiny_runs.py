@@ -1,37 +1,94 @@
-"""The trained tiny runs that tests share, as session fixtures: each is trained once per test session, through the
-loop as a user's run is, on data the project ships. A family adds its tiny run here and its name to RUN_FIXTURES
-(the tests that use one are integration tests, see conftest.py)."""
+"""The trained tiny runs that tests share, as session fixtures: each is trained once per test session (by the first
+pytest worker that needs it; the others wait for it and read it), through the loop as a user's run is, on data the
+project ships. A family adds its tiny run here and its name to RUN_FIXTURES (the tests that use one are integration
+tests, see conftest.py)."""
 
+import os
+import pathlib
+import shutil
+from collections.abc import Callable
+
+import filelock
 import pytest
 
-from conftest import tiny_config
+from conftest import load_config, tiny_config
 from genjax.data import catalog
 
-RUN_FIXTURES = ("tiny_runs",)
+RUN_FIXTURES = ("tiny_runs", "restoration_runs")
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[pathlib.Path], None]) -> pathlib.Path:
+  """The directory `name` that `make(directory)` filled, shared by every pytest worker of this session: the first
+  worker to ask makes it under a file lock, the others wait and read it."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # Each worker's base is a subdirectory of the session's.
+  directory = root / name
+  with filelock.FileLock(f"{directory}.lock"):
+    if not (directory / ".made").exists():
+      shutil.rmtree(directory, ignore_errors=True)  # Left by a worker whose `make` failed.
+      directory.mkdir()
+      make(directory)
+      (directory / ".made").touch()
+  return directory
 
 
 @pytest.fixture(scope="session")
 def tfds_data_dir(tmp_path_factory):
   """A TFDS data_dir in which mnist5k has been prepared (array_record), shared by the whole session."""
-  data_dir = str(tmp_path_factory.mktemp("tensorflow_datasets"))
-  catalog.open_split("mnist5k", "train", data_dir, download=False)
-  return data_dir
+  prepare = lambda data_dir: catalog.open_split("mnist5k", "train", str(data_dir), download=False)
+  return str(made_once(tmp_path_factory, "tensorflow_datasets", prepare))
+
+
+def _train_each(configs: dict, data_dir: str) -> Callable[[pathlib.Path], None]:
+  """Trains each of `configs` on mnist5k (or the data it names) in its own workdir under a directory."""
+
+  def train(directory: pathlib.Path) -> None:
+    from genjax import train_loop
+
+    for name, config in configs.items():
+      config.data.data_dir = data_dir
+      train_loop.run(config, str(directory / name))
+
+  return train
 
 
 @pytest.fixture(scope="session")
 def tiny_runs(tfds_data_dir, tmp_path_factory):
   """Workdirs of tiny runs trained on mnist5k (4 steps): a VAE, an autoencoder, a class-conditional DCGAN and a
   classifier (a feature network for evaluation)."""
-  from genjax import train_loop
+  configs = {
+      "vae": tiny_config("vae"),
+      "ae": tiny_config("ae"),
+      "cgan": tiny_config("gan", model__num_classes=10, eval__grids__num_images=20),
+      "classifier": tiny_config("classifier"),
+  }
+  directory = made_once(tmp_path_factory, "tiny_runs", _train_each(configs, tfds_data_dir))
+  return {name: str(directory / name) for name in configs}
 
-  workdirs = {}
-  for name, config in [
-      ("vae", tiny_config("vae")),
-      ("ae", tiny_config("ae")),
-      ("cgan", tiny_config("gan", model__num_classes=10, eval__grids__num_images=20)),
-      ("classifier", tiny_config("classifier")),
-  ]:
-    config.data.data_dir = tfds_data_dir
-    workdirs[name] = str(tmp_path_factory.mktemp(name))
-    train_loop.run(config, workdirs[name])
-  return workdirs
+
+def _tiny_restoration_config(task: str):
+  """configs/<task>.py:runlocal shrunk to a 4-step run of a network a few channels wide."""
+  config = load_config(task)
+  config.train.batch_size = 8
+  config.train.total_steps = 4
+  config.train.log_every_steps = 2
+  config.eval.every_steps = 4
+  config.eval.restoration.baselines = False
+  config.ckpt.every_steps = 4
+  config.optim.warmup_steps = 0
+  if config.task == "denoise":
+    config.model.depth, config.model.features = 3, 4
+  elif config.task == "super_resolution":
+    config.model.features, config.model.num_blocks = 4, 1
+  else:
+    config.model.channels = (4, 8)
+  return config
+
+
+@pytest.fixture(scope="session")
+def restoration_runs(tfds_data_dir, tmp_path_factory):
+  """Workdirs of tiny denoising, super-resolution and inpainting runs on the bundled photographs."""
+  configs = {task: _tiny_restoration_config(task) for task in ("denoise", "super_resolution", "inpaint")}
+  directory = made_once(tmp_path_factory, "restoration_runs", _train_each(configs, tfds_data_dir))
+  return {task: str(directory / task) for task in configs}
