@@ -65,6 +65,13 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   elif config.family == "classifier":
     config.model.channels = (4, 8)
     config.model.feature_size = 8
+  elif config.family == "translation":
+    config.model.num_downs, config.model.num_blocks = 2, 1
+    config.model.g_features = config.model.d_features = 4
+    config.model.d_layers = 1
+    config.translation.pool_size = min(config.translation.pool_size, 4)
+    if config.data.patch_size:
+      config.data.patch_size = 16
   else:
     config.model.widths = (4, 8)
   if "latent_size" in config.model:
@@ -140,6 +147,21 @@ def tiny_runs(tfds_data_dir, tmp_path_factory):
       ("cgan", tiny_config("gan", model__num_classes=10, eval__grids__num_images=20)),
       ("classifier", tiny_config("classifier")),
   ]:
+    config.data.data_dir = tfds_data_dir
+    workdirs[name] = str(tmp_path_factory.mktemp(name))
+    train_loop.run(config, workdirs[name])
+  return workdirs
+
+
+@pytest.fixture(scope="session")
+def translation_runs(tfds_data_dir, tmp_path_factory):
+  """Workdirs of tiny translation runs on the offline known-map tasks (4 steps): pix2pix on grey -> colour
+  photographs and CycleGAN on the thickened digits."""
+  from genjax import train_loop
+
+  workdirs = {}
+  for name in ("pix2pix", "cyclegan"):
+    config = tiny_config(name, evals=())
     config.data.data_dir = tfds_data_dir
     workdirs[name] = str(tmp_path_factory.mktemp(name))
     train_loop.run(config, workdirs[name])

@@ -28,7 +28,8 @@ from genjax.data import catalog
 
 SCHEME = "known_map:"
 IMAGE, TARGET = "image", "target"
-EDGE_THRESHOLD = 0.25  # Of the Sobel magnitude of the luma in [0, 1]: strong edges only, about 5-10% of pixels.
+# Of the Sobel magnitude of the luma in [0, 1]: 4-12% of the test photographs' pixels are edges.
+EDGE_THRESHOLD = 0.15
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -41,8 +42,12 @@ def grey(photo: np.ndarray) -> np.ndarray:
 def edges(photo: np.ndarray) -> np.ndarray:
   """uint8 `[H, W, 3]` -> black edges on white, uint8 `[H, W, 3]`."""
   luma = np.pad(photo.astype(np.float32) @ _LUMA / 255.0, 1, mode="edge")
-  horizontal = (luma[:-2, 2:] + 2 * luma[1:-1, 2:] + luma[2:, 2:]) - (luma[:-2, :-2] + 2 * luma[1:-1, :-2] + luma[2:, :-2])
-  vertical = (luma[2:, :-2] + 2 * luma[2:, 1:-1] + luma[2:, 2:]) - (luma[:-2, :-2] + 2 * luma[:-2, 1:-1] + luma[:-2, 2:])
+  smooth = lambda a, b, c: a + 2 * b + c  # Sobel's [1, 2, 1] across the derivative's direction.
+  left = smooth(luma[:-2, :-2], luma[1:-1, :-2], luma[2:, :-2])
+  right = smooth(luma[:-2, 2:], luma[1:-1, 2:], luma[2:, 2:])
+  top = smooth(luma[:-2, :-2], luma[:-2, 1:-1], luma[:-2, 2:])
+  bottom = smooth(luma[2:, :-2], luma[2:, 1:-1], luma[2:, 2:])
+  horizontal, vertical = right - left, bottom - top
   is_edge = np.hypot(horizontal, vertical) / 4.0 > EDGE_THRESHOLD  # / 4: the Sobel kernel's gain on a unit step.
   return np.repeat(np.where(is_edge, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
 
