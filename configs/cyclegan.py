@@ -45,7 +45,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   )
   config.optim = config_lib.optimizer("adam", 2e-4, 0.5, 0.999, "linear_decay")
   config.train = config_lib.training(8 if options.runlocal else 1, 2_000 if options.runlocal else 400_000, 100)
-  config_lib.evaluation_and_checkpoints(config, ("split",), every_steps=500 if options.runlocal else 20_000)
+  config_lib.evaluation_and_checkpoints(config, ("translation",), every_steps=500 if options.runlocal else 20_000)
+  config.eval.translation = pix2pix.evaluation()
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config

@@ -55,6 +55,12 @@ def model(generator: str, norm: str, dropout: float) -> ml_collections.ConfigDic
   )
 
 
+def evaluation() -> ml_collections.ConfigDict:
+  """The options of the "translation" evaluation (see genjax/evaluators/translation.py): eval images are cut to
+  their central square of at most crop_size pixels a side."""
+  return ml_collections.ConfigDict(dict(crop_size=256))
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   options = config_lib.parse_arg(arg, runlocal=False, task="grey2colour")
   name = f"known_map:{options.task}" if options.runlocal else "sidebyside:/data/edges2shoes/train"
@@ -70,7 +76,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.translation = translation("pix2pix", "non_saturating", l1_weight=100.0)
   config.optim = config_lib.optimizer("adam", 2e-4, 0.5, 0.999, "linear_decay")
   config.train = config_lib.training(4 if options.runlocal else 1, 2_000 if options.runlocal else 400_000, 100)
-  config_lib.evaluation_and_checkpoints(config, ("split",), every_steps=500 if options.runlocal else 20_000)
+  config_lib.evaluation_and_checkpoints(config, ("translation",), every_steps=500 if options.runlocal else 20_000)
+  config.eval.translation = evaluation()
   config_lib.mesh_and_distributed(config)
   config.lock()
   return config

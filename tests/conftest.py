@@ -161,7 +161,7 @@ def translation_runs(tfds_data_dir, tmp_path_factory):
 
   workdirs = {}
   for name in ("pix2pix", "cyclegan"):
-    config = tiny_config(name, evals=())
+    config = tiny_config(name, eval__translation__crop_size=64)
     config.data.data_dir = tfds_data_dir
     workdirs[name] = str(tmp_path_factory.mktemp(name))
     train_loop.run(config, workdirs[name])

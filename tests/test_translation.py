@@ -20,6 +20,7 @@ from genjax import writers
 from genjax.data import known_maps
 from genjax.data import pipeline
 from genjax.data import sources
+from genjax.evaluators import translation as evaluation
 from genjax.models import layers
 from genjax.models import translators
 from genjax.trainers import contract
@@ -133,7 +134,7 @@ class _PreemptedAt(writers.MemoryWriter):
 
 
 def test_cyclegan_resumes_exactly_with_its_pool(translation_runs, tfds_data_dir, tmp_path):
-  config = tiny_config("cyclegan", evals=())  # The tiny run's config: its compiled programs are cached.
+  config = tiny_config("cyclegan", eval__translation__crop_size=64)  # The tiny run's: its programs are cached.
   config.data.data_dir = tfds_data_dir
   data = sources.open_source(config.data)
   with pytest.raises(errors.Stopped, match="Stopped at step 2"):
@@ -226,3 +227,22 @@ def test_the_tiny_runs_train_both_methods_and_translate(translation_runs):
     images = jnp.zeros((1, side, 2 * side, run.experiment.spec.data_shape[-1]))
     for direction in directions:
       assert translator.translate(run.state, images, direction).shape == images.shape
+
+
+def test_training_scores_translations_against_their_targets(translation_runs):
+  for name, scores in [
+      ("pix2pix", {"psnr_a_to_b", "ssim_a_to_b", "l1_a_to_b", "sharpness_a_to_b", "identity_psnr"}),
+      ("cyclegan", {"psnr_a_to_b", "identity_psnr", "cycle_l1_a", "cycle_l1_b"}),
+  ]:
+    with open(os.path.join(translation_runs[name], "metrics.jsonl")) as f:
+      evaluations = [line for line in map(json.loads, f) if line["split"] == "eval"]
+    assert evaluations and scores <= set(evaluations[-1]), (name, evaluations)
+    assert all(np.isfinite(evaluations[-1][score]) for score in scores), evaluations[-1]
+    assert os.listdir(os.path.join(translation_runs[name], "samples"))
+
+
+def test_sharpness_compares_high_frequency_energy():
+  flat, edges = np.zeros((1, 8, 8, 1)), np.zeros((1, 8, 8, 1))
+  edges[:, :, 4:] = 1.0
+  assert evaluation.high_frequency_energy(flat)[0] == 0.0
+  np.testing.assert_allclose(evaluation.high_frequency_energy(edges), [2 * 6 / 36])  # Two columns of 1s, 6 rows.
