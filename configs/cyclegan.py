@@ -44,7 +44,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "cyclegan", "least_squares", adversarial_weight=2.0, cycle_weight=10.0, identity_weight=0.5, pool_size=50
   )
   config.optim = config_lib.optimizer("adam", 2e-4, 0.5, 0.999, "linear_decay")
-  config.train = config_lib.training(8 if options.runlocal else 1, 2_000 if options.runlocal else 400_000, 100)
+  config.train = config_lib.training(8 if options.runlocal else 1, 1_000 if options.runlocal else 400_000, 100)
   config_lib.evaluation_and_checkpoints(config, ("translation",), every_steps=500 if options.runlocal else 20_000)
   config.eval.translation = pix2pix.evaluation()
   config_lib.mesh_and_distributed(config)

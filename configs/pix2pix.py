@@ -75,7 +75,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.g_features = config.model.d_features = 32
   config.translation = translation("pix2pix", "non_saturating", l1_weight=100.0)
   config.optim = config_lib.optimizer("adam", 2e-4, 0.5, 0.999, "linear_decay")
-  config.train = config_lib.training(4 if options.runlocal else 1, 2_000 if options.runlocal else 400_000, 100)
+  config.train = config_lib.training(4 if options.runlocal else 1, 1_000 if options.runlocal else 400_000, 100)
   config_lib.evaluation_and_checkpoints(config, ("translation",), every_steps=500 if options.runlocal else 20_000)
   config.eval.translation = evaluation()
   config_lib.mesh_and_distributed(config)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config, tiny_config, train_batch
+from conftest import load_config, run_command, tiny_config, train_batch
 from genjax import errors
 from genjax import experiment
 from genjax import runs
@@ -246,3 +246,27 @@ def test_sharpness_compares_high_frequency_energy():
   edges[:, :, 4:] = 1.0
   assert evaluation.high_frequency_energy(flat)[0] == 0.0
   np.testing.assert_allclose(evaluation.high_frequency_energy(edges), [2 * 6 / 36])  # Two columns of 1s, 6 rows.
+
+
+def test_translate_writes_every_image_of_a_folder_at_its_size_and_name(translation_runs, tmp_path):
+  from genjax import pixels
+  from genjax.data import photos
+
+  sizes = {"a.png": (37, 29), "sub/b.jpg": (21, 40)}
+  for name, (height, width) in sizes.items():
+    pixels.save_image(str(tmp_path / "in" / name), photos.load("coffee.png")[:height, :width])
+  (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
+  run = f"--workdir={translation_runs['pix2pix']}"
+  result = run_command("translate.py", run, f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}")
+  assert result.returncode == 1 and "Could not read 1 of 3 inputs" in result.stderr and "broken.png" in result.stderr
+  for name, (height, width) in sizes.items():
+    assert pixels.read_image(str(tmp_path / "out" / name), 3).shape == (height, width, 3)
+
+
+def test_translate_refuses_a_direction_the_run_lacks(translation_runs, tmp_path):
+  from genjax import pixels
+
+  pixels.save_image(str(tmp_path / "in" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+  run, direction = f"--workdir={translation_runs['pix2pix']}", "--direction=b_to_a"
+  result = run_command("translate.py", run, f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}", direction)
+  assert result.returncode == 1 and "translates a_to_b only" in result.stderr, result.stderr
