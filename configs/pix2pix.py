@@ -57,8 +57,11 @@ def model(generator: str, norm: str, dropout: float) -> ml_collections.ConfigDic
 
 def evaluation() -> ml_collections.ConfigDict:
   """The options of the "translation" evaluation (see genjax/evaluators/translation.py): eval images are cut to
-  their central square of at most crop_size pixels a side."""
-  return ml_collections.ConfigDict(dict(crop_size=256))
+  their central square of at most crop_size pixels a side; classifier_workdir: a configs/classifier.py run whose
+  reading of inputs and translations is compared (None: not scored)."""
+  return ml_collections.ConfigDict(
+      dict(crop_size=256, classifier_workdir=ml_collections.config_dict.placeholder(str))
+  )
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

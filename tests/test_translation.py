@@ -270,3 +270,23 @@ def test_translate_refuses_a_direction_the_run_lacks(translation_runs, tmp_path)
   run, direction = f"--workdir={translation_runs['pix2pix']}", "--direction=b_to_a"
   result = run_command("translate.py", run, f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}", direction)
   assert result.returncode == 1 and "translates a_to_b only" in result.stderr, result.stderr
+
+
+def _translation_quality(workdir, classifier_workdir):
+  from genjax import evaluators
+
+  run = runs.load(workdir, overrides=[f"--config.eval.translation.classifier_workdir={classifier_workdir}"])
+  context = evaluators.Context(run.experiment, lambda: run.data, run.config.eval, 0)
+  return run, evaluation.TranslationQuality(context)
+
+
+def test_a_classifier_reads_translated_digits_beside_their_true_targets(translation_runs, tiny_runs):
+  run, quality = _translation_quality(translation_runs["cyclegan"], tiny_runs["classifier"])
+  metrics, _ = quality.run(run.state, run.step)
+  assert 0.0 <= metrics["classifier_agreement"] <= 1.0 and 0.0 <= metrics["classifier_agreement_targets"] <= 1.0
+  assert quality.protocol["translation_classifier"].startswith("genjax classifier (mnist5k")
+
+
+def test_a_classifier_workdir_that_is_no_classifier_is_refused(translation_runs, tiny_runs):
+  with pytest.raises(errors.UserError, match="holds a vae run, not a classifier"):
+    _translation_quality(translation_runs["cyclegan"], tiny_runs["vae"])

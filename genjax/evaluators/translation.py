@@ -14,6 +14,10 @@ convolutional: trained on patches, applied to larger images). Scores are per ima
 - where the translator goes both ways (CycleGAN): the cycle errors, L1 of F(G(A)) against A and of G(F(B)) against B
   (`cycle_l1_a`, `cycle_l1_b`).
 
+With `config.eval.translation.classifier_workdir` (a configs/classifier.py run on the same kind of images), also
+whether the classifier reads the same class in G(A) as in A (`classifier_agreement`), beside the same for the true
+targets (`classifier_agreement_targets`: the map's own effect on the classifier, where targets are paired).
+
 Strips of input | output (| target) for the first images (and target | F(target) back) go to samples/. Numbers are
 of the train state's generators (no weight average) at the evaluated step.
 """
@@ -21,7 +25,9 @@ of the train state's generators (no weight average) at the evaluated step.
 import jax
 import numpy as np
 
+from genjax import errors
 from genjax import pixels
+from genjax import runs
 from genjax import writers
 from genjax.data import sources
 from genjax.evaluators import common
@@ -83,6 +89,9 @@ class TranslationQuality:
     self._inputs = [prepare(example[sources.IMAGE]) for example in examples]
     self._targets = [prepare(example[sources.TARGET]) for example in examples]
     self._translate = jax.jit(translator.translate, static_argnums=2, out_shardings=context.experiment.replicated)
+    self._classifier = None
+    if options.classifier_workdir:
+      self._classifier = _Classifier(options.classifier_workdir, self._pixel_range)
     sides = sorted({image.shape[0] for image in self._inputs})
     self.protocol = {
         "translation_images": (
@@ -93,6 +102,9 @@ class TranslationQuality:
         "translation_scores": "PSNR/SSIM/L1 on [0, 1] pixels; sharpness: mean squared 3x3 Laplacian of G(A) / of B",
         "translation_weights": "the train state's generators (no weight average)",
     }
+    if self._classifier is not None:
+      self.protocol["translation_classifier"] = self._classifier.name
+      self._input_classes = self._classes(self._inputs)
 
   def _translated(self, state, images: list[np.ndarray], direction: str) -> list[np.ndarray]:
     """`images` through the translator, in batches of one size (at most config.eval.batch_size), in order."""
@@ -130,6 +142,10 @@ class TranslationQuality:
         metrics[f"{name}_a_to_b"] = float(np.mean(values))
       identity = _capped_psnr(np.stack(self._targets), np.stack(self._inputs), self._pixel_range)
       metrics["identity_psnr"] = float(np.mean(identity))
+    if self._classifier is not None:
+      metrics["classifier_agreement"] = float(np.mean(self._classes(outputs) == self._input_classes))
+      if self._aligned:
+        metrics["classifier_agreement_targets"] = float(np.mean(self._classes(self._targets) == self._input_classes))
     strips = [self._inputs[:4], outputs[:4]] + ([self._targets[:4]] if self._aligned else [])
     if contract.B_TO_A in self._translator.directions:
       back = self._translated(state, self._targets, contract.B_TO_A)
@@ -142,6 +158,16 @@ class TranslationQuality:
     images["translation"] = self._grid(strips)
     return metrics, images
 
+  def _classes(self, images: list[np.ndarray]) -> np.ndarray:
+    """The class the classifier reads in each image, `[N]`."""
+    batch_size = self._context.options.batch_size
+    return np.concatenate(
+        [
+            np.argmax(np.asarray(self._classifier.classify(np.stack(images[start : start + batch_size]))), axis=-1)
+            for start in range(0, len(images), batch_size)
+        ]
+    )
+
   def _grid(self, columns: list[list[np.ndarray]]) -> np.ndarray:
     """One row per image: its input, output (and target, and the way back), each cut to the smallest side shown."""
     side = min(image.shape[0] for column in columns for image in column)
@@ -149,3 +175,24 @@ class TranslationQuality:
     cut = lambda image: np.broadcast_to(image[:side, :side], (side, side, channels))
     rows = [cut(column[row]) for row in range(len(columns[0])) for column in columns]
     return writers.image_grid(np.stack(rows), self._pixel_range, len(columns))
+
+
+class _Classifier:
+  """A classifier run's reading of images in the translation run's pixel range: `classify(images) -> logits`."""
+
+  def __init__(self, workdir: str, pixel_range: tuple[float, float]):
+    run = runs.load(workdir)
+    capability = run.experiment.trainer.features
+    if capability is None or capability.classify is None:
+      raise errors.UserError(
+          f"config.eval.translation.classifier_workdir={workdir!r} holds a {run.config.family} run, not a "
+          "classifier; train one with configs/classifier.py."
+      )
+    self._params = capability.params(run.state)
+    to_classifier = lambda images: pixels.rescale(images, pixel_range, capability.pixel_range)
+    # The weights are an argument, not constants compiled into the program.
+    self._classify = jax.jit(lambda params, images: capability.classify(params, to_classifier(images)))
+    self.name = f"genjax classifier ({run.config.data.name}, {workdir}, step {run.step})"
+
+  def classify(self, images: np.ndarray) -> jax.Array:
+    return self._classify(self._params, images)

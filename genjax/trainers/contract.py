@@ -80,11 +80,14 @@ class Features:
   features:    (params, images in `pixel_range`) -> `[N, D]`, deterministic.
   params:      state -> the parameters that `features` takes (what a weight hash covers).
   pixel_range: the pixel range the images must be in.
+  classify:    (params, images in `pixel_range`) -> class logits `[N, K]`, deterministic: what the network reads
+               in an image (a classifier's), or None.
   """
 
   features: Callable[[Any, jax.Array], jax.Array]
   params: Callable[[State], Any]
   pixel_range: tuple[float, float]
+  classify: Callable[[Any, jax.Array], jax.Array] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
