@@ -290,3 +290,16 @@ def test_a_classifier_reads_translated_digits_beside_their_true_targets(translat
 def test_a_classifier_workdir_that_is_no_classifier_is_refused(translation_runs, tiny_runs):
   with pytest.raises(errors.UserError, match="holds a vae run, not a classifier"):
     _translation_quality(translation_runs["cyclegan"], tiny_runs["vae"])
+
+
+def test_linear_decay_keeps_the_rate_for_half_the_steps_then_decays_it_to_zero():
+  from genjax import config_lib
+  from genjax.trainers import common
+
+  optimizer = common.make_optimizer(config_lib.optimizer("adam", 2e-4, 0.5, 0.999, "linear_decay"), total_steps=10)
+  params, steps = jnp.zeros(()), []
+  state = optimizer.init(params)
+  for _ in range(10):  # A constant gradient: each Adam step moves by the learning rate itself.
+    updates, state = optimizer.update(jnp.ones(()), state, params)
+    steps.append(-float(updates))
+  np.testing.assert_allclose(steps, 2e-4 * np.array([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2]), rtol=1e-4)
