@@ -280,10 +280,12 @@ def _translation_quality(workdir, classifier_workdir):
   return run, evaluation.TranslationQuality(context)
 
 
-def test_a_classifier_reads_translated_digits_beside_their_true_targets(translation_runs, tiny_runs):
+def test_a_classifier_reads_translated_digits_and_measures_their_distance_to_the_targets(translation_runs, tiny_runs):
   run, quality = _translation_quality(translation_runs["cyclegan"], tiny_runs["classifier"])
   metrics, _ = quality.run(run.state, run.step)
   assert 0.0 <= metrics["classifier_agreement"] <= 1.0 and 0.0 <= metrics["classifier_agreement_targets"] <= 1.0
+  for name in ("fid_a_to_b", "kid_a_to_b", "fid_b_to_a", "kid_b_to_a", "fid_identity"):
+    assert np.isfinite(metrics[name]), name
   assert quality.protocol["translation_classifier"].startswith("genjax classifier (mnist5k")
 
 

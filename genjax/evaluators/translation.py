@@ -16,7 +16,10 @@ convolutional: trained on patches, applied to larger images). Scores are per ima
 
 With `config.eval.translation.classifier_workdir` (a configs/classifier.py run on the same kind of images), also
 whether the classifier reads the same class in G(A) as in A (`classifier_agreement`), beside the same for the true
-targets (`classifier_agreement_targets`: the map's own effect on the classifier, where targets are paired).
+targets (`classifier_agreement_targets`: the map's own effect on the classifier, where targets are paired), and
+FID and KID in its penultimate features (`genjax.metrics.feature_distances`): of G(A) against the eval targets
+(`fid_a_to_b`, `kid_a_to_b`), of F(B) against the eval inputs for CycleGAN (`fid_b_to_a`, `kid_b_to_a`), and of
+the inputs themselves against the targets (`fid_identity`: what doing nothing scores).
 
 Strips of input | output (| target) for the first images (and target | F(target) back) go to samples/. Numbers are
 of the train state's generators (no weight average) at the evaluated step.
@@ -31,6 +34,7 @@ from genjax import runs
 from genjax import writers
 from genjax.data import sources
 from genjax.evaluators import common
+from genjax.metrics import feature_distances
 from genjax.metrics import image_quality
 from genjax.trainers import contract
 
@@ -104,7 +108,10 @@ class TranslationQuality:
     }
     if self._classifier is not None:
       self.protocol["translation_classifier"] = self._classifier.name
-      self._input_classes = self._classes(self._inputs)
+      self.protocol["translation_kid"] = "unbiased MMD^2, cubic kernel, 100 subsets of min(1000, N // 2) images"
+      self._input_classes, self._input_features = self._read(self._inputs)
+      _, self._target_features = self._read(self._targets)
+      self._fid_identity = feature_distances.frechet_distance_from_features(self._target_features, self._input_features)
 
   def _translated(self, state, images: list[np.ndarray], direction: str) -> list[np.ndarray]:
     """`images` through the translator, in batches of one size (at most config.eval.batch_size), in order."""
@@ -143,9 +150,12 @@ class TranslationQuality:
       identity = _capped_psnr(np.stack(self._targets), np.stack(self._inputs), self._pixel_range)
       metrics["identity_psnr"] = float(np.mean(identity))
     if self._classifier is not None:
-      metrics["classifier_agreement"] = float(np.mean(self._classes(outputs) == self._input_classes))
+      classes, features = self._read(outputs)
+      metrics["classifier_agreement"] = float(np.mean(classes == self._input_classes))
       if self._aligned:
-        metrics["classifier_agreement_targets"] = float(np.mean(self._classes(self._targets) == self._input_classes))
+        metrics["classifier_agreement_targets"] = float(np.mean(self._read(self._targets)[0] == self._input_classes))
+      metrics.update(self._distances("a_to_b", self._target_features, features))
+      metrics["fid_identity"] = self._fid_identity
     strips = [self._inputs[:4], outputs[:4]] + ([self._targets[:4]] if self._aligned else [])
     if contract.B_TO_A in self._translator.directions:
       back = self._translated(state, self._targets, contract.B_TO_A)
@@ -155,18 +165,22 @@ class TranslationQuality:
       metrics["cycle_l1_a"] = float(np.mean(np.abs(unit(cycle_a) - unit(self._inputs))))
       metrics["cycle_l1_b"] = float(np.mean(np.abs(unit(cycle_b) - unit(self._targets))))
       strips += [self._targets[:4], back[:4]]
+      if self._classifier is not None:
+        metrics.update(self._distances("b_to_a", self._input_features, self._read(back)[1]))
     images["translation"] = self._grid(strips)
     return metrics, images
 
-  def _classes(self, images: list[np.ndarray]) -> np.ndarray:
-    """The class the classifier reads in each image, `[N]`."""
+  def _read(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The class the classifier reads in each image `[N]`, and its features `[N, D]`."""
     batch_size = self._context.options.batch_size
-    return np.concatenate(
-        [
-            np.argmax(np.asarray(self._classifier.classify(np.stack(images[start : start + batch_size]))), axis=-1)
-            for start in range(0, len(images), batch_size)
-        ]
-    )
+    starts = range(0, len(images), batch_size)
+    read = [self._classifier.read(np.stack(images[start : start + batch_size])) for start in starts]
+    return np.concatenate([classes for classes, _ in read]), np.concatenate([features for _, features in read])
+
+  def _distances(self, suffix: str, real: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    subset_size = min(1000, len(real) // 2)  # Subsets of all N would all be the same.
+    kid, _ = feature_distances.kernel_inception_distance(real, other, subset_size=subset_size, seed=self._context.seed)
+    return {f"fid_{suffix}": feature_distances.frechet_distance_from_features(real, other), f"kid_{suffix}": kid}
 
   def _grid(self, columns: list[list[np.ndarray]]) -> np.ndarray:
     """One row per image: its input, output (and target, and the way back), each cut to the smallest side shown."""
@@ -178,7 +192,7 @@ class TranslationQuality:
 
 
 class _Classifier:
-  """A classifier run's reading of images in the translation run's pixel range: `classify(images) -> logits`."""
+  """A classifier run's reading of images in the translation run's pixel range."""
 
   def __init__(self, workdir: str, pixel_range: tuple[float, float]):
     run = runs.load(workdir)
@@ -189,10 +203,15 @@ class _Classifier:
           "classifier; train one with configs/classifier.py."
       )
     self._params = capability.params(run.state)
-    to_classifier = lambda images: pixels.rescale(images, pixel_range, capability.pixel_range)
-    # The weights are an argument, not constants compiled into the program.
-    self._classify = jax.jit(lambda params, images: capability.classify(params, to_classifier(images)))
+
+    def read(params, images):
+      images = pixels.rescale(images, pixel_range, capability.pixel_range)
+      return jax.numpy.argmax(capability.classify(params, images), axis=-1), capability.features(params, images)
+
+    self._read = jax.jit(read)  # The weights are an argument, not constants compiled into the program.
     self.name = f"genjax classifier ({run.config.data.name}, {workdir}, step {run.step})"
 
-  def classify(self, images: np.ndarray) -> jax.Array:
-    return self._classify(self._params, images)
+  def read(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class read in each image `[N]` and the penultimate features `[N, D]`."""
+    classes, features = self._read(self._params, images)
+    return np.asarray(classes), np.asarray(features)
