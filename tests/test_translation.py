@@ -263,13 +263,25 @@ def test_translate_writes_every_image_of_a_folder_at_its_size_and_name(translati
     assert pixels.read_image(str(tmp_path / "out" / name), 3).shape == (height, width, 3)
 
 
-def test_translate_refuses_a_direction_the_run_lacks(translation_runs, tmp_path):
+@pytest.mark.parametrize(
+    "run, arguments, message",
+    [
+        ("pix2pix", ["--direction=b_to_a"], "translates a_to_b only"),
+        ("vae", [], "is a 'vae' run (config.family); translate.py needs a translation run"),
+    ],
+)
+def test_translate_refuses_a_direction_the_run_lacks_and_other_families(
+    translation_runs, tiny_runs, tmp_path, run, arguments, message
+):
   from genjax import pixels
 
   pixels.save_image(str(tmp_path / "in" / "a.png"), np.zeros((8, 8, 3), np.uint8))
-  run, direction = f"--workdir={translation_runs['pix2pix']}", "--direction=b_to_a"
-  result = run_command("translate.py", run, f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}", direction)
-  assert result.returncode == 1 and "translates a_to_b only" in result.stderr, result.stderr
+  workdir = {**translation_runs, **tiny_runs}[run]
+  result = run_command(
+      "translate.py", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}", *arguments
+  )
+  assert result.returncode == 1 and message in result.stderr, result.stderr
+  assert not os.path.exists(tmp_path / "out")
 
 
 def _translation_quality(workdir, classifier_workdir):
