@@ -317,3 +317,24 @@ def test_linear_decay_keeps_the_rate_for_half_the_steps_then_decays_it_to_zero()
     updates, state = optimizer.update(jnp.ones(()), state, params)
     steps.append(-float(updates))
   np.testing.assert_allclose(steps, 2e-4 * np.array([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2]), rtol=1e-4)
+
+
+def test_the_thickened_digits_are_two_disjoint_unpaired_halves_and_test_pairs_with_the_true_map(tfds_data_dir):
+  config = load_config("cyclegan", "runlocal")
+  data_config = _renamed(config, "known_map:thicker_digits")
+  data_config.data_dir = tfds_data_dir
+  data = sources.open_source(data_config)
+  side_a, side_b = data.train.sides
+  assert isinstance(data.train, sources.UnpairedSplit) and len(side_a) == len(side_b) == 2000
+  digits = [example["image"] for example in sources.open_source(_mnist(config, tfds_data_dir)).train]
+  np.testing.assert_array_equal(side_a[3]["image"], digits[6])
+  np.testing.assert_array_equal(side_b[3]["target"], known_maps.thicken(digits[7]))
+  example = data.eval[5]
+  np.testing.assert_array_equal(example["target"], known_maps.thicken(example["image"]))
+  assert data.spec.image_fields == ("image", "target") and not data.spec.has_labels
+
+
+def _mnist(config, data_dir):
+  data = _renamed(config, "mnist5k")
+  data.data_dir = data_dir
+  return data
