@@ -32,15 +32,16 @@ WARMUP_STEPS = 2  # Of the step alone: the first runs any lazy initialisation, t
 
 
 def synthetic_raw_batch(built: experiment.Experiment, rng: np.random.Generator) -> dict[str, np.ndarray]:
-  """A raw train batch `[k, B, ...]` of the experiment's spec, as the input path delivers it: uniform uint8 pixels
-  (or standard normal points), labels drawn from the spec's classes, and stream positions."""
+  """A raw train batch `[k, B, ...]` of the experiment's spec, as the input path delivers it: uniform uint8 pixels in
+  every image field (or standard normal points), labels drawn from the spec's classes, and stream positions."""
   config, spec = built.config, built.spec
   leading = (built.trainer.batches_per_step, config.train.batch_size)
-  shape = (*leading, *spec.data_shape)
   if spec.is_image:
-    raw = {spec.data_key: rng.integers(0, 256, shape, dtype=np.uint8)}
+    raw = {
+        name: rng.integers(0, 256, (*leading, *spec.fields[name].shape), dtype=np.uint8) for name in spec.image_fields
+    }
   else:
-    raw = {spec.data_key: rng.standard_normal(shape).astype(np.float32)}
+    raw = {spec.data_key: rng.standard_normal((*leading, *spec.data_shape)).astype(np.float32)}
   if spec.has_labels:
     raw[sources.LABEL] = rng.integers(spec.num_classes, size=leading).astype(np.int32)
   raw[pipeline.EPOCH] = np.zeros(leading, np.int32)

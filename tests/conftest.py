@@ -95,6 +95,13 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   elif config.family == "classifier":
     config.model.channels = (4, 8)
     config.model.feature_size = 8
+  elif config.family == "translation":
+    config.model.num_downs, config.model.num_blocks = 2, 1
+    config.model.g_features = config.model.d_features = 4
+    config.model.d_layers = 1
+    config.translation.pool_size = min(config.translation.pool_size, 4)
+    if config.data.patch_size:
+      config.data.patch_size = 16
   else:
     config.model.widths = (4, 8)
   if "latent_size" in config.model:

@@ -23,7 +23,8 @@ GAN_IMAGE_CONFIG_NAMES = ["gan", "wgan", "wgan_gp"]
 @pytest.mark.parametrize("name", IMAGE_CONFIG_NAMES)
 def test_every_config_loads_offline_with_runlocal(name):
   config = load_config(name, "runlocal")
-  assert config.data.name in ("mnist5k", "photos")  # The datasets bundled with genjax.
+  # The datasets bundled with genjax, or the translation tasks made from them.
+  assert config.data.name in ("mnist5k", "photos") or config.data.name.startswith("known_map:")
   for key in ("seed", "family"):
     assert key in config
   for section, key in [("data", "name"), ("train", "total_steps"), ("train", "batch_size"), ("optim", "lr")]:

@@ -14,7 +14,7 @@ import pytest
 from conftest import load_config, tiny_config
 from genjax.data import catalog
 
-RUN_FIXTURES = ("tiny_runs", "restoration_runs")
+RUN_FIXTURES = ("tiny_runs", "restoration_runs", "translation_runs")
 
 
 def made_once(tmp_path_factory, name: str, make: Callable[[pathlib.Path], None]) -> pathlib.Path:
@@ -92,3 +92,12 @@ def restoration_runs(tfds_data_dir, tmp_path_factory):
   configs = {task: _tiny_restoration_config(task) for task in ("denoise", "super_resolution", "inpaint")}
   directory = made_once(tmp_path_factory, "restoration_runs", _train_each(configs, tfds_data_dir))
   return {task: str(directory / task) for task in configs}
+
+
+@pytest.fixture(scope="session")
+def translation_runs(tfds_data_dir, tmp_path_factory):
+  """Workdirs of tiny translation runs on the offline known-map tasks (4 steps): pix2pix on grey -> colour
+  photographs and CycleGAN on the thickened digits."""
+  configs = {name: tiny_config(name, eval__translation__crop_size=64) for name in ("pix2pix", "cyclegan")}
+  directory = made_once(tmp_path_factory, "translation_runs", _train_each(configs, tfds_data_dir))
+  return {name: str(directory / name) for name in configs}

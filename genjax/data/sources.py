@@ -14,6 +14,8 @@ their shape, points, a label, and the size of padded images. Readers stack exact
 - "sidebyside:DIR": pairs stored side by side in one file, input left and target right (the pix2pix datasets);
 - "unpaired:DIR_A,DIR_B": two folders of unpaired images ("image" from A, "target" from B), which training visits
   each in its own order (`UnpairedSplit`);
+- "known_map:TASK": the offline translation tasks with a known answer, made from the bundled datasets (pairs or
+  unpaired sides), see `known_maps`;
 - any other name: a TFDS image dataset (bundled ones such as "mnist5k" and "photos" included), see `catalog`.
 TensorFlow Datasets and folder reading are imported only when a source of theirs is opened.
 
@@ -305,6 +307,20 @@ def _unpaired_open(data_config: ml_collections.ConfigDict):
   return train, evaluation, None
 
 
+def _known_map_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
+  from genjax.data import known_maps
+
+  return _image_spec(data_config, known_maps.task(data_config.name).image_shape, 0, (IMAGE, TARGET))
+
+
+def _known_map_open(data_config: ml_collections.ConfigDict):
+  from genjax.data import known_maps
+
+  train_sides, evaluation = known_maps.open_splits(data_config)
+  train = UnpairedSplit(*train_sides) if len(train_sides) == 2 else train_sides[0]
+  return train, evaluation, None
+
+
 _TOY2D = SourceKind(_toy2d_spec, _toy2d_open)
 _TFDS = SourceKind(_tfds_spec, _tfds_open)
 
@@ -316,6 +332,7 @@ REGISTRY = {
     "pairs:": _folder_kind("pairs"),
     "sidebyside:": _folder_kind("sidebyside"),
     "unpaired:": SourceKind(_unpaired_spec, _unpaired_open, folder_options=True),
+    "known_map:": SourceKind(_known_map_spec, _known_map_open),
 }
 
 

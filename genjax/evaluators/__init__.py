@@ -9,6 +9,7 @@ experiments/evaluate.py, so that a number means the same wherever it was compute
   reconstruction   MSE, PSNR and SSIM of reconstructions (models that encode)
   restoration      PSNR and SSIM of restored whole images, beside classical baselines (restorers)
   anomaly          AUROC and AUPRC of per-image anomaly scores against the left-out classes (one-class protocol)
+  translation      PSNR, SSIM, L1 and sharpness of translations against their targets, cycle errors (translators)
 
 Each evaluation says itself whether it can serve a run (`applies`): training refuses one that cannot before it
 starts, and experiments/evaluate.py runs every offline evaluation (`OFFLINE`) that applies. Each reads its own
@@ -28,6 +29,7 @@ from genjax.evaluators import reconstruction
 from genjax.evaluators import restoration
 from genjax.evaluators import sample_quality
 from genjax.evaluators import split
+from genjax.evaluators import translation
 
 Context = common.Context
 
@@ -40,10 +42,11 @@ EVALUATORS = {
     "reconstruction": reconstruction.ReconstructionQuality,
     "restoration": restoration.RestorationQuality,
     "anomaly": anomaly.AnomalyDetection,
+    "translation": translation.TranslationQuality,
 }
 # What experiments/evaluate.py runs wherever it applies: the scores of a trained model (the split's own metrics and
 # the grids belong to training; the anomaly protocol has experiments/anomaly.py).
-OFFLINE = ("sample_quality", "mode_coverage", "likelihood", "reconstruction", "restoration")
+OFFLINE = ("sample_quality", "mode_coverage", "likelihood", "reconstruction", "restoration", "translation")
 
 
 def applicable(names: Sequence[str], context: common.Context) -> list[str]:

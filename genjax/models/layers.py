@@ -21,37 +21,43 @@ from jax import lax
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
-def _conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-  """PyTorch's ConvTranspose2d geometry: output size (n - 1) * stride - 2 * padding + kernel size."""
+def _conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int, output_padding: int = 0) -> jax.Array:
+  """PyTorch's ConvTranspose2d geometry: output size (n - 1) * stride - 2 * padding + kernel size + output_padding
+  (the extra rows and columns at the bottom and right)."""
   pad = kernel.shape[0] - 1 - padding  # The padding of the zero-dilated input that gives that size.
-  return lax.conv_transpose(x, kernel, (stride, stride), [(pad, pad), (pad, pad)], dimension_numbers=_NHWC)
+  edges = [(pad, pad + output_padding)] * 2
+  return lax.conv_transpose(x, kernel, (stride, stride), edges, dimension_numbers=_NHWC)
 
 
-def _strided_correlation(dy: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
-  """z[j] = sum_k dy[stride * j - padding + k] kernel[k]: the adjoint of `_conv_transpose` in its input."""
-  return lax.conv_general_dilated(dy, kernel, (stride, stride), [(padding, padding)] * 2, dimension_numbers=_NHWC)
+def _strided_correlation(
+    dy: jax.Array, kernel: jax.Array, stride: int, padding: int, output_padding: int = 0
+) -> jax.Array:
+  """z[j] = sum_k dy[stride * j - padding + k] kernel[k]: the adjoint of `_conv_transpose` in its input (its
+  `output_padding` extra rows are cut from the far side, a negative padding)."""
+  edges = [(padding, padding - output_padding)] * 2
+  return lax.conv_general_dilated(dy, kernel, (stride, stride), edges, dimension_numbers=_NHWC)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int) -> jax.Array:
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int, padding: int, output_padding: int = 0) -> jax.Array:
   """Transposed convolution `[N, H, W, Cin] x [K, K, Cin, Cout] -> [N, H', W', Cout]` with a fast VJP.
 
   Both cotangents are strided correlations of the output cotangent dy with the kernel flipped in space and with
   its channel axes swapped: the input gradient is that correlation itself, and the kernel gradient is the kernel
   gradient of that correlation (a strided convolution, which XLA differentiates quickly) taken with cotangent x.
   """
-  return _conv_transpose(x, kernel, stride, padding)
+  return _conv_transpose(x, kernel, stride, padding, output_padding)
 
 
-def _conv_transpose_fwd(x, kernel, stride, padding):
-  return _conv_transpose(x, kernel, stride, padding), (x, kernel)
+def _conv_transpose_fwd(x, kernel, stride, padding, output_padding):
+  return _conv_transpose(x, kernel, stride, padding, output_padding), (x, kernel)
 
 
-def _conv_transpose_bwd(stride, padding, residuals, dy):
+def _conv_transpose_bwd(stride, padding, output_padding, residuals, dy):
   x, kernel = residuals
   flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
-  dx = _strided_correlation(dy, flipped, stride, padding)
-  _, kernel_vjp = jax.vjp(lambda k: _strided_correlation(dy, k, stride, padding), flipped)
+  dx = _strided_correlation(dy, flipped, stride, padding, output_padding)
+  _, kernel_vjp = jax.vjp(lambda k: _strided_correlation(dy, k, stride, padding, output_padding), flipped)
   (d_flipped,) = kernel_vjp(x)
   return dx, jnp.flip(d_flipped, (0, 1)).transpose(0, 1, 3, 2)
 
@@ -71,7 +77,8 @@ def _apply_square_kernel(layer: nn.Module, x: jax.Array, operation) -> jax.Array
 
 
 class ConvTranspose(nn.Module):
-  """Square transposed convolution with PyTorch's geometry and the fast VJP of `conv_transpose`."""
+  """Square transposed convolution with PyTorch's geometry (output_padding included) and the fast VJP of
+  `conv_transpose`."""
 
   features: int
   kernel_size: int
@@ -79,10 +86,12 @@ class ConvTranspose(nn.Module):
   padding: int
   use_bias: bool = True
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  output_padding: int = 0
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return _apply_square_kernel(self, x, conv_transpose)
+    operation = lambda x, kernel, stride, padding: conv_transpose(x, kernel, stride, padding, self.output_padding)
+    return _apply_square_kernel(self, x, operation)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))

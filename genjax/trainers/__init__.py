@@ -12,6 +12,7 @@ from genjax.trainers import classifier
 from genjax.trainers import contract
 from genjax.trainers import gan
 from genjax.trainers import restoration
+from genjax.trainers import translation
 from genjax.trainers import vae
 
 FAMILIES = {
@@ -20,6 +21,7 @@ FAMILIES = {
     "gan": gan.make_trainer,
     "classifier": classifier.make_trainer,
     "restoration": restoration.make_trainer,
+    "translation": translation.make_trainer,
 }
 
 

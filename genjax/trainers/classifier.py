@@ -50,8 +50,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   """Builds the classifier's pure functions for the labelled images of `spec`.
 
   Train and eval metrics: "loss" (cross-entropy, nats per image) and "accuracy" (fraction of top-1 hits); training
-  lines also carry "grad_norm". Its `features` capability gives the penultimate activations, for the `params` of a
-  restored state; they are deterministic (dropout sits after them).
+  lines also carry "grad_norm". Its `features` capability gives the penultimate activations and the class logits, for
+  the `params` of a restored state; both are deterministic (dropout is off outside training).
   """
   check_config(config, spec)
   if not spec.has_labels:
@@ -88,5 +88,10 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       train_step,
       eval_step,
       needs_labels=True,
-      features=contract.Features(features, lambda state: state.params, tuple(config.data.pixel_range)),
+      features=contract.Features(
+          features,
+          lambda state: state.params,
+          tuple(config.data.pixel_range),
+          classify=lambda params, images: apply({"params": params}, images, train=False),
+      ),
   )

@@ -76,12 +76,14 @@ def mixed_precision(apply_fn: Callable, dtype_name: str) -> Callable:
 
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "linear_decay")
 
 
 def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-  """Adam, AdamW or RMSProp with linear warm-up, a constant or cosine learning rate, and optional gradient
-  clipping. RMSProp ignores b1 and weight_decay and uses b2 as its decay."""
+  """Adam, AdamW or RMSProp with linear warm-up, a constant, cosine or linear-decay learning rate, and optional
+  gradient clipping. RMSProp ignores b1 and weight_decay and uses b2 as its decay. "linear_decay" keeps the rate
+  constant for the first half of `total_steps` and decays it linearly to 0 over the second (pix2pix and CycleGAN:
+  n_epochs constant, then n_epochs_decay to 0)."""
   if optim_config.name not in OPTIMIZERS:
     raise errors.UserError(f"config.optim.name={optim_config.name!r} is not one of {', '.join(OPTIMIZERS)}.")
   if optim_config.schedule not in SCHEDULES:
@@ -90,6 +92,14 @@ def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) ->
     learning_rate = optax.warmup_cosine_decay_schedule(
         0.0, optim_config.lr, optim_config.warmup_steps, max(total_steps, optim_config.warmup_steps + 1)
     )
+  elif optim_config.schedule == "linear_decay":
+    half = max(total_steps // 2, optim_config.warmup_steps)
+    pieces = [optax.constant_schedule(optim_config.lr), optax.linear_schedule(optim_config.lr, 0.0, total_steps - half)]
+    boundaries = [half]
+    if optim_config.warmup_steps:
+      pieces.insert(0, optax.linear_schedule(0.0, optim_config.lr, optim_config.warmup_steps))
+      boundaries.insert(0, optim_config.warmup_steps)
+    learning_rate = optax.join_schedules(pieces, boundaries)
   elif optim_config.warmup_steps:
     learning_rate = optax.linear_schedule(0.0, optim_config.lr, optim_config.warmup_steps)
   else:

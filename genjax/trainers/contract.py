@@ -82,11 +82,14 @@ class Features:
   features:    (params, images in `pixel_range`) -> `[N, D]`, deterministic.
   params:      state -> the parameters that `features` takes (what a weight hash covers).
   pixel_range: the pixel range the images must be in.
+  classify:    (params, images in `pixel_range`) -> class logits `[N, K]`, deterministic: what the network reads
+               in an image (a classifier's), or None.
   """
 
   features: Callable[[Any, jax.Array], jax.Array]
   params: Callable[[State], Any]
   pixel_range: tuple[float, float]
+  classify: Callable[[Any, jax.Array], jax.Array] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +119,26 @@ class Restorer:
   degrade: Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array | None]]
   restore: Callable[[State, jax.Array, jax.Array | None], jax.Array]
   scale: int = 1
+  multiple: int = 1
+
+
+# The directions of a translator: from the "image" field's domain (A) to the "target" field's (B), and back.
+A_TO_B, B_TO_A = "a_to_b", "b_to_a"
+
+
+@dataclasses.dataclass(frozen=True)
+class Translator:
+  """Translates images of one domain into the other's (pix2pix one way, CycleGAN both).
+
+  translate:  (state, images `[N, H, W, C]` in the data's pixel range, direction) -> images of the other domain,
+              same N, H and W; direction (one of `directions`) is static under jit; any H and W that `multiple`
+              divides (the networks are fully convolutional).
+  directions: the directions offered, among `A_TO_B` and `B_TO_A`.
+  multiple:   what image sides must be a multiple of.
+  """
+
+  translate: Callable[[State, jax.Array, str], jax.Array]
+  directions: tuple[str, ...]
   multiple: int = 1
 
 
@@ -151,7 +174,8 @@ class Trainer:
   progress_metrics: the train metrics that the console's progress line shows.
   needs_labels:     whether the steps read `batch["label"]` (class-conditional models, classifiers).
   frozen_networks:  the networks, by name, that `train_step` uses but does not train (see `FrozenNetwork`).
-  decoder, sampler, encoder, likelihood, features, critic, restorer: capabilities, None where the family has none.
+  decoder, sampler, encoder, likelihood, features, critic, restorer, translator: capabilities, None where the
+                    family has none.
   """
 
   init: Callable[[jax.Array], State]
@@ -169,6 +193,7 @@ class Trainer:
   features: Features | None = None
   critic: Critic | None = None
   restorer: Restorer | None = None
+  translator: Translator | None = None
 
   def num_params(self, state: State) -> int:
     """The number of trainable parameters in `state` (abstract or concrete)."""
