@@ -34,13 +34,13 @@ COMPILATION_CACHE = flags.DEFINE_string(
 @dataclasses.dataclass(frozen=True)
 class RunFlags:
   """The flags of a tool that reads a trained run; `num_images` is None for a tool that takes every input given,
-  `seed` for one that draws nothing."""
+  `batch_size` for one that takes one image at a time, `seed` for one that draws nothing."""
 
   workdir: flags.FlagHolder
   step: flags.FlagHolder
   out_dir: flags.FlagHolder
   num_images: flags.FlagHolder | None
-  batch_size: flags.FlagHolder
+  batch_size: flags.FlagHolder | None
   seed: flags.FlagHolder | None
 
   def load(self, overrides: Sequence[str] = ()):
@@ -55,12 +55,12 @@ class RunFlags:
 def define_run_flags(
     *,
     out_dir: str,
-    batch_size: tuple[int, str],
+    batch_size: tuple[int, str] | None = None,
     seed: str | None = None,
     num_images: tuple[int, str, int] | None = None,
 ) -> RunFlags:
-  """Defines --workdir (required), --step, --out_dir, --batch_size and, given `seed` and `num_images`, --seed and
-  --num_images, with one name and meaning in every tool; the arguments give each tool's defaults and what the flags
+  """Defines --workdir (required), --step, --out_dir and, given `batch_size`, `seed` and `num_images`, --batch_size,
+  --seed and --num_images, with one name and meaning in every tool; the arguments give each tool's defaults and what the flags
   count.
 
   out_dir:    where the tool writes by default (see `runs.output_dir`), as its help says it.
@@ -77,7 +77,7 @@ def define_run_flags(
       step=flags.DEFINE_integer("step", None, "Checkpoint step to use (default: the latest).", lower_bound=0),
       out_dir=flags.DEFINE_string("out_dir", None, f"Where to write (default: {out_dir})."),
       num_images=images,
-      batch_size=flags.DEFINE_integer("batch_size", batch_size[0], batch_size[1], lower_bound=1),
+      batch_size=None if batch_size is None else flags.DEFINE_integer("batch_size", *batch_size, lower_bound=1),
       seed=None if seed is None else flags.DEFINE_integer("seed", 0, f"Seed of {seed}.", lower_bound=0),
   )
   flags.mark_flags_as_required(["workdir"])

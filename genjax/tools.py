@@ -1,4 +1,4 @@
-"""What the entry points sample.py, encode.py and restore.py do with a restored run (`runs.Run`), as a library, so
+"""What the entry points sample.py, encode.py, restore.py and translate.py do with a restored run (`runs.Run`), as a library, so
 that their logic and every refusal are tested in-process; experiments/*.py parse flags and call one function here.
 (evaluate.py's and anomaly.py's are in `genjax.evaluators.offline`.)
 
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import jax
 import numpy as np
-import tqdm
 from absl import logging
 from etils import epath
 
+from genjax import console
 from genjax import errors
 from genjax import latents
 from genjax import pixels
@@ -170,7 +170,7 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
   degrade = jax.jit(restorer.degrade)
   inputs = os.path.expanduser(request.inputs)
   written, failed, colour = [], [], []
-  for index, name in enumerate(tqdm.tqdm(names, unit="image", disable=len(names) == 1)):
+  for index, name in enumerate(console.track(names, len(names), "Restoring", unit="images")):
     try:
       if channels == 1 and pixels.has_colour(_input_path(inputs, name)):
         colour.append(name)
@@ -198,9 +198,54 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
   return written
 
 
+def translate_files(run: runs.Run, out_dir: str, inputs: str, direction: str, max_pixels: int) -> list[str]:
+  """experiments/translate.py: translates every image of `inputs` (a file, or a folder searched recursively) in
+  `direction` into `out_dir`, under its name relative to the input folder, at its own size: each image is mirrored
+  at its bottom and right edges up to the generator's multiple, translated whole and cut back. Unreadable inputs
+  (and images over `max_pixels`) are skipped and named in a warning. Raises `UserError` for a run that does not
+  translate, a direction it lacks, and inputs none of which can be read."""
+  names = _input_names(inputs)
+  translator = run.experiment.trainer.translator
+  if translator is None:
+    raise errors.UserError(
+        f"{run.workdir} is a {run.config.family!r} run (config.family); translate.py needs a translation run "
+        "(configs/pix2pix.py or configs/cyclegan.py)."
+    )
+  if direction not in translator.directions:
+    raise errors.UserError(
+        f"--direction={direction}: the {run.config.translation.method} run in {run.workdir} translates "
+        f"{' and '.join(translator.directions)} only."
+    )
+  channels = run.config.data.channels or 3
+  pixel_range = tuple(run.config.data.pixel_range)
+  translate = jax.jit(translator.translate, static_argnums=2, out_shardings=run.experiment.replicated)
+  inputs = os.path.expanduser(inputs)
+  written, failed, colour = [], [], []
+  for name in console.track(names, len(names), "Translating", unit="images"):
+    try:
+      if channels == 1 and pixels.has_colour(_input_path(inputs, name)):
+        colour.append(name)
+      image = pixels.read_image(_input_path(inputs, name), channels, max_pixels)
+    except (OSError, ValueError) as e:
+      failed.append(f"{name} ({e})")
+      continue
+    height, width = image.shape[:2]
+    padding = ((0, -height % translator.multiple), (0, -width % translator.multiple), (0, 0))
+    scaled = pixels.rescale(image.astype(np.float32) / 255.0, pixels.UNIT_RANGE, pixel_range)
+    padded = np.pad(scaled, padding, "symmetric")
+    translated = np.asarray(translate(run.state, padded[None], direction))[0, :height, :width]
+    written.append(_output_path(out_dir, name))
+    pixels.save_image(written[-1], pixels.to_uint8(translated, pixel_range))
+  if len(failed) == len(names):
+    raise errors.UserError(f"Could not read any of the {len(names)} inputs:\n  " + "\n  ".join(failed))
+  pixels.warn_unreadable(failed, inputs)
+  pixels.warn_colour_read_as_grey(colour, len(names), f"the run in {run.workdir}")
+  logging.info("Wrote %d images to %s.", len(written), out_dir)
+  return written
+
 
 def _input_names(path: str) -> list[str]:
-  """The images to restore, as names relative to the input folder (a file: its own name)."""
+  """The images to restore or translate, as names relative to the input folder (a file: its own name)."""
   path = os.path.expanduser(path)
   if os.path.isfile(path):
     return [os.path.basename(path)]

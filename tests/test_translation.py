@@ -248,39 +248,58 @@ def test_sharpness_compares_high_frequency_energy():
   np.testing.assert_allclose(evaluation.high_frequency_energy(edges), [2 * 6 / 36])  # Two columns of 1s, 6 rows.
 
 
-def test_translate_writes_every_image_of_a_folder_at_its_size_and_name(translation_runs, tmp_path):
+def _images_of_odd_sizes(folder):
   from genjax import pixels
   from genjax.data import photos
 
   sizes = {"a.png": (37, 29), "sub/b.jpg": (21, 40)}
   for name, (height, width) in sizes.items():
-    pixels.save_image(str(tmp_path / "in" / name), photos.load("coffee.png")[:height, :width])
-  (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
-  run = f"--workdir={translation_runs['pix2pix']}"
-  result = run_command("translate.py", run, f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}")
-  assert result.returncode == 1 and "Could not read 1 of 3 inputs" in result.stderr and "broken.png" in result.stderr
+    pixels.save_image(str(folder / name), photos.load("coffee.png")[:height, :width])
+  (folder / "broken.png").write_bytes(b"not an image")
+  return sizes
+
+
+def test_translate_writes_every_readable_image_of_a_folder_at_its_size_and_name(translation_runs, tmp_path, caplog):
+  from genjax import pixels
+  from genjax import tools
+
+  sizes = _images_of_odd_sizes(tmp_path / "in")
+  run = runs.load(translation_runs["pix2pix"])
+  written = tools.translate_files(run, str(tmp_path / "out"), str(tmp_path / "in"), "a_to_b", max_pixels=10**6)
+  assert sorted(written) == sorted(str(tmp_path / "out" / name) for name in sizes)
   for name, (height, width) in sizes.items():
     assert pixels.read_image(str(tmp_path / "out" / name), 3).shape == (height, width, 3)
+  assert "broken.png" in caplog.text  # Skipped and named, as every tool does.
+
+
+@pytest.mark.cli
+def test_translate_command_writes_under_the_runs_folder_for_its_direction_and_exits_0(translation_runs, tmp_path):
+  sizes = _images_of_odd_sizes(tmp_path / "in")
+  run = translation_runs["pix2pix"]
+  result = run_command("translate.py", f"--workdir={run}", f"--input={tmp_path / 'in'}")
+  assert result.returncode == 0, result.stderr
+  assert "broken.png" in result.stderr
+  for name in sizes:
+    assert os.path.exists(os.path.join(run, "translated_a_to_b", "4", "input-in", name))
 
 
 @pytest.mark.parametrize(
-    "run, arguments, message",
+    "run, direction, message",
     [
-        ("pix2pix", ["--direction=b_to_a"], "translates a_to_b only"),
-        ("vae", [], "is a 'vae' run (config.family); translate.py needs a translation run"),
+        ("pix2pix", "b_to_a", "translates a_to_b only"),
+        ("vae", "a_to_b", r"is a 'vae' run \(config.family\); translate.py needs a translation run"),
     ],
 )
 def test_translate_refuses_a_direction_the_run_lacks_and_other_families(
-    translation_runs, tiny_runs, tmp_path, run, arguments, message
+    translation_runs, tiny_runs, tmp_path, run, direction, message
 ):
   from genjax import pixels
+  from genjax import tools
 
   pixels.save_image(str(tmp_path / "in" / "a.png"), np.zeros((8, 8, 3), np.uint8))
-  workdir = {**translation_runs, **tiny_runs}[run]
-  result = run_command(
-      "translate.py", f"--workdir={workdir}", f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}", *arguments
-  )
-  assert result.returncode == 1 and message in result.stderr, result.stderr
+  run = runs.load({**translation_runs, **tiny_runs}[run])
+  with pytest.raises(errors.UserError, match=message):
+    tools.translate_files(run, str(tmp_path / "out"), str(tmp_path / "in"), direction, max_pixels=10**6)
   assert not os.path.exists(tmp_path / "out")
 
 
