@@ -6,7 +6,7 @@ in the format of experiments/benchmark.py, so the two compare side by side on th
 
   python experiments/benchmark.py --config=configs/pix2pix.py: --steps=16 \
     --config.data.name=known_map:edges2photo --config.data.image_size=0
-  python experiments/benchmark_torch_translation.py --method=pix2pix --steps=24
+  python experiments/benchmark_torch_translation.py --method=pix2pix --steps=30
   python experiments/benchmark.py --config=configs/cyclegan.py: --steps=2 \
     --config.data.name=known_map:edges2photo --config.data.image_size=0 --config.data.patch_size=256
   python experiments/benchmark_torch_translation.py --method=cyclegan --steps=2
