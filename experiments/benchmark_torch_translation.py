@@ -4,7 +4,7 @@ junyanz/pytorch-CycleGAN-and-pix2pix (models/networks.py), its losses, optimiser
 Optional: needs torch, which is deliberately not in requirements.txt (`pip install torch`). Prints one JSON object
 in the format of experiments/benchmark.py, so the two compare side by side on the same machine:
 
-  python experiments/benchmark.py --config=configs/pix2pix.py: --steps=16 \
+  python experiments/benchmark.py --config=configs/pix2pix.py: --steps=20 \
     --config.data.name=known_map:edges2photo --config.data.image_size=0
   python experiments/benchmark_torch_translation.py --method=pix2pix --steps=30
   python experiments/benchmark.py --config=configs/cyclegan.py: --steps=2 \
