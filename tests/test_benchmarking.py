@@ -61,7 +61,9 @@ def test_benchmark_cli_prints_one_json_object():
 
 
 @pytest.mark.cli
-@pytest.mark.parametrize("script", ["benchmark_torch_dcgan.py", "benchmark_torch_wgan_gp.py"])
+@pytest.mark.parametrize(
+    "script", ["benchmark_torch_dcgan.py", "benchmark_torch_wgan_gp.py", "benchmark_torch_translation.py"]
+)
 def test_torch_benchmarks_without_torch_say_to_install_it(script):
   if importlib.util.find_spec("torch") is not None:
     pytest.skip("torch is installed here")
