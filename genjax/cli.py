@@ -60,8 +60,8 @@ def define_run_flags(
     num_images: tuple[int, str, int] | None = None,
 ) -> RunFlags:
   """Defines --workdir (required), --step, --out_dir and, given `batch_size`, `seed` and `num_images`, --batch_size,
-  --seed and --num_images, with one name and meaning in every tool; the arguments give each tool's defaults and what the flags
-  count.
+  --seed and --num_images, with one name and meaning in every tool; the arguments give each tool's defaults and
+  what the flags count.
 
   out_dir:    where the tool writes by default (see `runs.output_dir`), as its help says it.
   batch_size: (default, what a batch holds).

@@ -1,6 +1,6 @@
-"""What the entry points sample.py, encode.py, restore.py and translate.py do with a restored run (`runs.Run`), as a library, so
-that their logic and every refusal are tested in-process; experiments/*.py parse flags and call one function here.
-(evaluate.py's and anomaly.py's are in `genjax.evaluators.offline`.)
+"""What the entry points sample.py, encode.py, restore.py and translate.py do with a restored run (`runs.Run`), as a
+library, so that their logic and every refusal are tested in-process; experiments/*.py parse flags and call one
+function here. (evaluate.py's and anomaly.py's are in `genjax.evaluators.offline`.)
 
 The pieces they compose live where they belong: drawing in `genjax.sampling`, codes in `genjax.latents`, tiled
 restoration in `genjax.restoring`. Each function returns the paths it wrote.

@@ -69,7 +69,8 @@ def test_torch_benchmarks_without_torch_say_to_install_it(script):
       "import runpy, sys; sys.modules['torch'] = None; "
       f"sys.argv = ['{script}', '--steps=2']; runpy.run_path('experiments/{script}', run_name='__main__')"
   )
-  result = subprocess.run([sys.executable, "-c", without_torch], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+  command = [sys.executable, "-c", without_torch]
+  result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
   assert result.returncode != 0 and result.stdout == ""
   assert result.stderr.strip().splitlines() == [
       f"genjax: error: {script} compares genjax with PyTorch, which requirements.txt leaves out: install it first "
