@@ -195,8 +195,9 @@ def pytest_collection_modifyitems(session, config, items):
     return
   sharded = [item for item in items if item.get_closest_marker("sharding")]
   if sharded:
+    # First: the longest item, so that the other workers share the rest of the suite while it runs.
     items[:] = [item for item in items if not item.get_closest_marker("sharding")]
-    items.append(ShardedTests.from_parent(session, name="sharding tests on 8 simulated devices", tests=sharded))
+    items.insert(0, ShardedTests.from_parent(session, name="sharding tests on 8 simulated devices", tests=sharded))
 
 
 class ShardedTests(pytest.Item):
