@@ -127,4 +127,5 @@ def _without_pillows_bound():
 def warn_unreadable(unreadable: list[str], where: str) -> None:
   """Names the files that were skipped because they could not be read ("path (why)"), in one warning."""
   if unreadable:
-    logging.warning("Skipped %d unreadable files in %s:\n  %s", len(unreadable), where, "\n  ".join(unreadable))
+    files = "file" if len(unreadable) == 1 else "files"
+    logging.warning("Skipped %d unreadable %s in %s:\n  %s", len(unreadable), files, where, "\n  ".join(unreadable))

@@ -239,7 +239,7 @@ def test_evaluate_scores_a_folder_of_your_own_clean_images(restoration_runs, tmp
   (tmp_path / "mine" / "broken.png").write_bytes(b"not a png")
   run = _load(restoration_runs["denoise"], "--config.eval.restoration.baselines=True")
   metrics = offline.evaluate(run, 0, str(tmp_path / "out"), str(tmp_path / "mine")).metrics
-  assert "Skipped 1 unreadable files" in caplog.text and "broken.png" in caplog.text
+  assert "Skipped 1 unreadable file in" in caplog.text and "broken.png" in caplog.text
   with open(tmp_path / "out" / "metrics.json") as f:
     report = json.load(f)
   assert report["protocol"]["restoration_images"] == f"2 whole images of {tmp_path / 'mine'}"
@@ -330,7 +330,7 @@ def test_an_unreadable_input_is_skipped_and_named_and_only_no_readable_input_is_
   (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
   written = _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in"))
   assert written == [str(tmp_path / "out" / "photo.png")]
-  assert "Skipped 1 unreadable files" in caplog.text and "broken.png" in caplog.text
+  assert "Skipped 1 unreadable file in" in caplog.text and "broken.png" in caplog.text
   with pytest.raises(errors.UserError, match="Could not read any of the 1 inputs:\n  broken.png"):
     _restore(restoration_runs["denoise"], tmp_path / "out", inputs=str(tmp_path / "in" / "broken.png"))
 
