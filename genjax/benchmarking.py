@@ -23,6 +23,7 @@ from absl import logging
 
 from genjax import console
 from genjax import experiment
+from genjax import in_flight
 from genjax import train_loop
 from genjax import writers
 from genjax.data import pipeline
@@ -69,14 +70,17 @@ def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec
   logging.info("Compiled the train step in %.1f s; %d warm-up steps.", compile_s, WARMUP_STEPS)
 
   start = time.perf_counter()
+  steps_in_flight = in_flight.StepsInFlight()
   for _ in range(WARMUP_STEPS):
     state, metrics = train_step(state, feed, keys, frozen)
+    steps_in_flight.dispatched(metrics)
   jax.block_until_ready(metrics)
   step_s = (time.perf_counter() - start) / WARMUP_STEPS
   logging.info("Timing %d steps (about %s at the warm-up's pace).", num_steps, console.duration(num_steps * step_s))
   start = time.perf_counter()
   for _ in range(num_steps):
     state, metrics = train_step(state, feed, keys, frozen)
+    steps_in_flight.dispatched(metrics)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
 
@@ -116,8 +120,10 @@ def end_to_end(config: ml_collections.ConfigDict, data: sources.DataSource, num_
   frozen = built.load_frozen(data)
 
   def read_batches(steps: range):
+    steps_in_flight = in_flight.StepsInFlight()
     for step in steps:
       batch = built.train_batch(train_input.feed(step), step, frozen)
+      steps_in_flight.dispatched(batch)
     jax.block_until_ready(batch)  # The device runs its work in order: the last batch ready, all are.
 
   read_batches(range(num_steps))  # Warm-up: compilation, the first reads.

@@ -31,6 +31,7 @@ from genjax import console
 from genjax import errors
 from genjax import evaluators
 from genjax import experiment
+from genjax import in_flight
 from genjax import sharding
 from genjax import signals
 from genjax import validation
@@ -148,6 +149,7 @@ def _train(config, built, evaluations, data, frozen, checkpointer, writer, state
   total_steps = config.train.total_steps
   progress = _Progress(start_step, total_steps, built.trainer.progress_metrics, log_progress)
   metric_sums, num_summed, finite = None, 0, _all_true(built)
+  steps_in_flight = in_flight.StepsInFlight()
   stop_requests = signals.StopRequests()
   step = start_step
   try:
@@ -165,6 +167,7 @@ def _train(config, built, evaluations, data, frozen, checkpointer, writer, state
         # Device-side running sums, and whether every value was finite since the last checkpoint: nothing waits
         # on the device until a log, evaluation or checkpoint step fetches them.
         metric_sums, finite = _accumulate(metric_sums, finite, metrics)
+      steps_in_flight.dispatched(metrics)
       step += 1
       num_summed += 1
       is_last, is_log_step = step == total_steps, step % config.train.log_every_steps == 0

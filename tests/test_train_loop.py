@@ -13,6 +13,7 @@ from absl import logging
 from conftest import tiny_config, unlabelled
 from genjax import console
 from genjax import errors
+from genjax import in_flight
 from genjax import experiment
 from genjax import train_loop
 from genjax import writers
@@ -263,3 +264,19 @@ def test_a_checkpoint_moves_between_fsdp_on_8_devices_and_replication_on_1(digit
 def test_impossible_sharding_rules_are_refused(rules, message, digits):
   with pytest.raises(errors.UserError, match=message):
     experiment.build(tiny_config("vae", sharding__rules=rules), digits.spec)
+
+
+def test_the_host_dispatches_a_step_only_once_the_one_before_the_last_has_run():
+  class Step:  # A step's outputs, with the wait that jax.block_until_ready calls on them.
+    def __init__(self, number):
+      self.number = number
+
+    def block_until_ready(self):
+      waited.append(self.number)
+      return self
+
+  waited = []
+  steps_in_flight = in_flight.StepsInFlight()
+  for number in range(4):
+    steps_in_flight.dispatched(Step(number))
+    assert waited == list(range(number))  # Step `number` may run while the next is dispatched; no earlier one.
