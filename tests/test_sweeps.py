@@ -35,7 +35,7 @@ def get_config(arg=None):
 
 
 def get_sweep(name):
-  grid = config_lib.product(config_lib.sweep("gan.loss", ["hinge", "least_squares"]), config_lib.seeds(2))
+  grid = config_lib.product(config_lib.sweep("gan.loss", ["hinge", "least_squares"]), config_lib.seeds(1))
   return {
       "grid": grid,
       "pair": grid[:2],
@@ -95,15 +95,13 @@ def test_two_workers_finish_a_grid_a_failed_trial_stops_nothing_and_the_report_h
   assert result.returncode == 0, result.stderr
   rows = _results(sweep_dir)
   complete = [row for row in rows if row["status"] == "complete"]
-  assert {(row["gan.loss"], row["seed"]) for row in complete} == {
-      (loss, seed) for loss in ("hinge", "least_squares") for seed in ("0", "1")
-  }
+  assert {(row["gan.loss"], row["seed"]) for row in complete} == {("hinge", "0"), ("least_squares", "0")}
   assert all(row["step"] == "4" and row["final_modes_covered"] != "" for row in complete)
   (failed,) = [row for row in rows if row["status"] == "fail"]
   assert "config.optim.lr=-1.0 must be a positive number" in failed["error"]
   with open(os.path.join(sweep_dir, "summary.md")) as f:
     summary = f.read()
-  assert "| gan.loss | optim.lr | modes_covered | n | mean wall s |" in summary and "| 2/2 |" in summary
+  assert "| gan.loss | optim.lr | modes_covered | n | mean wall s |" in summary and "| 1/1 |" in summary
   assert os.path.isfile(os.path.join(sweep_dir, "plot_gan_loss.png"))
   # The same directory for another sweep: refused.
   result = _sweep("run", *arguments, "--sweep=grid")

@@ -87,3 +87,8 @@ def test_discretized_logistic_bounds_are_finite_and_ordered(digits):
 def test_gaussian_likelihood_has_no_likelihood_evaluator():
   with pytest.raises(errors.UserError, match="likelihood"):
     vae.make_likelihood_evaluator(tiny_config("vae", model__likelihood="gaussian"), MNIST_SPEC)
+
+
+def test_an_unknown_likelihood_is_refused_by_name():
+  with pytest.raises(errors.UserError, match="config.model.likelihood='poisson' is not one of"):
+    vae.make_trainer(tiny_config("vae", model__likelihood="poisson"), MNIST_SPEC)
