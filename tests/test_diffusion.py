@@ -4,7 +4,11 @@ its bound (`gaussian_diffusion`), and the trainer (`trainers.diffusion`).
 The process is checked against closed forms: data from a 1-D mixture of Gaussians, whose noise predictor
 E[noise | x_t] is known exactly, stand in for a trained network."""
 
+import dataclasses
 import math
+import os
+import re
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +16,15 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from conftest import MNIST_SPEC, tiny_config
+from genjax import config_lib
+from genjax import errors
+from genjax import evaluators
 from genjax import gaussian_diffusion
+from genjax import runs
+from genjax import train_loop
+from genjax import trainers
+from genjax import workdirs
 from genjax.models import unets
 
 
@@ -202,3 +214,81 @@ def test_variational_bound_of_a_perfect_model_of_one_image_is_its_prior_and_deco
   reverse = small if variance == "fixed_small" else betas[1:]
   kl_terms = 4 * np.sum(0.5 * (np.log(reverse / small) + small / reverse - 1))
   np.testing.assert_allclose(bound, [prior - np.sum(np.log(mass)) + kl_terms], rtol=1e-4)
+
+
+# The trainer.
+
+
+def _load(workdir, *overrides, step=None):
+  return runs.load(workdir, step, overrides, devices=jax.devices()[:1])
+
+
+def test_the_sampler_uses_the_weight_average_by_default(diffusion_runs):
+  run = _load(diffusion_runs["ddpm"])
+  # Random weights everywhere (the zero-initialised output convolutions would make every network predict 0).
+  perturb = lambda params, seed: jax.tree.map(
+      lambda p: p + 0.1 * jax.random.normal(jax.random.key(seed), p.shape), params
+  )
+  trained, averaged = perturb(run.state.params, 1), perturb(run.state.params, 2)
+  # 8 images, as the run's sample grid drew them: the program compiled in training.
+  generate = lambda params, ema_params: run.experiment.generate(
+      run.state.replace(params=params, ema_params=ema_params), jax.random.key(3), 8
+  )
+  samples = generate(trained, averaged)
+  np.testing.assert_array_equal(samples, generate(averaged, averaged))
+  assert not np.allclose(samples, generate(trained, trained))
+  assert run.experiment.trainer.sampler.protocol["weights"] == "weight average (EMA)"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"diffusion.sampling.steps": 51}, "sampling.steps=51: DDIM takes between 1 and the process's 50 steps"),
+        ({"diffusion.schedule": "quadratic"}, "config.diffusion.schedule='quadratic' is not one of linear, cosine"),
+        ({"diffusion.prediction": "score"}, "config.diffusion.prediction='score' is not one of epsilon, x0, v"),
+        ({"diffusion.sampling.guidance_scale": 1.0}, "guidance_scale=1.0 guides a class-conditional model"),
+        (
+            {"model.num_classes": 10, "diffusion.sampling.guidance_scale": 1.0},
+            "Classifier-free guidance needs the unconditional model that label dropout trains",
+        ),
+        ({"model.channel_multipliers": (1, 2, 2, 2)}, "28x28 images are not divisible by 8"),
+    ],
+)
+def test_impossible_settings_are_refused_before_anything_compiles(overrides, message):
+  config = tiny_config("ddpm")
+  config_lib.set_values(config, overrides)
+  with pytest.raises(errors.UserError, match=re.escape(message)):
+    trainers.make_trainer(config, MNIST_SPEC)
+
+
+def test_resuming_the_tiny_run_from_step_2_reproduces_its_step_4_state(diffusion_runs, tmp_path):
+  straight = diffusion_runs["ddpm"]
+  resumed = str(tmp_path / "resumed")
+  shutil.copytree(straight, resumed)
+  shutil.rmtree(os.path.join(resumed, "checkpoints", "4"))
+  train_loop.run(workdirs.read_config(resumed), resumed)
+  straight_state, resumed_state = (_load(workdir, step=4).state for workdir in (straight, resumed))
+  for field in ("params", "ema_params", "opt_state"):
+    jax.tree.map(np.testing.assert_array_equal, getattr(resumed_state, field), getattr(straight_state, field))
+
+
+def test_the_tiny_run_samples_encodes_and_is_scored_by_the_offline_evaluators(diffusion_runs, tiny_runs):
+  run = _load(
+      diffusion_runs["ddpm"],
+      f"--config.eval.sample_quality.classifier_workdir={tiny_runs['classifier']}",
+      "--config.eval.sample_quality.num_images=16",
+      "--config.eval.batch_size=8",  # Samples and reconstructions in batches of 8, as the run's grids drew them.
+  )
+  # The first 16 eval images (the bound runs T network passes per image).
+  small_eval_split = dataclasses.replace(run.data, eval=[run.data.eval[index] for index in range(16)])
+  context = evaluators.Context(run.experiment, lambda: small_eval_split, run.config.eval, 0)
+  names = evaluators.applicable(evaluators.OFFLINE, context)
+  assert names == ["sample_quality", "likelihood", "reconstruction"]
+  built = evaluators.build(names, context)
+  metrics, _ = evaluators.run(built, run.state, run.step)
+  assert {"fid", "vlb_nats", "vlb_bits_per_dim", "psnr"} <= set(metrics)
+  assert all(np.isfinite(value) for value in metrics.values())
+  np.testing.assert_allclose(metrics["vlb_bits_per_dim"], metrics["vlb_nats"] / (784 * math.log(2)), rtol=1e-5)
+  protocol = {key: value for evaluator in built for key, value in evaluator.protocol.items()}
+  assert protocol["sampler"] == "DDIM, 3 of 50 steps, eta 0.0" and protocol["weights"] == "weight average (EMA)"
+  assert protocol["vlb"].startswith("all 50 terms")
