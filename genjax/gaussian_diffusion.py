@@ -287,5 +287,6 @@ def variational_bound(
     kl = losses.diagonal_gaussian_kl(flat(true_mean), flat(true_log_variance), flat(mean), flat(log_variance))
     return jnp.where(t == 0, discretized_gaussian_nll(x0, mean, log_variance), kl)
 
-  terms = jax.lax.map(term, jnp.arange(process.num_timesteps), batch_size=min(timesteps_per_chunk, process.num_timesteps))
+  chunk = min(timesteps_per_chunk, process.num_timesteps)
+  terms = jax.lax.map(term, jnp.arange(process.num_timesteps), batch_size=chunk)
   return prior_kl(process, x0) + jnp.sum(terms, axis=0)
