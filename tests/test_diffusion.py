@@ -5,6 +5,7 @@ The process is checked against closed forms: data from a 1-D mixture of Gaussian
 E[noise | x_t] is known exactly, stand in for a trained network."""
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -45,7 +46,8 @@ def test_timestep_embedding_is_sines_then_cosines_of_geometric_frequencies():
   embedding = unets.timestep_embedding(jnp.array([0, 3]), 6)
   frequencies = 10_000.0 ** -(np.arange(3) / 2)
   np.testing.assert_allclose(embedding[0], [0, 0, 0, 1, 1, 1])
-  np.testing.assert_allclose(embedding[1], np.concatenate([np.sin(3 * frequencies), np.cos(3 * frequencies)]), rtol=1e-5)
+  expected = np.concatenate([np.sin(3 * frequencies), np.cos(3 * frequencies)])
+  np.testing.assert_allclose(embedding[1], expected, rtol=1e-5)
 
 
 # The forward process.
@@ -63,14 +65,18 @@ def test_forward_process_moments_on_a_hand_case():
   process = gaussian_diffusion.make_process("linear", 4)
   betas = np.linspace(0.025, 5.0, 4).clip(max=0.999)  # 1e-4 and 0.02 scaled by 1000 / 4, capped.
   np.testing.assert_allclose(process.betas, betas, rtol=1e-6)
-  x0, t = jnp.full((2, 1), 0.5), jnp.array([0, 1])
-  mean, variance = gaussian_diffusion.q_mean_variance(process, x0, t)
+
+  @jax.jit
+  def moments_and_draws():
+    moments = gaussian_diffusion.q_mean_variance(process, jnp.full((2, 1), 0.5), jnp.array([0, 1]))
+    noise = jax.random.normal(jax.random.key(0), (20_000, 1))
+    return moments, gaussian_diffusion.q_sample(process, jnp.full_like(noise, 0.5), jnp.zeros(20_000, jnp.int32), noise)
+
+  (mean, variance), draws = moments_and_draws()
   alpha_bar = np.array([1 - betas[0], (1 - betas[0]) * (1 - betas[1])])
   np.testing.assert_allclose(mean[:, 0], 0.5 * np.sqrt(alpha_bar), rtol=1e-6)
   np.testing.assert_allclose(variance[:, 0], 1 - alpha_bar, rtol=1e-6)
   # q_sample draws from those moments.
-  noise = jax.random.normal(jax.random.key(0), (20_000, 1))
-  draws = gaussian_diffusion.q_sample(process, jnp.full((20_000, 1), 0.5), jnp.zeros(20_000, jnp.int32), noise)
   np.testing.assert_allclose([draws.mean(), draws.var()], [mean[0, 0], variance[0, 0]], rtol=0.03)
 
 
@@ -119,20 +125,30 @@ def true_noise_predictor(process, modes=MODES, spread=SPREAD):
 def test_the_true_noise_predictor_scores_the_noise_floor():
   # For one Gaussian N(m, s^2) the floor is Var(noise | x_t) = ab s^2 / (ab s^2 + 1 - ab); a point mass's is 0.
   process = gaussian_diffusion.make_process("linear", 10)
-  t = jnp.full((50_000,), 4)
-  x0 = 0.3 + 0.2 * jax.random.normal(jax.random.key(0), (50_000, 1))
-  noise = jax.random.normal(jax.random.key(1), (50_000, 1))
-  x_t = gaussian_diffusion.q_sample(process, x0, t, noise)
+
+  @jax.jit
+  def losses_at_step_4():
+    """The mean losses of the true predictor, of one 10% off, and of the true predictor of a point mass at 0.3."""
+    t = jnp.full((50_000,), 4)
+    x0 = 0.3 + 0.2 * jax.random.normal(jax.random.key(0), (50_000, 1))
+    noise = jax.random.normal(jax.random.key(1), (50_000, 1))
+    x_t = gaussian_diffusion.q_sample(process, x0, t, noise)
+    prediction = true_noise_predictor(process, np.array([0.3]), 0.2)(x_t, t)
+    point_mass = jnp.full_like(x0, 0.3)
+    point_mass_x_t = gaussian_diffusion.q_sample(process, point_mass, t, noise)
+    exact = true_noise_predictor(process, np.array([0.3]), 0.0)(point_mass_x_t, t)
+    return [
+        gaussian_diffusion.simple_loss(process, prediction, x0, noise, t).mean(),
+        gaussian_diffusion.simple_loss(process, 1.1 * prediction, x0, noise, t).mean(),
+        gaussian_diffusion.simple_loss(process, exact, point_mass, noise, t).mean(),
+    ]
+
+  loss, worse, point_mass_loss = map(float, losses_at_step_4())
   alpha_bar = float(process.alphas_cumprod[4])
   floor = alpha_bar * 0.04 / (alpha_bar * 0.04 + 1 - alpha_bar)
-  predictor = true_noise_predictor(process, np.array([0.3]), 0.2)
-  loss = gaussian_diffusion.simple_loss(process, predictor(x_t, t), x0, noise, t)
-  assert abs(float(loss.mean()) - floor) < 0.01 * floor
-  worse = gaussian_diffusion.simple_loss(process, 1.1 * predictor(x_t, t), x0, noise, t)
-  assert float(worse.mean()) > float(loss.mean())
-  point_mass = gaussian_diffusion.q_sample(process, jnp.full_like(x0, 0.3), t, noise)
-  exact = true_noise_predictor(process, np.array([0.3]), 0.0)(point_mass, t)
-  assert float(gaussian_diffusion.simple_loss(process, exact, jnp.full_like(x0, 0.3), noise, t).mean()) < 1e-8
+  assert abs(loss - floor) < 0.01 * floor
+  assert worse > loss
+  assert point_mass_loss < 1e-8
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +219,9 @@ def test_variational_bound_of_a_perfect_model_of_one_image_is_its_prior_and_deco
   pixels = np.array([0, 1, 128, 255], np.float64)
   image = jnp.asarray((pixels / 127.5 - 1).reshape(1, 2, 2, 1), jnp.float32)
   perfect_model = lambda x_t, t: jnp.broadcast_to(image, x_t.shape)
-  bound = jax.jit(lambda image: gaussian_diffusion.variational_bound(process, perfect_model, image, jax.random.key(0)))(image)
+  bound = jax.jit(functools.partial(gaussian_diffusion.variational_bound, process, perfect_model))(
+      image, jax.random.key(0)
+  )
   betas = gaussian_diffusion.linear_betas(10)
   alpha_bar = np.cumprod(1 - betas)
   small = betas[1:] * (1 - alpha_bar[:-1]) / (1 - alpha_bar[1:])  # beta-tilde of t = 1..T-1.
@@ -223,21 +241,33 @@ def _load(workdir, *overrides, step=None):
   return runs.load(workdir, step, overrides, devices=jax.devices()[:1])
 
 
-def test_the_sampler_uses_the_weight_average_by_default(diffusion_runs):
-  run = _load(diffusion_runs["ddpm"])
-  # Random weights everywhere (the zero-initialised output convolutions would make every network predict 0).
-  perturb = lambda params, seed: jax.tree.map(
-      lambda p: p + 0.1 * jax.random.normal(jax.random.key(seed), p.shape), params
+@pytest.fixture(scope="module")
+def ddpm_run(diffusion_runs, tiny_runs):
+  """The tiny run, loaded to be scored in the tiny classifier's feature space, with samples and reconstructions
+  drawn in batches of 8 as the run's grids drew them (the programs compiled in training)."""
+  return _load(
+      diffusion_runs["ddpm"],
+      f"--config.eval.sample_quality.classifier_workdir={tiny_runs['classifier']}",
+      "--config.eval.sample_quality.num_images=16",
+      "--config.eval.batch_size=8",
   )
-  trained, averaged = perturb(run.state.params, 1), perturb(run.state.params, 2)
-  # 8 images, as the run's sample grid drew them: the program compiled in training.
-  generate = lambda params, ema_params: run.experiment.generate(
-      run.state.replace(params=params, ema_params=ema_params), jax.random.key(3), 8
+
+
+def test_the_sampler_uses_the_weight_average_by_default(ddpm_run):
+  state = ddpm_run.state
+  # Random weights everywhere (the zero-initialised output convolutions would make every network predict 0).
+  perturb = jax.jit(
+      lambda params, key: jax.tree.map(lambda p: p + 0.1 * jax.random.normal(key, p.shape), params),
+      out_shardings=ddpm_run.experiment.state_sharding.params,  # As restored: the compiled sampler takes these.
+  )
+  trained, averaged = perturb(state.params, jax.random.key(1)), perturb(state.params, jax.random.key(2))
+  generate = lambda params, ema_params: ddpm_run.experiment.generate(
+      state.replace(params=params, ema_params=ema_params), jax.random.key(3), 8
   )
   samples = generate(trained, averaged)
   np.testing.assert_array_equal(samples, generate(averaged, averaged))
   assert not np.allclose(samples, generate(trained, trained))
-  assert run.experiment.trainer.sampler.protocol["weights"] == "weight average (EMA)"
+  assert ddpm_run.experiment.trainer.sampler.protocol["weights"] == "weight average (EMA)"
 
 
 @pytest.mark.parametrize(
@@ -266,19 +296,16 @@ def test_resuming_the_tiny_run_from_step_2_reproduces_its_step_4_state(diffusion
   resumed = str(tmp_path / "resumed")
   shutil.copytree(straight, resumed)
   shutil.rmtree(os.path.join(resumed, "checkpoints", "4"))
-  train_loop.run(workdirs.read_config(resumed), resumed)
+  config = workdirs.read_config(resumed)
+  config.evals = ()  # Training alone.
+  train_loop.run(config, resumed)
   straight_state, resumed_state = (_load(workdir, step=4).state for workdir in (straight, resumed))
   for field in ("params", "ema_params", "opt_state"):
     jax.tree.map(np.testing.assert_array_equal, getattr(resumed_state, field), getattr(straight_state, field))
 
 
-def test_the_tiny_run_samples_encodes_and_is_scored_by_the_offline_evaluators(diffusion_runs, tiny_runs):
-  run = _load(
-      diffusion_runs["ddpm"],
-      f"--config.eval.sample_quality.classifier_workdir={tiny_runs['classifier']}",
-      "--config.eval.sample_quality.num_images=16",
-      "--config.eval.batch_size=8",  # Samples and reconstructions in batches of 8, as the run's grids drew them.
-  )
+def test_the_tiny_run_samples_encodes_and_is_scored_by_the_offline_evaluators(ddpm_run):
+  run = ddpm_run
   # The first 16 eval images (the bound runs T network passes per image).
   small_eval_split = dataclasses.replace(run.data, eval=[run.data.eval[index] for index in range(16)])
   context = evaluators.Context(run.experiment, lambda: small_eval_split, run.config.eval, 0)

@@ -78,7 +78,9 @@ def check_config(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
   if not 0.0 <= diffusion_config.ema_decay < 1.0:
     raise errors.UserError("config.diffusion.ema_decay must be in [0, 1) (0: the average is the weights).")
   if tuple(config.data.pixel_range) != (-1.0, 1.0):
-    raise errors.UserError("The diffusion process is defined on pixels in [-1, 1]: set config.data.pixel_range=(-1.0, 1.0).")
+    raise errors.UserError(
+        "The diffusion process is defined on pixels in [-1, 1]: set config.data.pixel_range=(-1.0, 1.0)."
+    )
   if config.data.binarize != "none":
     raise errors.UserError("The diffusion family models 8-bit pixels: set config.data.binarize='none'.")
   factor = 2 ** (len(model_config.channel_multipliers) - 1)
@@ -194,7 +196,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       labels = null_labels(latents.shape[0])
     predict = model_fn(state, labels, sampling.guidance_scale if labels is not None else 0.0)
     x_T = latents.reshape(-1, *image_shape)
-    return jnp.clip(gaussian_diffusion.ddim_sample(process, predict, x_T, sampling.steps, 0.0, None, sampling.clip), -1.0, 1.0)
+    images = gaussian_diffusion.ddim_sample(process, predict, x_T, sampling.steps, 0.0, None, sampling.clip)
+    return jnp.clip(images, -1.0, 1.0)
 
   def encode(state, images):
     """DDIM inversion in `sampling.steps` steps (unconditional, or through the null class): `[N, H * W * C]`."""
