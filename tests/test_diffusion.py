@@ -255,12 +255,15 @@ def ddpm_run(diffusion_runs, tiny_runs):
 
 def test_the_sampler_uses_the_weight_average_by_default(ddpm_run):
   state = ddpm_run.state
+
   # Random weights everywhere (the zero-initialised output convolutions would make every network predict 0).
-  perturb = jax.jit(
-      lambda params, key: jax.tree.map(lambda p: p + 0.1 * jax.random.normal(key, p.shape), params),
-      out_shardings=ddpm_run.experiment.state_sharding.params,  # As restored: the compiled sampler takes these.
-  )
-  trained, averaged = perturb(state.params, jax.random.key(1)), perturb(state.params, jax.random.key(2))
+  def perturb(params, seed):
+    """The weights plus noise, drawn on the host (no program to compile) and placed as restored weights are."""
+    rng = np.random.default_rng(seed)
+    noisy = jax.tree.map(lambda p: np.asarray(p) + 0.1 * rng.standard_normal(p.shape, np.float32), params)
+    return jax.device_put(noisy, ddpm_run.experiment.state_sharding.params)
+
+  trained, averaged = perturb(state.params, 1), perturb(state.params, 2)
   generate = lambda params, ema_params: ddpm_run.experiment.generate(
       state.replace(params=params, ema_params=ema_params), jax.random.key(3), 8
   )
