@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from conftest import MNIST_SPEC, tiny_config
+from conftest import MNIST_SPEC, load_config, tiny_config
 from genjax import config_lib
 from genjax import errors
 from genjax import evaluators
@@ -26,20 +26,15 @@ from genjax import runs
 from genjax import train_loop
 from genjax import trainers
 from genjax import workdirs
+from genjax.data import sources
 from genjax.models import unets
 
 
-def _num_params(module, image_shape, **call_arguments) -> int:
-  """The parameter count of `module` on images of `image_shape`, from shapes alone (nothing initialised)."""
-  images = jnp.zeros((1, *image_shape))
-  timesteps = jnp.zeros((1,), jnp.int32)
-  shapes = jax.eval_shape(lambda key: module.init(key, images, timesteps, **call_arguments), jax.random.key(0))
-  return sum(leaf.size for leaf in jax.tree.leaves(shapes))
-
-
-def test_cifar10_unet_has_the_35_7m_parameters_of_ho_et_al():
-  cifar10 = unets.UNet(3, channels=128, channel_multipliers=(1, 2, 2, 2), num_res_blocks=2, attention_resolutions=(16,))
-  assert round(_num_params(cifar10, (32, 32, 3)) / 1e6, 1) == 35.7
+def test_cifar10_config_builds_the_35_7m_parameter_unet_of_ho_et_al():
+  config = load_config("ddpm", "cifar10")
+  trainer = trainers.make_trainer(config, sources.ExampleSpec.images((32, 32, 3)))
+  abstract_state = jax.eval_shape(trainer.init, jax.random.key(0))  # Shapes alone: nothing is initialised.
+  assert round(trainer.num_params(abstract_state) / 1e6, 1) == 35.7
 
 
 def test_timestep_embedding_is_sines_then_cosines_of_geometric_frequencies():

@@ -118,7 +118,6 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   optimizer = common.make_optimizer(config.optim, config.train.total_steps)
   ema = common.EMA(diffusion_config.ema_decay, diffusion_config.ema_start_step)
   num_dims = math.prod(image_shape)
-  latent_size = num_dims
 
   def init(key):
     labels = jnp.zeros((1,), jnp.int32) if num_classes else None
@@ -238,7 +237,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       train_step,
       eval_step,
       needs_labels=bool(num_classes),
-      decoder=contract.Decoder(decode, latent_size, num_classes),
+      decoder=contract.Decoder(decode, num_dims, num_classes),  # The codes: x_T, flattened.
       sampler=contract.Sampler(generate, sampler_protocol),
       encoder=contract.Encoder(encode, reconstruct) if has_unconditional_model else None,
       likelihood=(
