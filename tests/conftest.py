@@ -95,6 +95,11 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   elif config.family == "classifier":
     config.model.channels = (4, 8)
     config.model.feature_size = 8
+  elif config.family == "diffusion":
+    # One level (no down- or upsampling) keeps the programs small: compiling them is most of a tiny run's time.
+    config.model.channels, config.model.channel_multipliers, config.model.num_res_blocks = 8, (1,), 1
+    config.model.attention_resolutions = ()  # The middle block still attends, at 28x28.
+    config.diffusion.num_timesteps, config.diffusion.sampling.steps = 50, 3
   elif config.family == "translation":
     config.model.num_downs, config.model.num_blocks = 2, 1
     config.model.g_features = config.model.d_features = 4

@@ -14,7 +14,7 @@ import pytest
 from conftest import load_config, tiny_config
 from genjax.data import catalog
 
-RUN_FIXTURES = ("tiny_runs", "restoration_runs", "translation_runs")
+RUN_FIXTURES = ("tiny_runs", "restoration_runs", "translation_runs", "diffusion_runs")
 
 
 def made_once(tmp_path_factory, name: str, make: Callable[[pathlib.Path], None]) -> pathlib.Path:
@@ -100,4 +100,13 @@ def translation_runs(tfds_data_dir, tmp_path_factory):
   photographs and CycleGAN on the thickened digits."""
   configs = {name: tiny_config(name, eval__translation__crop_size=64) for name in ("pix2pix", "cyclegan")}
   directory = made_once(tmp_path_factory, "translation_runs", _train_each(configs, tfds_data_dir))
+  return {name: str(directory / name) for name in configs}
+
+
+@pytest.fixture(scope="session")
+def diffusion_runs(tfds_data_dir, tmp_path_factory):
+  """The workdir of a tiny DDPM run on mnist5k (4 steps, T = 50, DDIM in 3 steps), checkpointed at steps 2 and 4,
+  evaluated by its grids alone (the eval split's loss is the same U-Net pass as training, over 1,000 images)."""
+  configs = {"ddpm": tiny_config("ddpm", evals=("grids",))}
+  directory = made_once(tmp_path_factory, "diffusion_runs", _train_each(configs, tfds_data_dir))
   return {name: str(directory / name) for name in configs}

@@ -5,8 +5,9 @@ class is the anomaly of the test split); leaving all but one out is the other (D
 
 Scores, higher for more anomalous images:
   reconstruction_error  mean squared error per pixel of the model's reconstruction (models that encode: AE, VAE);
-  neg_elbo, iwae        the negative ELBO and the `config.eval.anomaly.iwae_samples`-sample importance-weighted bound on
-                        -log p(x), nats per image (models with a likelihood: VAE);
+  neg_elbo, iwae, ...   each bound on -log p(x) that the model's likelihood offers, nats per image (models with a
+                        likelihood: a VAE's negative ELBO and `config.eval.anomaly.iwae_samples`-sample
+                        importance-weighted bound, a diffusion model's variational bound "vlb");
   critic                minus the critic's logit (unconditional GANs).
 Images: for each score, a histogram of normal against anomalous images, and the eval images that score highest.
 """
@@ -60,14 +61,14 @@ class AnomalyDetection:
 
       def likelihood_scores(state, examples, key):
         bounds = trainer.likelihood.bounds(state, examples, key, num_samples)
-        return [bounds["neg_elbo_nats"], bounds["iwae_nats"]]
+        return [bounds[f"{name}_nats"] for name in trainer.likelihood.names]
 
-      scorers.append((("neg_elbo", "iwae"), likelihood_scores))
+      scorers.append((trainer.likelihood.names, likelihood_scores))
     if trainer.critic is not None:
       scorers.append((("critic",), lambda state, examples, key: [-trainer.critic.score(state, examples)]))
     self.protocol = {"anomalous_classes": self.anomalous_classes}
     if trainer.likelihood is not None:
-      self.protocol["iwae_samples"] = options.iwae_samples
+      self.protocol.update(trainer.likelihood.protocol(options.iwae_samples))
     self._eval_split = context.data.eval
     self._num_images = options.num_images
     self._show_images = spec.is_image

@@ -1,13 +1,13 @@
-"""The "likelihood" evaluation: a model's negative ELBO and its `config.eval.likelihood.iwae_samples`-sample importance-weighted
-bound on -log p(x), in nats per image and bits per dimension, averaged over the eval split as the model sees it
-(with its fixed evaluation binarisation). See `genjax.trainers.vae.make_likelihood_evaluator`."""
+"""The "likelihood" evaluation: the bounds on -log p(x) that a model's `Likelihood` offers, each in nats per image and
+bits per dimension, averaged over the eval split as the model sees it (with its fixed evaluation binarisation): a
+VAE's negative ELBO and its `config.eval.likelihood.iwae_samples`-sample importance-weighted bound (see
+`genjax.trainers.vae.make_likelihood_evaluator`), a diffusion model's variational bound (see
+`genjax.trainers.diffusion`). The protocol records what the model says its bounds depend on."""
 
 import jax
 
 from genjax import errors
 from genjax.evaluators import common
-
-NAMES = ("neg_elbo_nats", "neg_elbo_bits_per_dim", "iwae_nats", "iwae_bits_per_dim")
 
 
 class LikelihoodBounds:
@@ -23,15 +23,16 @@ class LikelihoodBounds:
     num_samples = context.options_of("likelihood").iwae_samples
     if num_samples < 1:
       raise errors.UserError(f"--iwae_samples={num_samples} must be at least 1 (config.eval.likelihood.iwae_samples).")
-    self.protocol = {"iwae_samples": num_samples}
+    self.protocol = likelihood.protocol(num_samples)
+    self._names = tuple(f"{name}_{unit}" for name in likelihood.names for unit in ("nats", "bits_per_dim"))
 
     def per_image(state, batch, key):
       return common.stack_columns(
-          likelihood.bounds(state, batch[context.experiment.spec.data_key], key, num_samples), NAMES
+          likelihood.bounds(state, batch[context.experiment.spec.data_key], key, num_samples), self._names
       )
 
     self._evaluate = common.per_example_over_eval_split(context, per_image, jax.random.key(context.seed))
 
   def run(self, state, step: int):
     del step
-    return common.mean_of_columns(self._evaluate(state), NAMES), {}
+    return common.mean_of_columns(self._evaluate(state), self._names), {}

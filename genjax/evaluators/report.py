@@ -16,6 +16,8 @@ _METRIC_DESCRIPTIONS = {
     "neg_elbo_bits_per_dim": "negative ELBO, bits per dimension",
     "iwae_nats": "importance-weighted bound on -log p(x), nats per image",
     "iwae_bits_per_dim": "importance-weighted bound on -log p(x), bits per dimension",
+    "vlb_nats": "diffusion variational bound on -log p(x), nats per image",
+    "vlb_bits_per_dim": "diffusion variational bound on -log p(x), bits per dimension",
     "mse": "reconstruction mean squared error per pixel",
     "psnr": "reconstruction PSNR, dB (over the images not reconstructed exactly)",
     "exact_reconstructions": "images reconstructed exactly (infinite PSNR)",

@@ -106,6 +106,7 @@ class SampleQuality:
             "samples" if context.experiment.trainer.sampler is not None else "restorations of the degraded real images"
         ),
         "seed": context.seed,
+        **(context.experiment.trainer.sampler.protocol if context.experiment.trainer.sampler is not None else {}),
         "kid": "unbiased MMD^2, cubic kernel, 100 subsets of min(1000, N // 2) images",
         "precision_recall": "k = 3 nearest neighbours (Kynkaanniemi et al. 2019)",
     }

@@ -10,6 +10,7 @@ from genjax.data import sources
 from genjax.trainers import autoencoder
 from genjax.trainers import classifier
 from genjax.trainers import contract
+from genjax.trainers import diffusion
 from genjax.trainers import gan
 from genjax.trainers import restoration
 from genjax.trainers import translation
@@ -22,6 +23,7 @@ FAMILIES = {
     "classifier": classifier.make_trainer,
     "restoration": restoration.make_trainer,
     "translation": translation.make_trainer,
+    "diffusion": diffusion.make_trainer,
 }
 
 

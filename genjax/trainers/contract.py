@@ -39,14 +39,18 @@ class Decoder:
 
 @dataclasses.dataclass(frozen=True)
 class Sampler:
-  """Draws examples: a GAN's generator (its weight average), a VAE's prior through its decoder.
+  """Draws examples: a GAN's generator (its weight average), a VAE's prior through its decoder, a diffusion model's
+  reverse process.
 
   generate: (state, key, num_examples) -> examples in the data's range; num_examples is static under jit.
             A class-conditional model draws class by class (see the family's docstring); its decoder's
             `num_classes` says how many classes there are (a sample grid has one row per class).
+  protocol: how samples are drawn, where the config leaves a choice (a diffusion model's sampler, steps, guidance
+            and weights), for the record of evaluations that score samples.
   """
 
   generate: Callable[[State, jax.Array, int], jax.Array]
+  protocol: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,13 +70,19 @@ class Encoder:
 
 @dataclasses.dataclass(frozen=True)
 class Likelihood:
-  """Bounds on -log p(x), per example.
+  """Upper bounds on -log p(x), per example, each under a name of its own (a VAE's "neg_elbo" and "iwae", a
+  diffusion model's "vlb"), so that the bounds of every family sit in one table.
 
-  bounds: (state, images, key, num_samples) -> dict of `[N]` arrays: `neg_elbo_nats`, `iwae_nats` and their
-          `*_bits_per_dim`; num_samples (importance samples) is static under jit.
+  bounds:   (state, images, key, num_samples) -> dict of `[N]` arrays: `<name>_nats` (nats per example) and
+            `<name>_bits_per_dim` for each of `names`; num_samples is static under jit.
+  names:    the bounds' names.
+  protocol: num_samples -> how the bounds were computed, for the record (what num_samples means to the model, or
+            that it means nothing to it).
   """
 
   bounds: Callable[[State, jax.Array, jax.Array, int], dict[str, jax.Array]]
+  names: tuple[str, ...]
+  protocol: Callable[[int], dict[str, Any]]
 
 
 @dataclasses.dataclass(frozen=True)

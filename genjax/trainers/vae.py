@@ -89,7 +89,9 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       sampler=contract.Sampler(generate),
       encoder=contract.Encoder(encode, reconstruct),
       likelihood=contract.Likelihood(
-          lambda state, images, key, num_samples: likelihood_bounds(state.params, images, key, num_samples)
+          lambda state, images, key, num_samples: likelihood_bounds(state.params, images, key, num_samples),
+          names=("neg_elbo", "iwae"),
+          protocol=lambda num_samples: {"iwae_samples": num_samples},
       ),
   )
 
