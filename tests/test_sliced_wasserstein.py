@@ -31,8 +31,8 @@ def test_laplacian_pyramid_bands_add_back_to_the_image():
   assert fine.shape == (32, 32, 3) and coarse.shape == (16, 16, 3)
   upsampled = np.zeros_like(image)
   upsampled[::2, ::2] = coarse
-  kernel = sliced_wasserstein._BINOMIAL * 4.0
-  np.testing.assert_allclose(fine + scipy.ndimage.convolve(upsampled, kernel[:, :, None], mode="mirror"), image, atol=1e-6)
+  kernel = sliced_wasserstein._BINOMIAL[:, :, None] * 4.0
+  np.testing.assert_allclose(fine + scipy.ndimage.convolve(upsampled, kernel, mode="mirror"), image, atol=1e-6)
   # A constant image has no detail: its fine band is zero.
   flat_fine, _ = sliced_wasserstein.laplacian_pyramid(np.full((32, 32, 1), 0.5, np.float32), 2)
   np.testing.assert_allclose(flat_fine, 0.0, atol=1e-6)

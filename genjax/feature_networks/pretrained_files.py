@@ -43,11 +43,15 @@ class PublishedFile:
   def cache_path(self, cache_dir: str | None = None) -> str:
     return os.path.join(os.path.expanduser(cache_dir or DEFAULT_CACHE_DIR), self.filename)
 
-  def how_to_obtain(self, option_name: str, cache_dir: str | None = None) -> str:
+  def how_to_obtain(self, option_name: str | None, cache_dir: str | None = None) -> str:
+    """What the user can do: download the file and name it with `option_name` or put it in the cache (only the
+    latter where no option names it: None)."""
+    download = f"Download {self.url} ({self.num_bytes:,} bytes, SHA-256 {self.sha256})"
+    if option_name is None:
+      return f"{download} and put it at {self.cache_path(cache_dir)}."
     return (
-        f"Download {self.url} ({self.num_bytes:,} bytes, SHA-256 {self.sha256}) and pass the file's path as "
-        f"{option_name}, or put it at {self.cache_path(cache_dir)}, where it is looked for when {option_name} is not "
-        "set."
+        f"{download} and pass the file's path as {option_name}, or put it at {self.cache_path(cache_dir)}, where it "
+        f"is looked for when {option_name} is not set."
     )
 
 
@@ -56,11 +60,12 @@ def verified_copy(
     weights_path: str | None = None,
     cache_dir: str | None = None,
     *,
-    option_name: str = "weights_path",
+    option_name: str | None = "weights_path",
     download: bool = True,
 ) -> str:
   """Path of a copy of `published` whose SHA-256 matches: `weights_path` when given, else the cached copy, else
-  (with `download`) a new download into the cache. UserError, saying how to obtain the file, otherwise."""
+  (with `download`) a new download into the cache. UserError, saying how to obtain the file, otherwise.
+  `option_name` is how the user sets `weights_path`, quoted in messages (None: there is no such option)."""
   how_to_obtain = published.how_to_obtain(option_name, cache_dir)
   cache_path = published.cache_path(cache_dir)
   if weights_path is not None:
@@ -124,7 +129,9 @@ def _download(published: PublishedFile, destination: str, how_to_obtain: str) ->
       os.remove(temporary_path)
 
 
-def read_state_dict(path: str, published: PublishedFile, option_name: str = "weights_path") -> dict[str, np.ndarray]:
+def read_state_dict(
+    path: str, published: PublishedFile, option_name: str | None = "weights_path"
+) -> dict[str, np.ndarray]:
   """The tensors of the torch state dict at `path` (a verified copy of `published`, or a file of the same layout),
   by name; UserError if it is missing or unreadable."""
   how_to_obtain = published.how_to_obtain(option_name)
@@ -150,7 +157,7 @@ def check_tensors(
     expected_shapes: dict[str, tuple[int, ...]],
     ignored: tuple[str, ...],
     published: PublishedFile,
-    option_name: str = "weights_path",
+    option_name: str | None = "weights_path",
 ) -> None:
   """UserError unless `state_dict` holds every tensor of `expected_shapes` with that shape, and nothing else but
   names starting with one of `ignored`; the message lists the unexpected, misshapen and missing tensors."""

@@ -72,7 +72,7 @@ def _expected_vgg_tensors(depth: int) -> dict[str, tuple[tuple[str, ...], tuple[
   return expected
 
 
-def load_vgg_params(path: str, depth: int, option_name: str = "weights_path") -> dict:
+def load_vgg_params(path: str, depth: int, option_name: str | None = "weights_path") -> dict:
   """`{"params": {conv1_1: {kernel, bias}, ...}}` float32 NumPy variables of `vgg.VGG(depth, ...)` from torchvision's
   state dict (or any torch.save of the same architecture), without torch; UserError for a missing, unreadable or
   foreign file."""
@@ -90,7 +90,7 @@ def load_vgg_params(path: str, depth: int, option_name: str = "weights_path") ->
   return flax.traverse_util.unflatten_dict(variables)
 
 
-def load_lpips_params(path: str, option_name: str = "lpips_weights") -> dict[str, np.ndarray]:
+def load_lpips_params(path: str, option_name: str | None = "lpips_weights") -> dict[str, np.ndarray]:
   """`{"lin0": [64], "lin1": [128], "lin2": [256], "lin3": [512], "lin4": [512]}` float32: LPIPS' per-channel
   weights of the squared feature differences at `perceptual.LPIPS_TAPS`, from its v0.1 VGG file; UserError otherwise."""
   state_dict = pretrained_files.read_state_dict(path, LPIPS_VGG_FILE, option_name)
@@ -104,7 +104,7 @@ def vgg_variables(
     weights_path: str | None = None,
     cache_dir: str | None = None,
     *,
-    option_name: str = "weights_path",
+    option_name: str | None = "weights_path",
     download: bool = True,
 ) -> dict:
   """The variables of `vgg.VGG(depth, ...)` with torchvision's ImageNet weights, from a verified copy (see
@@ -120,15 +120,17 @@ def lpips_weights(
     lpips_path: str | None = None,
     cache_dir: str | None = None,
     *,
+    option_names: tuple[str | None, str | None] = ("vgg16_weights", "lpips_weights"),
     download: bool = True,
 ) -> dict:
   """`{"vgg": VGG16 variables, "linear": LPIPS' channel weights}`, what `genjax.metrics.perceptual.lpips` takes,
-  from verified copies of torchvision's VGG16 and LPIPS' v0.1 file (options quoted as vgg16_weights and
-  lpips_weights)."""
+  from verified copies of torchvision's VGG16 and LPIPS' v0.1 file. `option_names`: how the user names each file,
+  quoted in messages (None where no option does)."""
+  vgg16_option, lpips_option = option_names
   linear_path = pretrained_files.verified_copy(
-      LPIPS_VGG_FILE, lpips_path, cache_dir, option_name="lpips_weights", download=download
+      LPIPS_VGG_FILE, lpips_path, cache_dir, option_name=lpips_option, download=download
   )
   return {
-      "vgg": vgg_variables(16, vgg16_path, cache_dir, option_name="vgg16_weights", download=download),
-      "linear": load_lpips_params(linear_path),
+      "vgg": vgg_variables(16, vgg16_path, cache_dir, option_name=vgg16_option, download=download),
+      "linear": load_lpips_params(linear_path, lpips_option),
   }

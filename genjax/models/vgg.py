@@ -26,7 +26,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def conv_names(depth: int) -> list[str]:
   """The convolutions of VGG`depth` in order: conv1_1, conv1_2, conv2_1, ..."""
-  return [f"conv{block}_{index}" for block, widths in enumerate(BLOCKS[depth], 1) for index in range(1, len(widths) + 1)]
+  return [
+      f"conv{block}_{index}" for block, widths in enumerate(BLOCKS[depth], 1) for index in range(1, len(widths) + 1)
+  ]
 
 
 def layer_names(depth: int) -> list[str]:
