@@ -4,6 +4,7 @@ this module reads that run and checks that they fit. Only a fresh run starts so;
 own checkpoint."""
 
 import jax
+import jax.numpy as jnp
 from absl import logging
 
 from genjax import errors
@@ -34,4 +35,6 @@ def from_run(built: experiment.Experiment, state, workdir: str):
         "architecture and sizes."
     )
   logging.info("Started from the weights of the run in %s at step %d.", pretrained.workdir, pretrained.step)
-  return jax.device_put(started, built.state_sharding)
+  # Copied, so that no two fields share a buffer (a generator and its average start equal): the train step donates
+  # the state, and a buffer cannot be donated twice.
+  return jax.tree.map(jnp.copy, jax.device_put(started, built.state_sharding))
