@@ -45,7 +45,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.init_from = ""  # A run trained on pixels, whose generator this one starts from.
   config.data.patch_size = 48 if runlocal else (96 if srgan else 128)
   config.model = ml_collections.ConfigDict()
-  config.model.architecture = "srresnet" if srgan or runlocal else "rrdb"
+  # runlocal: the sub-pixel network on top of the bicubic upscale (configs/super_resolution.py's), which learns on a
+  # CPU budget what SRResNet, starting from nothing, does not (3,000 steps: 0.2 dB below bicubic).
+  config.model.architecture = "subpixel" if runlocal else ("srresnet" if srgan else "rrdb")
   config.model.features = 32 if runlocal else 64
   config.model.num_blocks = 4 if runlocal else (16 if srgan else 23)
   config.model.growth = 32
@@ -55,7 +57,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if not psnr:
     config_lib.perceptual_and_adversarial(
         config.restoration,
-        pixel_weight=0.0 if srgan else 1e-2,
+        # runlocal: without the perceptual term, which ties ESRGAN's output to its input's content, a pixel weight
+        # of 1e-2 let the adversarial term take the images away (PSNR 33 -> 19 dB in 100 steps).
+        pixel_weight=0.0 if srgan else (1.0 if runlocal else 1e-2),
         perceptual_weight=0.0 if runlocal else (1.0 / 12.75**2 if srgan else 1.0),
         perceptual_network=19,
         perceptual_layer="relu5_4" if srgan else "conv5_4",
