@@ -11,7 +11,10 @@ WORKDIR/eval/<step>/clean_images-<folder name>/ for --clean_images, beside the h
 What it reports depends on what the model can do (see genjax/evaluators): FID, KID and precision/recall for models
 that sample images, mode coverage for generators of 2-D mixtures, the likelihood bounds of a model with a
 likelihood, reconstruction MSE/PSNR/SSIM of models that encode, and for restoration runs PSNR/SSIM beside classical baselines
-on the same degraded images (of the eval split, or of --clean_images). The same evaluators run during training when
+on the same degraded images (of the eval split, or of --clean_images). Restoration and translation also report SWD
+(ProGAN's sliced Wasserstein distance of Laplacian-pyramid patches, no weights needed) and LPIPS where torchvision's
+VGG16 and LPIPS' v0.1 weights are in ~/.cache/genjax (otherwise the protocol says LPIPS was not computed and which
+files to put there). The same evaluators run during training when
 config.evals lists them, so the numbers mean the same. `--config.x.y=v` overrides the run's saved config.
 """
 

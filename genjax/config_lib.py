@@ -325,8 +325,55 @@ def restoration(
 ) -> ml_collections.ConfigDict:
   """The `restoration` section: the degradation and the loss (see genjax/trainers/restoration.py). sigma: Gaussian
   noise on the 8-bit scale, and sigma_max > sigma draws each image's sigma from [sigma, sigma_max] (blind
-  denoising); scale: 2 | 3 | 4, bicubic downscaling; mask: center | boxes | strokes; loss: l2 | l1 per pixel."""
-  return ml_collections.ConfigDict(dict(sigma=sigma, sigma_max=sigma, scale=scale, mask=mask, loss=loss))
+  denoising); scale: 2 | 3 | 4, bicubic downscaling; mask: center | boxes | strokes; loss: l2 | l1 per pixel.
+
+  The perceptual and adversarial terms start off (weights 0); `perceptual_and_adversarial` sets them."""
+  return ml_collections.ConfigDict(
+      dict(
+          sigma=sigma,
+          sigma_max=sigma,
+          scale=scale,
+          mask=mask,
+          loss=loss,
+          pixel_weight=1.0,
+          perceptual_weight=0.0,
+          perceptual_network=19,
+          perceptual_layer="conv5_4",
+          perceptual_criterion="l1",
+          perceptual_weights="",
+          adversarial_weight=0.0,
+          adversarial_loss="relativistic_average",
+          ema_decay=0.0,
+      )
+  )
+
+
+def perceptual_and_adversarial(
+    options: ml_collections.ConfigDict,
+    *,
+    pixel_weight: float,
+    perceptual_weight: float,
+    perceptual_network: int,
+    perceptual_layer: str,
+    perceptual_criterion: str,
+    adversarial_weight: float,
+    adversarial_loss: str,
+    ema_decay: float,
+) -> None:
+  """Sets the SRGAN/ESRGAN terms of a `restoration` section: the weight of each loss, the VGG layer the perceptual
+  loss compares (`perceptual_criterion`: l1 | l2) and the adversarial loss (a GAN loss or relativistic_average)."""
+  options.update(
+      dict(
+          pixel_weight=pixel_weight,
+          perceptual_weight=perceptual_weight,
+          perceptual_network=perceptual_network,
+          perceptual_layer=perceptual_layer,
+          perceptual_criterion=perceptual_criterion,
+          adversarial_weight=adversarial_weight,
+          adversarial_loss=adversarial_loss,
+          ema_decay=ema_decay,
+      )
+  )
 
 
 def training(batch_size: int, total_steps: int, log_every_steps: int) -> ml_collections.ConfigDict:

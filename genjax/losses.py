@@ -106,6 +106,9 @@ def iwae_bound(log_weights: jax.Array) -> jax.Array:
 # losses and the raw output is the critic value for the Wasserstein and hinge losses. Like the likelihoods above,
 # they return per-example values `[N]`; training minimises their batch mean.
 GAN_LOSSES = ("non_saturating", "minimax", "hinge", "least_squares", "wasserstein")
+# Losses that compare each logit with the other side's batch mean (Jolicoeur-Martineau 2019): the generator's needs
+# the real examples' logits too, which not every family's generator update has at hand.
+RELATIVISTIC_LOSSES = ("relativistic_average",)
 
 
 def discriminator_loss(loss: str, real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
@@ -115,6 +118,8 @@ def discriminator_loss(loss: str, real_logits: jax.Array, fake_logits: jax.Array
   hinge: relu(1 - D(x)) + relu(1 + D(G(z))) (Lim & Ye 2017; Miyato et al. 2018).
   least_squares: (D(x) - 1)^2 / 2 + D(G(z))^2 / 2 (Mao et al. 2017, a=0, b=1).
   wasserstein: D(G(z)) - D(x), the negated Wasserstein estimate (Arjovsky et al. 2017).
+  relativistic_average: -log sigmoid(C(x) - mean C(G(z))) - log(1 - sigmoid(C(G(z)) - mean C(x))) (RaGAN, as
+    ESRGAN trains its critic); each example is compared with the other side's batch mean.
   """
   if loss in ("non_saturating", "minimax"):
     # -log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l), stable for any logit.
@@ -125,18 +130,27 @@ def discriminator_loss(loss: str, real_logits: jax.Array, fake_logits: jax.Array
     per_example = 0.5 * jnp.square(real_logits - 1.0) + 0.5 * jnp.square(fake_logits)
   elif loss == "wasserstein":
     per_example = fake_logits - real_logits
+  elif loss == "relativistic_average":
+    per_example = jax.nn.softplus(-(real_logits - jnp.mean(fake_logits))) + jax.nn.softplus(
+        fake_logits - jnp.mean(real_logits)
+    )
   else:
-    raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES}.")
+    raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES + RELATIVISTIC_LOSSES}.")
   return per_example
 
 
-def generator_loss(loss: str, fake_logits: jax.Array) -> jax.Array:
+def generator_loss(loss: str, fake_logits: jax.Array, real_logits: jax.Array | None = None) -> jax.Array:
   """The generator's loss on generated examples: `[N] -> [N]`.
 
   non_saturating: -log D(G(z)), the form Goodfellow et al. train with.
   minimax: log(1 - D(G(z))), the saturating form of the original minimax game.
   hinge, wasserstein: -D(G(z)). least_squares: (D(G(z)) - 1)^2 / 2.
+  relativistic_average: the critic's loss with real and generated swapped; needs `real_logits` `[N]`.
   """
+  if loss in RELATIVISTIC_LOSSES:
+    if real_logits is None:
+      raise ValueError(f"The generator's {loss} loss compares with real examples: pass their logits.")
+    return discriminator_loss(loss, fake_logits, real_logits)
   if loss == "non_saturating":
     per_example = jax.nn.softplus(-fake_logits)
   elif loss == "minimax":
@@ -146,7 +160,7 @@ def generator_loss(loss: str, fake_logits: jax.Array) -> jax.Array:
   elif loss == "least_squares":
     per_example = 0.5 * jnp.square(fake_logits - 1.0)
   else:
-    raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES}.")
+    raise ValueError(f"Unknown GAN loss {loss!r}; expected one of {GAN_LOSSES + RELATIVISTIC_LOSSES}.")
   return per_example
 
 

@@ -35,6 +35,7 @@ from genjax import in_flight
 from genjax import sharding
 from genjax import signals
 from genjax import validation
+from genjax import warm_start
 from genjax import writers
 from genjax.data import pipeline
 from genjax.data import sources
@@ -123,6 +124,8 @@ def _restore_and_train(config, built, data, checkpoint_dir, writer, log_progress
       logging.info("Resumed from the checkpoint at step %d in %s.", start_step, checkpoint_dir)
     else:
       state = built.init()
+      if config.get("init_from"):
+        state = warm_start.from_run(built, state, config.init_from)
     # Written only now, so that a refused resume leaves the workdir's record of its own config untouched; lines
     # of steps after the checkpoint (written before a crash) go, since those steps are trained again.
     writer.write_config(config.to_dict(), data.spec.to_json())

@@ -14,7 +14,7 @@ import pytest
 from conftest import load_config, tiny_config
 from genjax.data import catalog
 
-RUN_FIXTURES = ("tiny_runs", "restoration_runs", "translation_runs", "diffusion_runs")
+RUN_FIXTURES = ("tiny_runs", "restoration_runs", "srgan_runs", "translation_runs", "diffusion_runs")
 
 
 def made_once(tmp_path_factory, name: str, make: Callable[[pathlib.Path], None]) -> pathlib.Path:
@@ -67,9 +67,9 @@ def tiny_runs(tfds_data_dir, tmp_path_factory):
   return {name: str(directory / name) for name in configs}
 
 
-def _tiny_restoration_config(task: str):
-  """configs/<task>.py:runlocal shrunk to a 4-step run of a network a few channels wide."""
-  config = load_config(task)
+def _tiny_restoration_config(name: str, arg: str = "runlocal"):
+  """configs/<name>.py:<arg> shrunk to a 4-step run of a network a few channels wide."""
+  config = load_config(name, arg)
   config.train.batch_size = 8
   config.train.total_steps = 4
   config.train.log_every_steps = 2
@@ -81,6 +81,8 @@ def _tiny_restoration_config(task: str):
     config.model.depth, config.model.features = 3, 4
   elif config.task == "super_resolution":
     config.model.features, config.model.num_blocks = 4, 1
+    if "d_features" in config.model:
+      config.model.d_features = 2
   else:
     config.model.channels = (4, 8)
   return config
@@ -92,6 +94,21 @@ def restoration_runs(tfds_data_dir, tmp_path_factory):
   configs = {task: _tiny_restoration_config(task) for task in ("denoise", "super_resolution", "inpaint")}
   directory = made_once(tmp_path_factory, "restoration_runs", _train_each(configs, tfds_data_dir))
   return {task: str(directory / task) for task in configs}
+
+
+@pytest.fixture(scope="session")
+def srgan_runs(tfds_data_dir, tmp_path_factory):
+  """Workdirs of configs/srgan.py's two tiny stages on the bundled photographs (x4, 4 steps each): a network
+  trained on pixels alone, then the adversarial run started from it (`config.init_from`)."""
+
+  def train(directory: pathlib.Path) -> None:
+    pixels, adversarial = (_tiny_restoration_config("srgan", arg) for arg in ("runlocal,psnr", "runlocal"))
+    pixels.evals = adversarial.evals = ()  # The test scores the adversarial run itself.
+    adversarial.init_from = str(directory / "pixels")
+    _train_each({"pixels": pixels, "adversarial": adversarial}, tfds_data_dir)(directory)
+
+  directory = made_once(tmp_path_factory, "srgan_runs", train)
+  return {name: str(directory / name) for name in ("pixels", "adversarial")}
 
 
 @pytest.fixture(scope="session")

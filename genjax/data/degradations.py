@@ -185,7 +185,7 @@ TASKS = {
             scores_on_luma=True,
             whole_images=True,
             baselines=("bicubic",),
-            architectures=("subpixel",),
+            architectures=("subpixel", "srresnet", "rrdb"),
         ),
         Degradation(
             "inpaint",

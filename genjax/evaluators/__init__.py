@@ -7,9 +7,10 @@ experiments/evaluate.py, so that a number means the same wherever it was compute
   sample_quality   FID, KID, precision/recall in a feature network's space (generators of images)
   likelihood       negative ELBO and importance-weighted bound (models with a likelihood)
   reconstruction   MSE, PSNR and SSIM of reconstructions (models that encode)
-  restoration      PSNR and SSIM of restored whole images, beside classical baselines (restorers)
+  restoration      PSNR, SSIM, SWD (and LPIPS) of restored whole images, beside classical baselines (restorers)
   anomaly          AUROC and AUPRC of per-image anomaly scores against the left-out classes (one-class protocol)
-  translation      PSNR, SSIM, L1 and sharpness of translations against their targets, cycle errors (translators)
+  translation      PSNR, SSIM, L1, sharpness, SWD (and LPIPS) of translations against their targets, cycle errors
+                   (translators)
 
 Each evaluation says itself whether it can serve a run (`applies`): training refuses one that cannot before it
 starts, and experiments/evaluate.py runs every offline evaluation (`OFFLINE`) that applies. Each reads its own

@@ -25,7 +25,13 @@ _METRIC_DESCRIPTIONS = {
 }
 
 
-_RESTORATION_SCORES = {"psnr": "PSNR, dB", "ssim": "SSIM", "hole_psnr": "PSNR in the hole, dB"}
+_RESTORATION_SCORES = {
+    "psnr": "PSNR, dB",
+    "ssim": "SSIM",
+    "hole_psnr": "PSNR in the hole, dB",
+    "swd": "SWD x1e3 (lower is better)",
+    "lpips": "LPIPS (lower is better)",
+}
 
 
 def summary_markdown(

@@ -12,11 +12,16 @@ restores (`genjax.restoring`: mirrored borders, tiles of 256 pixels). What is sc
 - where it is not scored on `whole_images` (inpainting): on a grid of crops of the training patches' size from the
   centre of each image, each degraded on its own (holes as large as in training);
 - where it makes masks (inpainting): also `hole_psnr`, the PSNR over the missing pixels only (the known ones are
-  copied).
+  copied);
+- over the whole set, on the [0, 1] images in their channels (`perceptual_scores`): `swd`, the sliced Wasserstein
+  distance of their Laplacian-pyramid patches to the clean ones' (always), and `lpips` (only where the VGG16 and
+  LPIPS weights are in the cache; the protocol says when they were not), both lower is better, where PSNR rewards
+  the blur that averaging plausible answers gives.
 
 Baselines (`config.eval.restoration.baselines`) are the degradation's `baselines` (`genjax.baselines.METHODS`: for
 denoising, total variation, non-local means (both tuned on training images) and BM3D where installed; bicubic
-upscaling for super-resolution; biharmonic inpainting), computed once, when the evaluator is built. Strips of
+upscaling for super-resolution; biharmonic inpainting), computed and scored the same way once, when the evaluator is
+built. Strips of
 degraded | restored | clean, under those labels, go to samples/.
 """
 
@@ -26,10 +31,12 @@ import jax
 import numpy as np
 
 from genjax import baselines
+from genjax import pixels
 from genjax import restoring
 from genjax import writers
 from genjax.data import sources
 from genjax.evaluators import common
+from genjax.evaluators import perceptual_scores
 from genjax.metrics import image_quality
 
 # The luma of PIL's convert("L"), as the device computes it (`genjax.data.preprocess`).
@@ -71,9 +78,11 @@ class RestorationQuality:
     self._degraded = [np.asarray(degraded[0]) for degraded, _ in pairs]
     self._masks = [None if mask is None else np.asarray(mask[0]) for _, mask in pairs]
     self._restore = restoring.jitted_restore(context.experiment)
+    self._perceptual = perceptual_scores.PerceptualScores(pixels.UNIT_RANGE)
     self.protocol = {
         "restoration_images": images,
         "restoration_scores": self._score_description(),
+        **{f"restoration_{name}": text for name, text in self._perceptual.protocol.items()},
     }
     self._baselines = self._run_baselines(context) if context.options_of("restoration").baselines else {}
 
@@ -85,7 +94,8 @@ class RestorationQuality:
 
   def _scores(self, restored: list[np.ndarray]) -> dict[str, float]:
     per_image = [self._score(clean, image, mask) for clean, image, mask in zip(self._clean, restored, self._masks)]
-    return {name: float(np.mean([scores[name] for scores in per_image])) for name in per_image[0]}
+    scores = {name: float(np.mean([scores[name] for scores in per_image])) for name in per_image[0]}
+    return scores | self._perceptual.scores(self._clean, [np.clip(image, 0.0, 1.0) for image in restored])
 
   def _score(self, clean: np.ndarray, restored: np.ndarray, mask: np.ndarray | None) -> dict[str, float]:
     restored = np.clip(restored, 0.0, 1.0)

@@ -12,7 +12,12 @@ convolutional: trained on patches, applied to larger images). Scores are per ima
   `sharpness_a_to_b`, the high-frequency energy of G(A) relative to B's (mean squared 3x3 Laplacian; 1 matches the
   targets' detail, below 1 is blurrier: what an L1-only model gives up);
 - where the translator goes both ways (CycleGAN): the cycle errors, L1 of F(G(A)) against A and of G(F(B)) against B
-  (`cycle_l1_a`, `cycle_l1_b`).
+  (`cycle_l1_a`, `cycle_l1_b`);
+- perceptual scores (`perceptual_scores`, lower is better): `swd_a_to_b`, the sliced Wasserstein distance between
+  the Laplacian-pyramid patches of G(A) and of the targets (a distance between sets: paired or not; `swd_b_to_a` of
+  F(B) against the inputs for CycleGAN), always, where images have 16 pixels a side or more; and `lpips_a_to_b`
+  (`lpips_b_to_a`) where targets are paired, only where the VGG16 and LPIPS weights are in the cache (the protocol
+  says when they were not).
 
 With `config.eval.translation.classifier_workdir` (a configs/classifier.py run on the same kind of images), also
 whether the classifier reads the same class in G(A) as in A (`classifier_agreement`), beside the same for the true
@@ -34,6 +39,7 @@ from genjax import runs
 from genjax import writers
 from genjax.data import sources
 from genjax.evaluators import common
+from genjax.evaluators import perceptual_scores
 from genjax.metrics import feature_distances
 from genjax.metrics import image_quality
 from genjax.trainers import contract
@@ -106,6 +112,8 @@ class TranslationQuality:
         "translation_scores": "PSNR/SSIM/L1 on [0, 1] pixels; sharpness: mean squared 3x3 Laplacian of G(A) / of B",
         "translation_weights": "the train state's generators (no weight average)",
     }
+    self._perceptual = perceptual_scores.PerceptualScores(self._pixel_range)
+    self.protocol.update({f"translation_{name}": text for name, text in self._perceptual.protocol.items()})
     if self._classifier is not None:
       self.protocol["translation_classifier"] = self._classifier.name
       self.protocol["translation_kid"] = "unbiased MMD^2, cubic kernel, 100 subsets of min(1000, N // 2) images"
@@ -149,6 +157,7 @@ class TranslationQuality:
         metrics[f"{name}_a_to_b"] = float(np.mean(values))
       identity = _capped_psnr(np.stack(self._targets), np.stack(self._inputs), self._pixel_range)
       metrics["identity_psnr"] = float(np.mean(identity))
+    metrics.update(self._perceptual_scores("a_to_b", self._targets, outputs))
     if self._classifier is not None:
       classes, features = self._read(outputs)
       metrics["classifier_agreement"] = float(np.mean(classes == self._input_classes))
@@ -164,11 +173,18 @@ class TranslationQuality:
       unit = lambda x: pixels.rescale(np.stack(x), self._pixel_range, pixels.UNIT_RANGE)
       metrics["cycle_l1_a"] = float(np.mean(np.abs(unit(cycle_a) - unit(self._inputs))))
       metrics["cycle_l1_b"] = float(np.mean(np.abs(unit(cycle_b) - unit(self._targets))))
+      metrics.update(self._perceptual_scores("b_to_a", self._inputs, back))
       strips += [self._targets[:4], back[:4]]
       if self._classifier is not None:
         metrics.update(self._distances("b_to_a", self._input_features, self._read(back)[1]))
     images["translation"] = self._grid(strips)
     return metrics, images
+
+  def _perceptual_scores(self, suffix: str, references: list[np.ndarray], images: list[np.ndarray]) -> dict[str, float]:
+    """SWD (and LPIPS) of `images`, clipped to the pixel range, against `references`, named `<score>_<suffix>`."""
+    clipped = [np.clip(image, *self._pixel_range) for image in images]
+    scores = self._perceptual.scores(references, clipped, paired=self._aligned)
+    return {f"{name}_{suffix}": value for name, value in scores.items()}
 
   def _read(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The class the classifier reads in each image `[N]`, and its features `[N, D]`."""

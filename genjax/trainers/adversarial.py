@@ -138,8 +138,15 @@ def critic_update(
   return params, new_batch_stats, opt_state, metrics
 
 
-def generator_loss(training: CriticTraining, params, batch_stats, fakes, conditioning) -> jax.Array:
+def generator_loss(training: CriticTraining, params, batch_stats, fakes, conditioning, real=None) -> jax.Array:
   """The adversarial loss of `fakes` under the critic (training mode, its batch statistics left as they were): the
-  batch mean of `losses.generator_loss`, differentiable with respect to `fakes`."""
-  fake_logits, _ = common.apply_training_mode(training.apply, params, batch_stats, fakes, conditioning)
-  return jnp.mean(losses.generator_loss(training.loss, fake_logits))
+  batch mean of `losses.generator_loss`, differentiable with respect to `fakes`. A relativistic loss also needs
+  the `real` examples (seen with the same conditioning), whose logits it compares with."""
+  fake_logits, batch_stats_after_fakes = common.apply_training_mode(
+      training.apply, params, batch_stats, fakes, conditioning
+  )
+  real_logits = None
+  if real is not None:
+    real_logits, _ = common.apply_training_mode(training.apply, params, batch_stats_after_fakes, real, conditioning)
+    real_logits = jax.lax.stop_gradient(real_logits)
+  return jnp.mean(losses.generator_loss(training.loss, fake_logits, real_logits))

@@ -76,14 +76,15 @@ def mixed_precision(apply_fn: Callable, dtype_name: str) -> Callable:
 
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop")
-SCHEDULES = ("constant", "cosine", "linear_decay")
+SCHEDULES = ("constant", "cosine", "linear_decay", "steps")
 
 
 def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
   """Adam, AdamW or RMSProp with linear warm-up, a constant, cosine or linear-decay learning rate, and optional
   gradient clipping. RMSProp ignores b1 and weight_decay and uses b2 as its decay. "linear_decay" keeps the rate
   constant for the first half of `total_steps` and decays it linearly to 0 over the second (pix2pix and CycleGAN:
-  n_epochs constant, then n_epochs_decay to 0)."""
+  n_epochs constant, then n_epochs_decay to 0). "steps" multiplies the rate by `optim.decay_factor` at each step
+  of `optim.decay_at` (SRGAN's drop to a tenth, ESRGAN's halvings)."""
   if optim_config.name not in OPTIMIZERS:
     raise errors.UserError(f"config.optim.name={optim_config.name!r} is not one of {', '.join(OPTIMIZERS)}.")
   if optim_config.schedule not in SCHEDULES:
@@ -100,6 +101,15 @@ def make_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int) ->
       pieces.insert(0, optax.linear_schedule(0.0, optim_config.lr, optim_config.warmup_steps))
       boundaries.insert(0, optim_config.warmup_steps)
     learning_rate = optax.join_schedules(pieces, boundaries)
+  elif optim_config.schedule == "steps":
+    if "decay_at" not in optim_config or "decay_factor" not in optim_config:
+      raise errors.UserError(
+          'config.optim.schedule="steps" needs config.optim.decay_at (the steps where the rate drops) and '
+          "config.optim.decay_factor (what it is multiplied by there)."
+      )
+    learning_rate = optax.piecewise_constant_schedule(
+        optim_config.lr, {int(step): optim_config.decay_factor for step in optim_config.decay_at}
+    )
   elif optim_config.warmup_steps:
     learning_rate = optax.linear_schedule(0.0, optim_config.lr, optim_config.warmup_steps)
   else:

@@ -186,6 +186,9 @@ class Trainer:
   frozen_networks:  the networks, by name, that `train_step` uses but does not train (see `FrozenNetwork`).
   decoder, sampler, encoder, likelihood, features, critic, restorer, translator: capabilities, None where the
                     family has none.
+  warm_start:       (fresh state, another run's state) -> the fresh state with the weights it takes from the other
+                    run (`config.init_from`: ESRGAN's adversarial phase starts from a network trained on pixels),
+                    or None where the family cannot start from another run.
   """
 
   init: Callable[[jax.Array], State]
@@ -204,6 +207,7 @@ class Trainer:
   critic: Critic | None = None
   restorer: Restorer | None = None
   translator: Translator | None = None
+  warm_start: Callable[[State, State], State] | None = None
 
   def num_params(self, state: State) -> int:
     """The number of trainable parameters in `state` (abstract or concrete)."""
