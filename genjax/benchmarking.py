@@ -2,6 +2,9 @@
 
 - `time_train_step`: the jitted, sharded train step alone (`experiment.build`: the trainer, shardings and donation
   that training uses) on a synthetic raw batch, so the figures measure the model and the step;
+- `time_sampling`: the trainer's sampler (`contract.Sampler`) drawing one batch of `config.train.batch_size`
+  examples, jitted and sharded as sample.py and the sample-quality evaluation draw them: for a diffusion model,
+  its whole sampling chain;
 - `end_to_end`: the real training loop (`train_loop.train_and_evaluate`, with its input path, logging and transfer
   guard; no evaluation or checkpoints inside the timed steps) against the step alone and the input path alone.
 
@@ -22,6 +25,7 @@ import numpy as np
 from absl import logging
 
 from genjax import console
+from genjax import errors
 from genjax import experiment
 from genjax import in_flight
 from genjax import train_loop
@@ -94,6 +98,43 @@ def time_train_step(config: ml_collections.ConfigDict, spec: sources.ExampleSpec
       "real_images_per_sec": round(batch_size * built.trainer.batches_per_step * num_steps / elapsed, 1),
       "step_ms": round(1000 * elapsed / num_steps, 2),
       "compile_s": round(compile_s, 3),
+      "devices": len(built.mesh.devices.flat),
+      "platform": jax.devices()[0].platform,
+      "jax": jax.__version__,
+  }
+
+
+def time_sampling(config: ml_collections.ConfigDict, spec: sources.ExampleSpec, num_calls: int, devices=None) -> dict:
+  """Times `num_calls` draws of `config.train.batch_size` examples by the trainer's sampler from a fresh state,
+  after `WARMUP_STEPS` draws. Returns `calls`, `warmup_calls`, `sample_ms` (per draw), `images_per_sec`,
+  `compile_s`, the sampler's protocol (a diffusion model's sampler and steps), the batch size and the devices."""
+  built = experiment.build(config, spec, devices)
+  if built.trainer.sampler is None:
+    raise errors.UserError(f"--mode=sample times a sampler; a {config.family} model does not sample.")
+  batch_size, state = config.train.batch_size, built.init()
+  keys = [jax.random.key(index) for index in range(WARMUP_STEPS + num_calls)]
+  generate = jax.jit(built.trainer.sampler.generate, static_argnums=2, out_shardings=built.replicated)
+  logging.info("Compiling the sampler (or loading it from the compilation cache).")
+  start = time.perf_counter()
+  generate = generate.lower(state, keys[0], batch_size).compile()
+  compile_s = time.perf_counter() - start
+  logging.info("Compiled the sampler in %.1f s; %d warm-up draws.", compile_s, WARMUP_STEPS)
+  for key in keys[:WARMUP_STEPS]:
+    jax.block_until_ready(generate(state, key))
+  start = time.perf_counter()
+  for key in keys[WARMUP_STEPS:]:
+    images = generate(state, key)
+  jax.block_until_ready(images)
+  elapsed = time.perf_counter() - start
+  return {
+      "family": config.family,
+      "batch_size": batch_size,
+      "calls": num_calls,
+      "warmup_calls": WARMUP_STEPS,
+      "sample_ms": round(1000 * elapsed / num_calls, 2),
+      "images_per_sec": round(batch_size * num_calls / elapsed, 1),
+      "compile_s": round(compile_s, 3),
+      **{key: value for key, value in built.trainer.sampler.protocol.items() if key != "weights"},
       "devices": len(built.mesh.devices.flat),
       "platform": jax.devices()[0].platform,
       "jax": jax.__version__,

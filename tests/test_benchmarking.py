@@ -10,6 +10,7 @@ from absl import logging
 
 from conftest import MNIST_SPEC, REPO_ROOT, run_command, tiny_config
 from genjax import benchmarking
+from genjax import errors
 
 
 @pytest.mark.parametrize("name", ["vae", "wgan_gp"])
@@ -21,6 +22,15 @@ def test_time_train_step_reports_the_benchmark_fields(name, devices):
   assert result["images_per_sec"] > 0
   n_critic = 5 if name == "wgan_gp" else 1
   assert result["real_images_per_sec"] == pytest.approx(n_critic * result["images_per_sec"], rel=0.01)
+
+
+def test_sample_mode_times_draws_of_one_batch_and_refuses_a_model_without_a_sampler():
+  result = benchmarking.time_sampling(tiny_config("gan", train__batch_size=8), MNIST_SPEC, num_calls=2)
+  assert (result["batch_size"], result["calls"], result["warmup_calls"]) == (8, 2, benchmarking.WARMUP_STEPS)
+  assert result["sample_ms"] > 0 and result["compile_s"] > 0
+  assert result["images_per_sec"] == pytest.approx(8 * 1000 / result["sample_ms"], rel=0.01)
+  with pytest.raises(errors.UserError, match="a classifier model does not sample"):
+    benchmarking.time_sampling(tiny_config("classifier"), MNIST_SPEC, num_calls=1)
 
 
 def test_end_to_end_mode_times_the_loop_the_step_and_the_input_path_and_says_which_steps_warm_up(digits, monkeypatch):
