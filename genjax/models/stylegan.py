@@ -301,11 +301,12 @@ class Generator(nn.Module):
 
 
 def minibatch_stddev(x: jax.Array, group_size: int) -> jax.Array:
-  """`[N, H, W, C] -> [N, H, W, C + 1]`: appends the standard deviation of each feature over groups of
-  min(group_size, N) examples (examples n, n + N/G, ... form a group, as in StyleGAN2), averaged over features and
-  pixels, as one constant feature map per example. N must be a multiple of the group size."""
+  """`[N, H, W, C] -> [N, H, W, C + 1]`: appends the standard deviation of each feature over groups of G examples
+  (examples n, n + N/G, ... form a group, as in StyleGAN2), averaged over features and pixels, as one constant
+  feature map per example. G is the largest divisor of N up to `group_size` (StyleGAN2 requires a multiple; here a
+  batch of any size, such as a last partial one, can be scored)."""
   n, h, w, c = x.shape
-  group = min(group_size, n)
+  group = max(size for size in range(1, min(group_size, n) + 1) if n % size == 0)
   y = x.reshape(group, n // group, h, w, c)
   y = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)  # [N/G, H, W, C]
   y = jnp.mean(y, axis=(1, 2, 3))  # [N/G]

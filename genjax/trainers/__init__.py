@@ -12,6 +12,7 @@ from genjax.trainers import classifier
 from genjax.trainers import contract
 from genjax.trainers import gan
 from genjax.trainers import restoration
+from genjax.trainers import stylegan
 from genjax.trainers import translation
 from genjax.trainers import vae
 
@@ -22,6 +23,7 @@ FAMILIES = {
     "classifier": classifier.make_trainer,
     "restoration": restoration.make_trainer,
     "translation": translation.make_trainer,
+    "stylegan2": stylegan.make_trainer,
 }
 
 

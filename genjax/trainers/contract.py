@@ -50,6 +50,24 @@ class Sampler:
 
 
 @dataclasses.dataclass(frozen=True)
+class StyleSpace:
+  """A generator with an intermediate latent space W between a mapping and a synthesis network (StyleGAN's), which
+  truncation and style mixing act on.
+
+  map:        (state, latents `[N, latent_size]`, labels `[N]` or None) -> w `[N, w_size]`.
+  synthesize: (state, ws `[N, num_layers, w_size]`, one w per layer, coarse to fine) -> examples in the data's range,
+              deterministic (fixed noise inputs).
+  w_mean:     state -> `[w_size]`, the mean w that truncation pulls towards.
+  num_layers: the ws that `synthesize` reads.
+  """
+
+  map: Callable[[State, jax.Array, jax.Array | None], jax.Array]
+  synthesize: Callable[[State, jax.Array], jax.Array]
+  w_mean: Callable[[State], jax.Array]
+  num_layers: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Encoder:
   """Examples -> codes, and back.
 
@@ -174,8 +192,8 @@ class Trainer:
   progress_metrics: the train metrics that the console's progress line shows.
   needs_labels:     whether the steps read `batch["label"]` (class-conditional models, classifiers).
   frozen_networks:  the networks, by name, that `train_step` uses but does not train (see `FrozenNetwork`).
-  decoder, sampler, encoder, likelihood, features, critic, restorer, translator: capabilities, None where the
-                    family has none.
+  decoder, sampler, encoder, likelihood, features, critic, restorer, translator, style_space: capabilities, None
+                    where the family has none.
   """
 
   init: Callable[[jax.Array], State]
@@ -194,6 +212,7 @@ class Trainer:
   critic: Critic | None = None
   restorer: Restorer | None = None
   translator: Translator | None = None
+  style_space: StyleSpace | None = None
 
   def num_params(self, state: State) -> int:
     """The number of trainable parameters in `state` (abstract or concrete)."""
