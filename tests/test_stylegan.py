@@ -3,13 +3,29 @@ configs/stylegan2.py): the modulated convolution's closed forms, the noise input
 the path-length mean, ADA's adaptive probability, DiffAugment, truncation and the refusal of bad settings. Tiny
 networks (8-16 pixels, a few channels) keep the file within a few seconds."""
 
+import json
+import os
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from jax import lax
 
+from conftest import MNIST_SPEC, load_config, tiny_config
+from genjax import augment
+from genjax import errors
+from genjax import runs
+from genjax import sampling
+from genjax import tools
+from genjax import trainers
+from genjax.evaluators import offline
 from genjax.models import stylegan
+from genjax.trainers import adversarial
+from genjax.trainers import common
+from genjax.trainers import stylegan as stylegan_trainer
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
@@ -129,3 +145,179 @@ def test_fir_resampling_keeps_a_constant_image_constant_away_from_the_border():
   assert up.shape == (1, 12, 12, 2) and down.shape == (1, 4, 4, 2)
   np.testing.assert_allclose(up[:, 2:-2, 2:-2], 1.0, rtol=1e-6)
   np.testing.assert_allclose(down[:, 1:-1, 1:-1], 1.0, rtol=1e-6)
+
+
+def test_lazy_r1_goes_through_the_kits_penalty_and_both_optimisers_get_the_lazy_correction():
+  config = tiny_config("stylegan2", stylegan__r1_gamma=0.5, stylegan__r1_every=16, stylegan__pl_every=4)
+  critic_training = stylegan_trainer.critic_training(config, stylegan.ResidualCritic(8))
+  # The kit applies it on critic updates that 16 divides, with weight 0.5 * 16 (specified in test_adversarial.py).
+  assert critic_training.penalty == adversarial.Penalty("r1", 0.5, 16)
+  params, grads = {"w": jnp.array([1.0, -2.0])}, {"w": jnp.array([0.3, 0.1])}
+  for optimizer, every in [(critic_training.optimizer, 16), (stylegan_trainer.generator_optimizer(config), 4)]:
+    ratio = every / (every + 1)
+    expected = optax.adam(config.optim.lr * ratio, b1=0.0**ratio, b2=0.99**ratio)
+    for _ in range(2):  # Two updates: the second depends on both betas.
+      params_now, state = params, optimizer.init(params)
+      expected_params, expected_state = params, expected.init(params)
+      for _ in range(2):
+        params_now, state = common.apply_gradients(params_now, state, grads, optimizer)
+        expected_params, expected_state = common.apply_gradients(expected_params, expected_state, grads, expected)
+    np.testing.assert_allclose(params_now["w"], expected_params["w"], rtol=1e-6)
+
+
+def test_path_length_mean_moves_by_its_decay_towards_the_mean_length_before_the_penalty_uses_it():
+  # A linear synthesis, images = ws . A: the gradient J^T y of <images, y> is A y for every layer's w.
+  matrix = jax.random.normal(jax.random.key(0), (3, 2 * 2))
+  synthesize = lambda ws: jnp.einsum("nlw,wp->np", ws, matrix).reshape(-1, 2, 2, 1)
+  ws = jax.random.normal(jax.random.key(1), (5, 4, 3))
+  key = jax.random.key(2)
+  penalty, new_mean = jax.jit(stylegan_trainer.path_length_penalty, static_argnums=(0, 4))(
+      synthesize, ws, key, jnp.asarray(0.5), 0.01
+  )
+  noise = jax.random.normal(key, (5, 2, 2, 1)) / 2.0  # y ~ N(0, I) / sqrt(H W)
+  lengths = jnp.linalg.norm(noise.reshape(5, 4) @ matrix.T, axis=-1)  # Every layer's gradient is the same.
+  np.testing.assert_allclose(new_mean, 0.5 + 0.01 * (jnp.mean(lengths) - 0.5), rtol=1e-5)
+  np.testing.assert_allclose(penalty, jnp.mean((lengths - new_mean) ** 2), rtol=1e-5)
+
+
+def test_ema_decay_follows_the_half_life_in_images_after_its_ramp_up():
+  decay = lambda step: float(stylegan_trainer.ema_decay(jnp.asarray(step), 16, 1_000.0, 0.05))
+  assert decay(0) == 0.0  # Nothing seen yet: the average is the weights.
+  np.testing.assert_allclose(decay(100), 0.5 ** (16 / (100 * 16 * 0.05)), rtol=1e-6)  # Ramping: 80 images.
+  np.testing.assert_allclose(decay(10_000), 0.5 ** (16 / 1_000), rtol=1e-6)
+
+
+def test_style_mixing_takes_the_second_ws_from_a_crossover_layer_on():
+  w, other = jnp.zeros((2, 3)), jnp.ones((2, 3))
+  np.testing.assert_array_equal(stylegan_trainer.mix_styles(w, other, 6, 0.0, jax.random.key(0)), jnp.zeros((2, 6, 3)))
+  crossovers = set()
+  for seed in range(8):
+    mixed = stylegan_trainer.mix_styles(w, other, 6, 1.0, jax.random.key(seed))
+    layers = mixed[0, :, 0]
+    crossover = int(jnp.argmax(layers))
+    assert 1 <= crossover < 6 and bool(jnp.all(layers[crossover:] == 1)) and bool(jnp.all(layers[:crossover] == 0))
+    crossovers.add(crossover)
+  assert len(crossovers) > 1
+
+
+@pytest.mark.parametrize("mean_sign, moves", [(1.0, 1), (0.2, -1), (-1.0, -1)])
+def test_ada_probability_rises_when_the_critic_calls_reals_real_more_than_its_target_and_falls_otherwise(
+    mean_sign, moves
+):
+  # r_t = E[sign D(real)] = 1: the critic is sure of every real image (overfitting); below the target, it is not.
+  p = augment.ada_probability(jnp.asarray(0.5), jnp.asarray(mean_sign), 0.6, images_seen=64, speed_images=640.0)
+  np.testing.assert_allclose(p, 0.5 + moves * 0.1, rtol=1e-6)
+  assert float(augment.ada_probability(jnp.asarray(0.95), jnp.asarray(1.0), 0.6, 64, 640.0)) == 1.0  # Clipped.
+  assert float(augment.ada_probability(jnp.asarray(0.05), jnp.asarray(-1.0), 0.6, 64, 640.0)) == 0.0
+
+
+@pytest.fixture(scope="module")
+def augmentation_batches():
+  keys = jax.random.split(jax.random.key(0), 2)
+  real = jax.random.uniform(keys[0], (6, 16, 16, 3), minval=-1.0, maxval=1.0)
+  return real, jax.random.uniform(keys[1], (6, 16, 16, 3), minval=-1.0, maxval=1.0)
+
+
+def test_diff_augment_is_differentiable_and_one_key_transforms_reals_and_fakes_alike(augmentation_batches):
+  real, fakes = augmentation_batches
+  geometric = ("translation", "cutout")
+
+  @jax.jit
+  def augmented_and_gradient(key):
+    augmented = lambda images: augment.diff_augment(images, key, geometric)
+    gradient = jax.grad(lambda images: jnp.sum(augmented(images) * real))(fakes)
+    return augmented(real), augmented(fakes), augment.diff_augment(fakes, key), gradient
+
+  real_out, fake_out, coloured, gradient = augmented_and_gradient(jax.random.key(1))
+  # Translation and cutout move and blank pixels, the same for example i of both batches: the zeros coincide.
+  np.testing.assert_array_equal(real_out == 0.0, fake_out == 0.0)
+  assert 0.2 < float(jnp.mean(fake_out == 0.0)) < 0.6  # A quarter cut out, and a translated border.
+  # The gradient of <augment(x), r> is the transposed transform of r: zero exactly where the output is blanked...
+  assert np.isfinite(gradient).all() and float(jnp.mean(gradient == 0.0)) > 0.2
+  np.testing.assert_allclose(jnp.sum(gradient * fakes), jnp.sum(fake_out * real), rtol=1e-4)  # ...and linear.
+  assert not np.allclose(coloured, fake_out)  # The colour transforms are on by default.
+
+
+def test_ada_at_p_zero_is_the_identity_and_at_p_one_transforms_every_image(augmentation_batches):
+  real, _ = augmentation_batches
+  ada = jax.jit(augment.ada)
+  np.testing.assert_allclose(ada(real, jax.random.key(0), 0.0), real, atol=1e-6)
+  changed = jnp.any(ada(real, jax.random.key(0), 1.0) != real, axis=(1, 2, 3))
+  assert bool(jnp.all(changed))
+  gradient = jax.grad(lambda images: jnp.sum(ada(images, jax.random.key(0), 1.0) ** 2))(real)
+  assert np.isfinite(gradient).all() and float(jnp.max(jnp.abs(gradient))) > 0
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"model__resolution": 24}, "resolution=24 must be a power of two"),
+        ({"model__resolution": 64}, "images are 28x28; config.model.resolution=64"),
+        ({"stylegan__truncation": 1.5}, "truncation=1.5 must be in [0, 1]"),
+        ({"stylegan__ada_target": 1.0}, "ada_target=1.0 must be in (0, 1)"),
+        ({"stylegan__augment": "cutmix"}, "augment='cutmix' is not one of none, ada, diffaugment"),
+    ],
+)
+def test_bad_stylegan_settings_are_refused_before_compiling(overrides, message):
+  with pytest.raises(errors.UserError, match=re.escape(message)):
+    trainers.make_trainer(tiny_config("stylegan2", **overrides), MNIST_SPEC)
+
+
+def test_the_configs_refuse_conflicting_data_arguments():
+  with pytest.raises(errors.UserError, match="choose the data: one"):
+    load_config("stylegan2", "runlocal,cifar10")
+  with pytest.raises(errors.UserError, match="add folder=PATH"):
+    load_config("stylegan2", "ffhq256")
+  cifar10 = load_config("stylegan2", "cifar10")
+  assert (cifar10.model.mapping_depth, cifar10.stylegan.pl_weight, cifar10.stylegan.style_mixing) == (2, 0.0, 0.0)
+  assert (cifar10.stylegan.r1_gamma, cifar10.stylegan.augment, cifar10.stylegan.ada_target) == (0.01, "ada", 0.6)
+
+
+def test_tiny_run_logs_its_lazy_schedules_and_ada_and_samples_truncates_and_mixes_styles(stylegan_run, tmp_path):
+  with open(os.path.join(stylegan_run, "metrics.jsonl")) as f:
+    train_lines = [line for line in map(json.loads, f) if line["split"] == "train"]
+  assert [line["step"] for line in train_lines] == [1, 2, 3, 4]
+  # R1 and path length on steps 0 and 2 (logged as 1 and 3); the path-length mean moves only then.
+  assert [line["penalty"] > 0 for line in train_lines] == [True, False, True, False]
+  assert [line["pl_penalty"] > 0 for line in train_lines] == [True, False, True, False]
+  means = [line["pl_mean"] for line in train_lines]
+  assert means[0] > 0 and means[1] == means[0] and means[2] != means[1] and means[3] == means[2]
+  # p is adjusted after steps 1 and 3 (logged at 2 and 4), by 16 * 2 / 128 each time, up or down.
+  assert [line["ada_p"] for line in train_lines][:1] == [0.0]
+  assert train_lines[1]["ada_p"] in (0.0, 0.25) and train_lines[2]["ada_p"] == train_lines[1]["ada_p"]
+
+  run = runs.load(stylegan_run, devices=jax.devices()[:1])
+  means_only = sampling.generate(run.experiment, run.state, 3, jax.random.key(0), 3, truncation=0.0)
+  np.testing.assert_allclose(means_only, means_only[:1].repeat(3, axis=0), atol=1e-6)  # psi 0: the mean image.
+  assert not np.allclose(*sampling.generate(run.experiment, run.state, 2, jax.random.key(0), 2, truncation=1.0))
+  request = tools.SampleRequest(num_grid_images=4, num_interpolations=0, truncation=0.5, style_mixing_size=2)
+  written = tools.write_samples(run, str(tmp_path), request)
+  assert {os.path.basename(path) for path in written} == {
+      "samples.png",
+      "style_mixing_coarse.png",
+      "style_mixing_middle.png",
+      "style_mixing_fine.png",
+  }
+  with pytest.raises(errors.UserError, match="--truncation=1.2 must be in"):
+    tools.write_samples(run, str(tmp_path), tools.SampleRequest(truncation=1.2))
+
+
+def test_tiny_run_is_scored_by_the_evaluators(stylegan_run, tiny_runs, tmp_path):
+  run = runs.load(
+      stylegan_run,
+      overrides=[
+          f"--config.eval.sample_quality.classifier_workdir={tiny_runs['classifier']}",
+          "--config.eval.sample_quality.num_images=32",
+          "--config.eval.batch_size=16",
+      ],
+      devices=jax.devices()[:1],
+  )
+  evaluation = offline.evaluate(run, 0, str(tmp_path))
+  assert {"fid", "kid", "precision", "recall"} <= set(evaluation.metrics)
+  assert all(np.isfinite(value) for value in evaluation.metrics.values())
+
+
+def test_truncation_on_a_model_without_a_style_space_is_refused(tiny_runs, tmp_path):
+  run = runs.load(tiny_runs["cgan"], devices=jax.devices()[:1])
+  with pytest.raises(errors.UserError, match="need a generator with a style space"):
+    tools.write_samples(run, str(tmp_path), tools.SampleRequest(truncation=0.5))

@@ -14,7 +14,7 @@ import pytest
 from conftest import load_config, tiny_config
 from genjax.data import catalog
 
-RUN_FIXTURES = ("tiny_runs", "restoration_runs", "translation_runs")
+RUN_FIXTURES = ("tiny_runs", "restoration_runs", "translation_runs", "stylegan_run")
 
 
 def made_once(tmp_path_factory, name: str, make: Callable[[pathlib.Path], None]) -> pathlib.Path:
@@ -101,3 +101,20 @@ def translation_runs(tfds_data_dir, tmp_path_factory):
   configs = {name: tiny_config(name, eval__translation__crop_size=64) for name in ("pix2pix", "cyclegan")}
   directory = made_once(tmp_path_factory, "translation_runs", _train_each(configs, tfds_data_dir))
   return {name: str(directory / name) for name in configs}
+
+
+@pytest.fixture(scope="session")
+def stylegan_run(tfds_data_dir, tmp_path_factory):
+  """The workdir of a tiny StyleGAN2 run on mnist5k (4 steps, a few channels, 28x28 digits on a 32x32 canvas) with
+  ADA, lazy R1 and path length every 2 steps and ADA's p adjusted every 2 steps (fast enough to move), logging every
+  step."""
+  config = tiny_config(
+      "stylegan2",
+      stylegan__r1_every=2,
+      stylegan__pl_every=2,
+      stylegan__ada_every=2,
+      stylegan__ada_speed_images=128.0,
+      train__log_every_steps=1,
+  )
+  directory = made_once(tmp_path_factory, "stylegan_run", _train_each({"stylegan2": config}, tfds_data_dir))
+  return str(directory / "stylegan2")

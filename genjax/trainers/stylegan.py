@@ -144,6 +144,24 @@ def mix_styles(w: jax.Array, other_w: jax.Array, num_layers: int, probability: f
   return jnp.where((jnp.arange(num_layers) >= crossover)[None, :, None], other_w[:, None], ws)
 
 
+def critic_training(config: ml_collections.ConfigDict, critic: stylegan.ResidualCritic) -> adversarial.CriticTraining:
+  """How the critic is trained: the non-saturating logistic loss, lazy R1 (gamma r1_gamma every r1_every updates,
+  none for gamma 0), Adam with the lazy correction."""
+  options = config.stylegan
+  return adversarial.CriticTraining(
+      common.mixed_precision(critic.apply, config.model.dtype),
+      "non_saturating",
+      lazy_optimizer(config.optim, config.train.total_steps, options.r1_every, options.r1_gamma > 0),
+      adversarial.Penalty("r1" if options.r1_gamma > 0 else "none", options.r1_gamma, options.r1_every),
+  )
+
+
+def generator_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """The generator's Adam, with the lazy correction for the path-length regulariser when it has one."""
+  options = config.stylegan
+  return lazy_optimizer(config.optim, config.train.total_steps, options.pl_every, options.pl_weight > 0)
+
+
 def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -> contract.Trainer:
   """Builds StyleGAN2's pure functions for the images of `spec`; it samples, decodes, and offers its style space."""
   check_config(config, spec)
@@ -169,14 +187,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   )
   num_layers = stylegan.num_ws(resolution)
   apply_generator = common.mixed_precision(generator.apply, model_config.dtype)
-  total_steps = config.train.total_steps
-  g_optimizer = lazy_optimizer(config.optim, total_steps, options.pl_every, options.pl_weight > 0)
-  critic_training = adversarial.CriticTraining(
-      common.mixed_precision(critic.apply, model_config.dtype),
-      "non_saturating",
-      lazy_optimizer(config.optim, total_steps, options.r1_every, options.r1_gamma > 0),
-      adversarial.Penalty("r1" if options.r1_gamma > 0 else "none", options.r1_gamma, options.r1_every),
-  )
+  g_optimizer = generator_optimizer(config)
+  d_training = critic_training(config, critic)
 
   def to_data(images):
     """Synthesis output `[N, R, R, C]` -> the data's size, cut in the centre."""
@@ -220,7 +232,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
         w_avg=jnp.zeros((model_config.w_size,), jnp.float32),
         pl_mean=jnp.zeros((), jnp.float32),
         d_params=d_params,
-        d_opt_state=critic_training.optimizer.init(d_params),
+        d_opt_state=d_training.optimizer.init(d_params),
         ada_p=jnp.asarray(options.ada_p_start if options.augment == "ada" else 0.0, jnp.float32),
         ada_sign_sum=jnp.zeros((), jnp.float32),
     )
@@ -249,7 +261,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     # One generator forward pass makes the critic's fakes and, through its VJP, the generator's update.
     fakes, generator_vjp, w = jax.vjp(fakes_of, state.g_params, has_aux=True)
     d_params, _, d_opt_state, critic_metrics = adversarial.critic_update(
-        critic_training,
+        d_training,
         state.d_params,
         {},
         state.d_opt_state,
@@ -261,7 +273,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     )
     g_loss, fakes_grad = jax.value_and_grad(
         lambda fakes: adversarial.generator_loss(
-            critic_training, d_params, {}, augmented(to_critic(fakes), keys["g_aug"], state.ada_p), labels
+            d_training, d_params, {}, augmented(to_critic(fakes), keys["g_aug"], state.ada_p), labels
         )
     )(fakes)
     (grads,) = generator_vjp(fakes_grad)
@@ -337,15 +349,15 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     return decode(state, jax.random.normal(key, (num_images, latent_size)), sample_labels(num_images))
 
   def critic_score(state, examples):
-    return critic_training.apply({"params": state.d_params}, to_critic(examples), None, train=False).reshape(-1)
+    return d_training.apply({"params": state.d_params}, to_critic(examples), None, train=False).reshape(-1)
 
   def eval_step(state, batch, key):
     """The critic on held-out real images and on as many samples (of the same classes), unaugmented."""
     labels = batch["label"] if num_classes else None
     fakes = decode(state, jax.random.normal(key, (batch[data_key].shape[0], latent_size)), labels)
     variables = {"params": state.d_params}
-    real_logits = critic_training.apply(variables, to_critic(batch[data_key]), labels, train=False)
-    fake_logits = critic_training.apply(variables, to_critic(fakes), labels, train=False)
+    real_logits = d_training.apply(variables, to_critic(batch[data_key]), labels, train=False)
+    fake_logits = d_training.apply(variables, to_critic(fakes), labels, train=False)
     per_example = {
         "loss": jax.nn.softplus(-real_logits) + jax.nn.softplus(fake_logits),
         "d_real": real_logits,
