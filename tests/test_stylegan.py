@@ -1,7 +1,8 @@
-"""Specification of StyleGAN2 (genjax.models.stylegan, genjax.trainers.stylegan, genjax.augment and
+"""Specification of StyleGAN2 (genjax.models.stylegan, genjax.trainers.stylegan, genjax.augment, its sampling and
 configs/stylegan2.py): the modulated convolution's closed forms, the noise inputs, the lazy regularisers' schedules,
-the path-length mean, ADA's adaptive probability, DiffAugment, truncation and the refusal of bad settings. Tiny
-networks (8-16 pixels, a few channels) keep the file within a few seconds."""
+the path-length mean, ADA's adaptive probability, DiffAugment, truncation, style mixing and the refusal of bad
+settings. The networks of the unit tests are 8 pixels and a few channels wide, each compiled once; the trainer is
+compiled once, by the tiny run that the integration tests share (`stylegan_run` in tiny_runs.py)."""
 
 import json
 import os
@@ -141,7 +142,8 @@ def test_minibatch_stddev_is_the_mean_feature_deviation_of_each_examples_group()
 
 
 def test_fir_resampling_keeps_a_constant_image_constant_away_from_the_border():
-  up, down = jax.jit(lambda: (stylegan.upsample_2x(jnp.ones((1, 6, 6, 2))), stylegan.downsample_2x(jnp.ones((1, 8, 8, 2)))))()
+  resample = jax.jit(lambda: (stylegan.upsample_2x(jnp.ones((1, 6, 6, 2))), stylegan.downsample_2x(jnp.ones((1, 8, 8, 2)))))
+  up, down = resample()
   assert up.shape == (1, 12, 12, 2) and down.shape == (1, 4, 4, 2)
   np.testing.assert_allclose(up[:, 2:-2, 2:-2], 1.0, rtol=1e-6)
   np.testing.assert_allclose(down[:, 1:-1, 1:-1], 1.0, rtol=1e-6)
