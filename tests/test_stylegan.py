@@ -142,8 +142,8 @@ def test_minibatch_stddev_is_the_mean_feature_deviation_of_each_examples_group()
 
 
 def test_fir_resampling_keeps_a_constant_image_constant_away_from_the_border():
-  resample = jax.jit(lambda: (stylegan.upsample_2x(jnp.ones((1, 6, 6, 2))), stylegan.downsample_2x(jnp.ones((1, 8, 8, 2)))))
-  up, down = resample()
+  resample = lambda: (stylegan.upsample_2x(jnp.ones((1, 6, 6, 2))), stylegan.downsample_2x(jnp.ones((1, 8, 8, 2))))
+  up, down = jax.jit(resample)()
   assert up.shape == (1, 12, 12, 2) and down.shape == (1, 4, 4, 2)
   np.testing.assert_allclose(up[:, 2:-2, 2:-2], 1.0, rtol=1e-6)
   np.testing.assert_allclose(down[:, 1:-1, 1:-1], 1.0, rtol=1e-6)
