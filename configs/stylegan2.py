@@ -17,7 +17,8 @@ settings, FFHQ at 256x256 with the paper's 256 configuration), and your own imag
   python experiments/train.py --config=configs/stylegan2.py:ffhq256,folder=~/data/ffhq --workdir=/tmp/genjax/sg2_ffhq
   python experiments/train.py --config=configs/stylegan2.py:folder=~/pictures,size=128 --workdir=/tmp/genjax/sg2_mine
 
-Offline, on a CPU in minutes (bundled mnist5k, 28x28 digits trained on a 32x32 canvas, few feature maps, ADA):
+Offline, on a CPU (bundled mnist5k, 28x28 digits on a 32x32 canvas, few feature maps, ADA, R1 at every step, no
+path-length regulariser):
   python experiments/train.py --config=configs/stylegan2.py:runlocal --workdir=/tmp/genjax/stylegan2_local
 Sample with truncation and style-mixing grids:
   python experiments/sample.py --workdir=/tmp/genjax/stylegan2_local --truncation=0.7
@@ -66,10 +67,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   model.mapping_depth = 8 if options.ffhq256 else 2
   model.mapping_lr_multiplier = 0.01
   # Feature maps at resolution r: min(channel_base / r, channel_max).
-  model.channel_base, model.channel_max = (512, 64) if options.runlocal else (16384, 512)
+  model.channel_base, model.channel_max = (256, 32) if options.runlocal else (16384, 512)
   model.num_classes = 10 if options.conditional else 0
   model.mbstd_group_size = 32 if options.cifar10 or not (faces or options.folder or options.runlocal) else 4
-  model.fused_modconv = True  # Modulated convolutions as one grouped convolution (False: the batched form).
+  # Modulated convolutions as one grouped convolution per layer (True) or in the batched form (False), which XLA's
+  # CPU backend runs far faster (see genjax/models/stylegan.py).
+  model.fused_modconv = False
   model.dtype = "float32"
 
   small = options.runlocal or not (faces or options.folder)  # CIFAR-10 and the digits: ADA's "cifar" regime.
@@ -77,8 +80,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       dict(
           # R1 gamma: ADA's automatic 0.0002 * resolution^2 / batch for faces and folders, 1 for FFHQ-256.
           r1_gamma=1.0 if options.ffhq256 else 0.01 if small else 0.0002 * resolution**2 / batch_size,
-          r1_every=16,
-          pl_weight=0.0 if options.cifar10 or not (faces or options.folder or options.runlocal) else 2.0,
+          # Lazy R1 every 16 steps; on a CPU (runlocal) at every step: XLA's CPU backend runs the convolutions of
+          # the lazy schedule's conditional branch many times slower (see genjax/trainers/stylegan.py).
+          r1_every=1 if options.runlocal else 16,
+          # No path-length regulariser for CIFAR-10 (ADA's "cifar") nor on a CPU (a double backward pass per step).
+          pl_weight=0.0 if small else 2.0,
           pl_every=4,
           pl_decay=0.01,
           pl_batch_shrink=2,

@@ -41,7 +41,9 @@ def generate(
     raise errors.UserError(f"Cannot draw {num_images} samples in batches of {batch_size}: both must be positive.")
   draw = built.generate
   if truncation is not None:
-    draw = functools.partial(_truncated_sampler(built, truncation), psi=truncation)
+    style_space(built, truncation)
+    sampler = _truncated_sampler(built.trainer.style_space, built.trainer.decoder, built.replicated)
+    draw = functools.partial(sampler, psi=truncation)
   batches = []
   starts = range(0, num_images, batch_size)
   for index, start in enumerate(console.track(starts, len(starts), f"Drawing {num_images} samples")):
@@ -77,15 +79,15 @@ def _truncated_ws(space, state, latents, labels, psi):
   return jnp.repeat(w[:, None], space.num_layers, axis=1)
 
 
-def _truncated_sampler(built: experiment.Experiment, truncation: float):
-  """`(state, key, count, psi) -> [count, H, W, C]` truncated samples (count static), jitted."""
-  space, decoder = style_space(built, truncation), built.trainer.decoder
+@functools.cache
+def _truncated_sampler(space, decoder, out_sharding):
+  """`(state, key, count, psi) -> [count, H, W, C]` truncated samples (count static), jitted once per model."""
 
   def sample(state, key, count, psi):
     latents = jax.random.normal(key, (count, decoder.latent_size))
     return space.synthesize(state, _truncated_ws(space, state, latents, class_rows(count, decoder.num_classes), psi))
 
-  return jax.jit(sample, static_argnums=2, out_shardings=built.replicated)
+  return jax.jit(sample, static_argnums=2, out_shardings=out_sharding)
 
 
 # Bands of a style-mixing grid: the layers whose ws a column's latent replaces, as fractions of the layers

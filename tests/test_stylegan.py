@@ -71,7 +71,7 @@ def test_grouped_modulated_conv_equals_a_per_example_loop_and_the_batched_form()
       kernel = kernel / jnp.sqrt(jnp.sum(kernel**2, axis=(0, 1, 2)))
       looped.append(lax.conv_general_dilated(x[index : index + 1], kernel, (1, 1), "SAME", dimension_numbers=_NHWC))
     batched = stylegan.modulated_conv(x, weight, styles, fused=False)
-    return stylegan.modulated_conv(x, weight, styles), jnp.concatenate(looped), batched
+    return stylegan.modulated_conv(x, weight, styles, fused=True), jnp.concatenate(looped), batched
 
   grouped, looped, batched = grouped_looped_and_batched()
   np.testing.assert_allclose(grouped, looped, rtol=1e-4, atol=1e-5)
@@ -150,7 +150,9 @@ def test_fir_resampling_keeps_a_constant_image_constant_away_from_the_border():
 
 
 def test_lazy_r1_goes_through_the_kits_penalty_and_both_optimisers_get_the_lazy_correction():
-  config = tiny_config("stylegan2", stylegan__r1_gamma=0.5, stylegan__r1_every=16, stylegan__pl_every=4)
+  config = tiny_config(
+      "stylegan2", stylegan__r1_gamma=0.5, stylegan__r1_every=16, stylegan__pl_weight=2.0, stylegan__pl_every=4
+  )
   critic_training = stylegan_trainer.critic_training(config, stylegan.ResidualCritic(8))
   # The kit applies it on critic updates that 16 divides, with weight 0.5 * 16 (specified in test_adversarial.py).
   assert critic_training.penalty == adversarial.Penalty("r1", 0.5, 16)
@@ -165,6 +167,13 @@ def test_lazy_r1_goes_through_the_kits_penalty_and_both_optimisers_get_the_lazy_
         params_now, state = common.apply_gradients(params_now, state, grads, optimizer)
         expected_params, expected_state = common.apply_gradients(expected_params, expected_state, grads, expected)
     np.testing.assert_allclose(params_now["w"], expected_params["w"], rtol=1e-6)
+  # A regulariser at every step is folded into the main update (StyleGAN2's eager regularisation): no correction.
+  eager = tiny_config("stylegan2", stylegan__r1_every=1)
+  optimizer = stylegan_trainer.critic_training(eager, stylegan.ResidualCritic(8)).optimizer
+  plain = optax.adam(eager.optim.lr, b1=0.0, b2=0.99)
+  eager_params, _ = common.apply_gradients(params, optimizer.init(params), grads, optimizer)
+  plain_params, _ = common.apply_gradients(params, plain.init(params), grads, plain)
+  np.testing.assert_allclose(eager_params["w"], plain_params["w"], rtol=1e-6)
 
 
 def test_path_length_mean_moves_by_its_decay_towards_the_mean_length_before_the_penalty_uses_it():
@@ -289,9 +298,11 @@ def test_tiny_run_logs_its_lazy_schedules_and_ada_and_samples_truncates_and_mixe
   assert train_lines[1]["ada_p"] in (0.0, 0.25) and train_lines[2]["ada_p"] == train_lines[1]["ada_p"]
 
   run = runs.load(stylegan_run, devices=jax.devices()[:1])
-  means_only = sampling.generate(run.experiment, run.state, 3, jax.random.key(0), 3, truncation=0.0)
-  np.testing.assert_allclose(means_only, means_only[:1].repeat(3, axis=0), atol=1e-6)  # psi 0: the mean image.
-  assert not np.allclose(*sampling.generate(run.experiment, run.state, 2, jax.random.key(0), 2, truncation=1.0))
+  # One compiled sampler serves every psi (4 images a batch, as the grid below).
+  means_only = sampling.generate(run.experiment, run.state, 4, jax.random.key(0), 4, truncation=0.0)
+  np.testing.assert_allclose(means_only, means_only[:1].repeat(4, axis=0), atol=1e-6)  # psi 0: the mean image.
+  untruncated = sampling.generate(run.experiment, run.state, 4, jax.random.key(0), 4, truncation=1.0)
+  assert not np.allclose(untruncated[0], untruncated[1])
   request = tools.SampleRequest(num_grid_images=4, num_interpolations=0, truncation=0.5, style_mixing_size=2)
   written = tools.write_samples(run, str(tmp_path), request)
   assert {os.path.basename(path) for path in written} == {

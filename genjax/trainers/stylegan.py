@@ -21,6 +21,11 @@ through its step; instead this module composes the same pieces that `trainers.ga
 - Adam with the lazy-regularisation correction (section B of the paper): for a network whose regulariser runs every k
   steps, lr x c and betas^c with c = k / (k + 1). (The official code then takes the regulariser's gradient in a
   separate optimiser step; here it is added to the same step's gradient, as the kit's lazy penalties are);
+- lazy regularisation through lax.cond, so that the steps between pay nothing for the regulariser; but XLA's CPU
+  backend runs convolutions inside a conditional branch far slower than outside one (measured on this 2-core CPU
+  under contention: a 3x3 convolution's double backward, batch 32, 16x16x64, 103 ms outside lax.cond against 20 s
+  inside it with the tests' XLA flags, 4.5 s with the default ones), so on a CPU an interval of 1 (no conditional,
+  the regulariser at every step) is the faster choice, which configs/stylegan2.py:runlocal makes;
 - augmentation of the critic's inputs (`genjax.augment`): none, DiffAugment, or ADA, whose probability p is in the
   state and the metrics, adjusted every ada_every steps from the mean sign of the critic on augmented reals (the kit's
   d_real_sign) towards ada_target. R1 is taken with respect to the augmented reals (the official code differentiates
@@ -103,9 +108,10 @@ def check_config(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
 
 def lazy_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int, every: int, regularised: bool):
   """The configured optimiser with StyleGAN2's lazy-regularisation correction for a regulariser every `every` steps:
-  lr x c, b1 ** c, b2 ** c with c = every / (every + 1) (no correction without a regulariser)."""
+  lr x c, b1 ** c, b2 ** c with c = every / (every + 1) (no correction without a regulariser, or for one at every
+  step, which is StyleGAN2's eager regularisation: reg_interval None)."""
   corrected = ml_collections.ConfigDict(optim_config.to_dict())
-  if regularised:
+  if regularised and every > 1:
     ratio = every / (every + 1)
     corrected.lr, corrected.b1, corrected.b2 = optim_config.lr * ratio, optim_config.b1**ratio, optim_config.b2**ratio
   return common.make_optimizer(corrected, total_steps)
@@ -282,12 +288,16 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     if options.pl_weight > 0:
       pl_size = real.shape[0] // options.pl_batch_shrink
       pl_arguments = (state.g_params, latents[:pl_size], None if labels is None else labels[:pl_size])
-      # lax.cond, so that steps between the regulariser's pay nothing for its double back-propagation.
-      pl_grads, pl_penalty, pl_mean = jax.lax.cond(
-          state.step % options.pl_every == 0,
-          lambda: path_length_gradients(*pl_arguments, keys["pl"], state.pl_mean),
-          lambda: (jax.tree.map(jnp.zeros_like, state.g_params), jnp.zeros((), jnp.float32), state.pl_mean),
-      )
+      compute = lambda: path_length_gradients(*pl_arguments, keys["pl"], state.pl_mean)
+      if options.pl_every == 1:
+        pl_grads, pl_penalty, pl_mean = compute()
+      else:
+        # lax.cond, so that steps between the regulariser's pay nothing for its double back-propagation.
+        pl_grads, pl_penalty, pl_mean = jax.lax.cond(
+            state.step % options.pl_every == 0,
+            compute,
+            lambda: (jax.tree.map(jnp.zeros_like, state.g_params), jnp.zeros((), jnp.float32), state.pl_mean),
+        )
       weight = options.pl_weight * options.pl_every
       grads = jax.tree.map(lambda g, pl_g: g + weight * pl_g, grads, pl_grads)
     g_params, g_opt_state = common.apply_gradients(state.g_params, state.g_opt_state, grads, g_optimizer)
