@@ -102,7 +102,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       )
   )
   config.optim = config_lib.optimizer("adam", 0.0025, 0.0, 0.99, "constant")
-  total_steps = 3_000 if options.runlocal else 100_000_000 // batch_size
+  total_steps = 1_500 if options.runlocal else 100_000_000 // batch_size  # runlocal: DCGAN runlocal's 1,500 steps.
   config.train = config_lib.training(batch_size, total_steps, 100 if options.runlocal else 1_000)
   config_lib.evaluation_and_checkpoints(config, ("split", "grids"), every_steps=500 if options.runlocal else 10_000)
   config_lib.mesh_and_distributed(config)
