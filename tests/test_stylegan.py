@@ -267,6 +267,7 @@ def test_ada_at_p_zero_is_the_identity_and_at_p_one_transforms_every_image(augme
         ({"stylegan__truncation": 1.5}, "truncation=1.5 must be in [0, 1]"),
         ({"stylegan__ada_target": 1.0}, "ada_target=1.0 must be in (0, 1)"),
         ({"stylegan__augment": "cutmix"}, "augment='cutmix' is not one of none, ada, diffaugment"),
+        ({"data__pixel_range": (0.0, 1.0)}, "assume pixels in [-1, 1]"),
     ],
 )
 def test_bad_stylegan_settings_are_refused_before_compiling(overrides, message):

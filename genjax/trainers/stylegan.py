@@ -102,8 +102,12 @@ def check_config(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     raise errors.UserError("config.train.batch_size must be a multiple of config.stylegan.pl_batch_shrink.")
   if model_config.num_classes < 0:
     raise errors.UserError("config.model.num_classes must be >= 0 (0: unconditional).")
-  if config.data.pixel_range[0] >= config.data.pixel_range[1]:
-    raise errors.UserError("config.data.pixel_range must be (low, high) with low < high.")
+  if not 0.0 <= options.ada_p_start <= 1.0:
+    raise errors.UserError(f"config.stylegan.ada_p_start={options.ada_p_start} must be in [0, 1].")
+  if tuple(config.data.pixel_range) != (-1.0, 1.0):
+    raise errors.UserError(
+        "StyleGAN2's augmentations and canvas assume pixels in [-1, 1]: set config.data.pixel_range=(-1.0, 1.0)."
+    )
 
 
 def lazy_optimizer(optim_config: ml_collections.ConfigDict, total_steps: int, every: int, regularised: bool):
