@@ -1,13 +1,16 @@
 """Drawing from a trained model: batched samples, sample and reconstruction grids, latent interpolations, and
-sample export (PNG folders, NumPy files).
+sample export (PNG folders, NumPy files); for a model with a style space (`contract.StyleSpace`, StyleGAN's W), the
+truncation trick and style-mixing grids.
 
 Everything here takes an `experiment.Experiment` with a train state (a restored run's, or the loop's) and plain
 arrays; experiments/sample.py is the command line over it. Images come back as float arrays in the data's pixel
 range (`config.data.pixel_range`), NHWC, and grids as uint8 images.
 """
 
+import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from etils import epath
 
@@ -22,18 +25,101 @@ from genjax.data import sources
 INTERPOLATIONS = ("linear", "spherical")
 
 
-def generate(built: experiment.Experiment, state, num_images: int, key: jax.Array, batch_size: int) -> np.ndarray:
-  """`num_images` samples `[N, H, W, C]`, drawn `batch_size` at a time (batch i with `fold_in(key, i)`)."""
+def generate(
+    built: experiment.Experiment,
+    state,
+    num_images: int,
+    key: jax.Array,
+    batch_size: int,
+    truncation: float | None = None,
+) -> np.ndarray:
+  """`num_images` samples `[N, H, W, C]`, drawn `batch_size` at a time (batch i with `fold_in(key, i)`); with
+  `truncation` psi (models with a style space), each w pulled towards the mean w: w_mean + psi * (w - w_mean)."""
   if built.trainer.sampler is None:
     raise errors.UserError(f"A {built.config.family} model cannot sample (it has no prior over its codes).")
   if num_images < 1 or batch_size < 1:
     raise errors.UserError(f"Cannot draw {num_images} samples in batches of {batch_size}: both must be positive.")
+  draw = built.generate
+  if truncation is not None:
+    style_space(built, truncation)
+    sampler = _truncated_sampler(built.trainer.style_space, built.trainer.decoder, built.replicated)
+    draw = functools.partial(sampler, psi=truncation)
   batches = []
   starts = range(0, num_images, batch_size)
   for index, start in enumerate(console.track(starts, len(starts), f"Drawing {num_images} samples")):
     count = min(batch_size, num_images - start)
-    batches.append(np.asarray(built.generate(state, jax.random.fold_in(key, index), count)))
+    batches.append(np.asarray(draw(state, jax.random.fold_in(key, index), count)))
   return np.concatenate(batches)[:num_images]
+
+
+def class_rows(num_images: int, num_classes: int) -> np.ndarray | None:
+  """The labels of a class-conditional model's samples: class by class, num_images // num_classes of each (at least
+  one), then the remainder from the first classes; None for an unconditional model."""
+  if not num_classes:
+    return None
+  return (np.arange(num_images) // max(1, num_images // num_classes)) % num_classes
+
+
+def style_space(built: experiment.Experiment, truncation: float):
+  """The model's style space (`contract.StyleSpace`); `UserError` for a psi outside [0, 1] or a model without one."""
+  if not 0.0 <= truncation <= 1.0:
+    raise errors.UserError(f"--truncation={truncation} must be in [0, 1] (1: none, 0: the mean image).")
+  if built.trainer.style_space is None:
+    raise errors.UserError(
+        f"--truncation and style mixing need a generator with a style space (StyleGAN2); a {built.config.family} "
+        "model has none."
+    )
+  return built.trainer.style_space
+
+
+def _truncated_ws(space, state, latents, labels, psi):
+  """`[N, num_layers, w_size]`: the ws of `latents`, truncated by psi, one per layer."""
+  w_mean = space.w_mean(state)
+  w = w_mean + psi * (space.map(state, latents, labels) - w_mean)
+  return jnp.repeat(w[:, None], space.num_layers, axis=1)
+
+
+@functools.cache
+def _truncated_sampler(space, decoder, out_sharding):
+  """`(state, key, count, psi) -> [count, H, W, C]` truncated samples (count static), jitted once per model."""
+
+  def sample(state, key, count, psi):
+    latents = jax.random.normal(key, (count, decoder.latent_size))
+    return space.synthesize(state, _truncated_ws(space, state, latents, class_rows(count, decoder.num_classes), psi))
+
+  return jax.jit(sample, static_argnums=2, out_shardings=out_sharding)
+
+
+# Bands of a style-mixing grid: the layers whose ws a column's latent replaces, as fractions of the layers
+# (StyleGAN's coarse 4-8 px, middle 16-32 px and fine 64 px and up, at any resolution).
+STYLE_BANDS = {"coarse": (0.0, 1 / 3), "middle": (1 / 3, 2 / 3), "fine": (2 / 3, 1.0)}
+
+
+def style_mixing_grids(
+    built: experiment.Experiment, state, size: int, key: jax.Array, truncation: float = 1.0
+) -> dict[str, np.ndarray]:
+  """One grid per band of `STYLE_BANDS` (StyleGAN's figure 3): `size` column latents along the top, `size` row
+  latents down the left, and in each cell the row's image with the column's ws in the band's layers."""
+  space, decoder = style_space(built, truncation), built.trainer.decoder
+  latents = jax.random.normal(key, (2 * size, decoder.latent_size))
+  labels = class_rows(2 * size, decoder.num_classes)
+  ws = jax.jit(_truncated_ws, static_argnums=0)(space, state, latents, labels, truncation)
+  row_ws, column_ws = ws[:size], ws[size:]
+  synthesize = jax.jit(space.synthesize, out_shardings=built.replicated)
+  sources = np.asarray(synthesize(state, ws))
+  pixel_range = _pixel_range(built)
+  blank = np.full((1, *sources.shape[1:]), pixel_range[0], np.float32)
+  grids = {}
+  for band, (start, stop) in STYLE_BANDS.items():
+    layers = np.zeros(space.num_layers, bool)
+    layers[round(start * space.num_layers) : round(stop * space.num_layers)] = True
+    # Every (row, column) pair: the row's ws, the column's in the band's layers.
+    mixed = jnp.where(layers[None, None, :, None], column_ws[None], row_ws[:, None]).reshape(-1, *ws.shape[1:])
+    cells = np.asarray(synthesize(state, mixed)).reshape(size, size, *sources.shape[1:])
+    rows = [np.concatenate([blank, sources[size:]])]
+    rows += [np.concatenate([sources[index : index + 1], cells[index]]) for index in range(size)]
+    grids[band] = writers.image_grid(np.concatenate(rows), pixel_range, size + 1)
+  return grids
 
 
 def first_images(built: experiment.Experiment, source, num_images: int, binarized: bool = True) -> np.ndarray:
@@ -55,12 +141,16 @@ def first_images(built: experiment.Experiment, source, num_images: int, binarize
   return np.concatenate(images)[:num_images]
 
 
-def sample_grid(built: experiment.Experiment, state, num_images: int, key: jax.Array) -> np.ndarray:
-  """A grid of `num_images` samples, square; a class-conditional model's has one full row per class, of
-  num_images // num_classes samples (at least one), so that no partial row is left over."""
+def sample_grid(
+    built: experiment.Experiment, state, num_images: int, key: jax.Array, truncation: float | None = None
+) -> np.ndarray:
+  """A grid of `num_images` samples (truncated by psi `truncation`, see `generate`), square; a class-conditional
+  model's has one full row per class, of num_images // num_classes samples (at least one), so that no partial row
+  is left over."""
   num_classes = built.trainer.decoder.num_classes if built.trainer.decoder else 0
   columns = max(1, num_images // num_classes) if num_classes else None
-  samples = generate(built, state, columns * num_classes if num_classes else num_images, key, num_images)
+  count = columns * num_classes if num_classes else num_images
+  samples = generate(built, state, count, key, num_images, truncation)
   return writers.image_grid(samples, _pixel_range(built), columns)
 
 

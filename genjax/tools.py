@@ -34,6 +34,10 @@ class SampleRequest:
   num_interpolations:  interpolation strips, each of `interpolation_steps` images along `interpolation`; their
                        ends are `endpoints` (a .npy file), the codes of the two files `from_images`, or drawn.
   num_reconstructions: test images above their reconstructions.
+  truncation:          psi of the truncation trick for the samples, grids and exports of a model with a style space
+                       (None: none).
+  style_mixing_size:   a model with a style space: style-mixing grids of this many row and column latents, one per
+                       band of `sampling.STYLE_BANDS` (0: none).
   batch_size:          samples generated at once; `seed`: the seed of every draw.
   """
 
@@ -46,6 +50,8 @@ class SampleRequest:
   endpoints: str | None = None
   from_images: Sequence[str] | None = None
   num_reconstructions: int = 32
+  truncation: float | None = None
+  style_mixing_size: int = 5
   batch_size: int = 256
   seed: int = 0
 
@@ -56,6 +62,8 @@ def write_samples(run: runs.Run, out_dir: str, request: SampleRequest) -> list[s
   that decode."""
   built, state, trainer = run.experiment, run.state, run.experiment.trainer
   samples_key, endpoints_key, corruption_key = jax.random.split(jax.random.key(request.seed), 3)
+  if request.truncation is not None:
+    sampling.style_space(built, request.truncation)  # Refuses a psi or a model that cannot take it, first.
   # Both files make one strip: read them before writing anything, so that an unreadable one leaves nothing half done.
   given_codes = latents.codes_of_files(built, state, request.from_images) if request.from_images else None
   written = []
@@ -64,12 +72,17 @@ def write_samples(run: runs.Run, out_dir: str, request: SampleRequest) -> list[s
     written.append(os.path.join(out_dir, name))
     pixels.save_png(written[-1], grid)
 
+  truncation = request.truncation
   if trainer.sampler is not None and request.num_grid_images:
-    save("samples.png", sampling.sample_grid(built, state, request.num_grid_images, samples_key))
+    save("samples.png", sampling.sample_grid(built, state, request.num_grid_images, samples_key, truncation))
   if trainer.sampler is not None and request.num_samples:
-    samples = sampling.generate(built, state, request.num_samples, samples_key, request.batch_size)
+    samples = sampling.generate(built, state, request.num_samples, samples_key, request.batch_size, truncation)
     pixel_range = tuple(run.config.data.pixel_range)
     written.append(sampling.export(samples, pixel_range, os.path.join(out_dir, "samples"), request.file_format))
+  if trainer.style_space is not None and request.style_mixing_size:
+    grids = sampling.style_mixing_grids(built, state, request.style_mixing_size, samples_key, truncation or 1.0)
+    for band, grid in grids.items():
+      save(f"style_mixing_{band}.png", grid)
 
   test_images = None
   if trainer.encoder is not None:

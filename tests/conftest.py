@@ -92,6 +92,8 @@ def tiny_config(name: str, arg: str = "runlocal", **overrides):
   if config.family == "gan":
     config.model.g_channels = {"dcgan": (8, 4), "resnet": (8, 8, 8), "mlp": (8, 8)}[config.model.architecture]
     config.model.d_channels = {"dcgan": (4, 8), "resnet": (8, 8, 8), "mlp": (8, 8)}[config.model.architecture]
+  elif config.family == "stylegan2":
+    config.model.channel_base, config.model.channel_max, config.model.w_size = 64, 8, 8
   elif config.family == "classifier":
     config.model.channels = (4, 8)
     config.model.feature_size = 8

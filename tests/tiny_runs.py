@@ -14,7 +14,7 @@ import pytest
 from conftest import load_config, tiny_config
 from genjax.data import catalog
 
-RUN_FIXTURES = ("tiny_runs", "restoration_runs", "srgan_runs", "translation_runs", "diffusion_runs")
+RUN_FIXTURES = ("tiny_runs", "restoration_runs", "srgan_runs", "translation_runs", "diffusion_runs", "stylegan_run")
 
 
 def made_once(tmp_path_factory, name: str, make: Callable[[pathlib.Path], None]) -> pathlib.Path:
@@ -127,3 +127,22 @@ def diffusion_runs(tfds_data_dir, tmp_path_factory):
   configs = {"ddpm": tiny_config("ddpm", evals=("grids",))}
   directory = made_once(tmp_path_factory, "diffusion_runs", _train_each(configs, tfds_data_dir))
   return {name: str(directory / name) for name in configs}
+
+
+@pytest.fixture(scope="session")
+def stylegan_run(tfds_data_dir, tmp_path_factory):
+  """The workdir of a tiny StyleGAN2 run on mnist5k (4 steps, a few channels, 28x28 digits on a 32x32 canvas) with
+  ADA, lazy R1 and path length every 2 steps (the lax.cond of lazy schedules costs little for networks this small)
+  and ADA's p adjusted every 2 steps (fast enough to move), logging every
+  step."""
+  config = tiny_config(
+      "stylegan2",
+      stylegan__r1_every=2,
+      stylegan__pl_weight=2.0,
+      stylegan__pl_every=2,
+      stylegan__ada_every=2,
+      stylegan__ada_speed_images=128.0,
+      train__log_every_steps=1,
+  )
+  directory = made_once(tmp_path_factory, "stylegan_run", _train_each({"stylegan2": config}, tfds_data_dir))
+  return str(directory / "stylegan2")

@@ -13,6 +13,7 @@ from genjax.trainers import contract
 from genjax.trainers import diffusion
 from genjax.trainers import gan
 from genjax.trainers import restoration
+from genjax.trainers import stylegan
 from genjax.trainers import translation
 from genjax.trainers import vae
 
@@ -24,6 +25,7 @@ FAMILIES = {
     "restoration": restoration.make_trainer,
     "translation": translation.make_trainer,
     "diffusion": diffusion.make_trainer,
+    "stylegan2": stylegan.make_trainer,
 }
 
 

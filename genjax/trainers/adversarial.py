@@ -108,7 +108,8 @@ def critic_update(
 
   `key` draws the penalty's interpolates; `update_index` counts the critic's updates from 0 and drives the lazy
   schedule. The metrics are scalars: d_loss (without the penalty), penalty (unweighted, 0 where skipped), d_real
-  and d_fake (mean logits), wasserstein_estimate (their difference) and d_grad_norm.
+  and d_fake (mean logits), wasserstein_estimate (their difference), d_real_sign (the mean sign of the real logits,
+  ADA's overfitting heuristic) and d_grad_norm.
   """
   fakes = jax.lax.stop_gradient(fakes)
 
@@ -125,6 +126,7 @@ def critic_update(
         "d_loss": loss,
         "penalty": penalty,
         "d_real": jnp.mean(real_logits),
+        "d_real_sign": jnp.mean(jnp.sign(real_logits)),
         "d_fake": jnp.mean(fake_logits),
         "wasserstein_estimate": jnp.mean(real_logits) - jnp.mean(fake_logits),
     }

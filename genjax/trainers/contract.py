@@ -54,6 +54,24 @@ class Sampler:
 
 
 @dataclasses.dataclass(frozen=True)
+class StyleSpace:
+  """A generator with an intermediate latent space W between a mapping and a synthesis network (StyleGAN's), which
+  truncation and style mixing act on.
+
+  map:        (state, latents `[N, latent_size]`, labels `[N]` or None) -> w `[N, w_size]`.
+  synthesize: (state, ws `[N, num_layers, w_size]`, one w per layer, coarse to fine) -> examples in the data's range,
+              deterministic (fixed noise inputs).
+  w_mean:     state -> `[w_size]`, the mean w that truncation pulls towards.
+  num_layers: the ws that `synthesize` reads.
+  """
+
+  map: Callable[[State, jax.Array, jax.Array | None], jax.Array]
+  synthesize: Callable[[State, jax.Array], jax.Array]
+  w_mean: Callable[[State], jax.Array]
+  num_layers: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Encoder:
   """Examples -> codes, and back.
 
@@ -184,8 +202,8 @@ class Trainer:
   progress_metrics: the train metrics that the console's progress line shows.
   needs_labels:     whether the steps read `batch["label"]` (class-conditional models, classifiers).
   frozen_networks:  the networks, by name, that `train_step` uses but does not train (see `FrozenNetwork`).
-  decoder, sampler, encoder, likelihood, features, critic, restorer, translator: capabilities, None where the
-                    family has none.
+  decoder, sampler, encoder, likelihood, features, critic, restorer, translator, style_space: capabilities, None
+                    where the family has none.
   warm_start:       (fresh state, another run's state) -> the fresh state with the weights it takes from the other
                     run (`config.init_from`: ESRGAN's adversarial phase starts from a network trained on pixels),
                     or None where the family cannot start from another run.
@@ -207,6 +225,7 @@ class Trainer:
   critic: Critic | None = None
   restorer: Restorer | None = None
   translator: Translator | None = None
+  style_space: StyleSpace | None = None
   warm_start: Callable[[State, State], State] | None = None
 
   def num_params(self, state: State) -> int:
