@@ -7,6 +7,8 @@ WORKDIR/eval/<step>/clean_images-<folder name>/ for --clean_images, beside the h
   python experiments/evaluate.py --workdir=RUN --feature_network=inception --inception_weights=/path/to/pt_inception-2015-12-05-6726825d.pth
   python experiments/evaluate.py --workdir=RUN --config.data.data_dir=/data   # the data has moved
   python experiments/evaluate.py --workdir=/tmp/genjax/denoise_local --clean_images=~/photos   # your own images
+  python experiments/evaluate.py --workdir=/tmp/genjax/ddpm_local --evals=sample_quality \
+    --classifier_workdir=/tmp/genjax/classifier_local   # only FID/KID/PR (a diffusion bound takes T passes)
 
 What it reports depends on what the model can do (see genjax/evaluators): FID, KID and precision/recall for models
 that sample images, mode coverage for generators of 2-D mixtures, the likelihood bounds of a model with a
@@ -27,6 +29,9 @@ _RUN = cli.define_run_flags(
     batch_size=(200, "Global batch of feature extraction and reconstruction."),
     seed="the samples and of KID's subsets",
     num_images=(0, "N real and N generated images (0: the whole eval split).", 0),
+)
+_EVALS = flags.DEFINE_list(
+    "evals", [], "Only these evaluations (default: every one that applies to the run), e.g. sample_quality."
 )
 _FEATURE_NETWORK = flags.DEFINE_enum(
     "feature_network", "classifier", ["classifier", "inception"], "Feature space of FID, KID and precision/recall."
@@ -65,7 +70,7 @@ def main(overrides: list[str]) -> None:
   run = _RUN.load([*_flags_as_overrides(), *overrides])
   given = [("clean_images", _CLEAN_IMAGES.value and [_CLEAN_IMAGES.value])]
   out_dir = runs.output_dir(run, "eval", given, _RUN.out_dir.value)
-  print(offline.evaluate(run, _RUN.seed.value, out_dir, _CLEAN_IMAGES.value).table)
+  print(offline.evaluate(run, _RUN.seed.value, out_dir, _CLEAN_IMAGES.value, _EVALS.value).table)
   print(out_dir)
 
 

@@ -104,6 +104,14 @@ def test_evaluate_writes_the_metrics_of_each_family_with_their_protocol(name, ex
     assert f.read().startswith(f"# Evaluation of {tiny_runs[name]} at step 4")
 
 
+def test_evaluate_runs_only_the_evaluations_named_and_refuses_one_that_cannot_serve(tiny_runs, tmp_path):
+  run = _load(tiny_runs["vae"], "--config.eval.batch_size=16")
+  reconstruction_only = offline.evaluate(run, 0, str(tmp_path), names=("reconstruction",)).metrics
+  assert set(reconstruction_only) == {"mse", "psnr", "ssim", "exact_reconstructions"}  # No sample quality, no bound.
+  with pytest.raises(errors.UserError, match="'mode_coverage' evaluation .* needs a 2-D mixture"):
+    offline.evaluate(run, 0, str(tmp_path), names=("mode_coverage",))
+
+
 @pytest.mark.cli  # One process per tool, for the exit-status wiring; the rest is tested in-process.
 def test_evaluate_command_writes_the_report_under_eval_step_and_exits_0(tiny_runs):
   result = run_command("evaluate.py", f"--workdir={tiny_runs['ae']}", "--batch_size=16")

@@ -9,6 +9,7 @@ options (`config.eval.<name>.*` overrides).
 
 import dataclasses
 import os
+from collections.abc import Sequence
 
 import numpy as np
 from etils import epath
@@ -28,15 +29,17 @@ class Evaluation:
   table: str
 
 
-def evaluate(run: runs.Run, seed: int, out_dir: str, clean_images: str | None = None) -> Evaluation:
-  """Runs every offline evaluation that applies to `run`, writes its report under `out_dir` and returns what it
-  found.
+def evaluate(
+    run: runs.Run, seed: int, out_dir: str, clean_images: str | None = None, names: Sequence[str] = ()
+) -> Evaluation:
+  """Runs the offline evaluations `names` (by default every one that applies to `run`), writes its report under
+  `out_dir` and returns what it found. A name that is unknown or cannot serve the run raises `UserError`.
 
   With `clean_images` (a folder), a restoration run is scored on those images instead of its eval split.
   """
   open_data = (lambda: _clean_images(run, clean_images)) if clean_images else (lambda: run.data)
   context = evaluators.Context(run.experiment, open_data, run.config.eval, seed)
-  names = evaluators.applicable(evaluators.OFFLINE, context)
+  names = tuple(names) or evaluators.applicable(evaluators.OFFLINE, context)
   built = evaluators.build(names, context)
   metrics, _ = evaluators.run(built, run.state, run.step)
   protocol = {"step": run.step, "dataset": run.config.data.name}
