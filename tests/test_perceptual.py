@@ -310,3 +310,24 @@ def test_verified_cached_copy_is_used_without_network(lpips_file, tmp_path, no_n
   cached.write_bytes(open(lpips_file, "rb").read()[:100])
   with pytest.raises(errors.UserError, match="Delete it"):
     pretrained_files.verified_copy(published, cache_dir=str(tmp_path))
+
+
+def test_evaluations_report_lpips_only_with_cached_weights_and_say_why_not(
+    lpips_weights, jitted_lpips, tmp_path, monkeypatch
+):
+  from genjax.evaluators import perceptual_scores
+
+  references = list(_images(5, (2, 16, 16, 3)))
+  images = [np.clip(image + 0.1, 0, 1) for image in references]
+  without = perceptual_scores.PerceptualScores((0.0, 1.0), cache_dir=str(tmp_path))
+  assert set(without.scores(references, images)) == {"swd"}
+  assert without.protocol["lpips"].startswith("not computed:")
+  assert vgg_weights.LPIPS_VGG_FILE.url in without.protocol["lpips"]
+  assert str(tmp_path / "vgg.pth") in without.protocol["lpips"]  # where to put it
+
+  monkeypatch.setattr(vgg_weights, "lpips_weights", lambda **kwargs: lpips_weights)
+  with_weights = perceptual_scores.PerceptualScores((0.0, 1.0))
+  scores = with_weights.scores(references, images)
+  expected = jitted_lpips(lpips_weights, np.stack(references), np.stack(images), (0.0, 1.0))
+  assert scores["lpips"] == pytest.approx(float(np.mean(expected)), rel=1e-5)
+  assert "lpips" not in with_weights.scores(references, images, paired=False)

@@ -63,12 +63,11 @@ def test_an_unreadable_style_image_is_refused_before_anything_is_written(random_
         str(tmp_path / "content.png"), str(tmp_path / "style.jpg"), str(output), random_variables, _SETTINGS
     )
   with pytest.raises(errors.UserError, match="needs the suffix of an image format"):
-    style_transfer.stylize_file(
-        str(tmp_path / "content.png"), str(tmp_path / "content.png"), str(tmp_path / "result"), random_variables,
-        _SETTINGS,
-    )
+    content = str(tmp_path / "content.png")
+    style_transfer.stylize_file(content, content, str(tmp_path / "result"), random_variables, _SETTINGS)
   assert not output.exists()
 
 
 def test_default_output_sits_beside_the_content_image():
-  assert style_transfer.default_output_path("/photos/cat.jpg", "/art/starry night.png") == "/photos/cat-starry night.png"
+  output = style_transfer.default_output_path("/photos/cat.jpg", "/art/starry night.png")
+  assert output == "/photos/cat-starry night.png"
