@@ -12,16 +12,9 @@ from genjax import pixels
 from genjax import style_transfer
 from genjax.models import vgg
 
-# Only the first two blocks of VGG19: the test pins down the optimisation, not the depth of the network. With
-# random weights the paper's content weight holds the image at the content; a smaller one lets the style act.
+# Only the first two blocks of VGG19: the test pins down the optimisation, not the depth of the network.
 _SETTINGS = style_transfer.Settings(
-    depth=19,
-    steps=8,
-    learning_rate=0.05,
-    content_layer="relu2_2",
-    style_layers=("relu1_1", "relu2_1"),
-    content_weight=1e-2,
-    max_side=16,
+    depth=19, steps=8, learning_rate=0.05, content_layer="relu2_2", style_layers=("relu1_1", "relu2_1"), max_side=16
 )
 
 
