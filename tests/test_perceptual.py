@@ -153,7 +153,9 @@ def lpips_weights(vgg16_file, lpips_file):
 
 @pytest.fixture(scope="module")
 def jitted_lpips():
-  return jax.jit(perceptual.lpips, static_argnums=3)
+  from genjax.evaluators import perceptual_scores
+
+  return perceptual_scores._lpips  # The evaluations' compiled LPIPS: one compilation for the tests that share it.
 
 
 @pytest.fixture
