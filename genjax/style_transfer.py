@@ -9,9 +9,10 @@ divided by the number of positions (`perceptual.gram_matrix`); total alpha conte
 alpha/beta of 1e-3 is for Caffe's VGG, fed 0-255 pixels less the mean; torchvision's weights take pixels divided by
 about 58 more (ImageNet's standard deviation), so features are about 58 times smaller, the content term 58^2 and the
 style term 58^4 times smaller, and the same balance needs beta about 3e3 times larger: beta = 1e6 (alpha 1) is the
-order that gives it, chosen on the scikit-image photographs of the README's figure. Unlike the paper, the image starts from the content image (not noise) and is optimised by Adam on [0, 1]
-pixels, clipped after each step, all steps in one jitted lax.scan; the VGG keeps its max pools. The network's weights
-are an argument (`vgg_weights.vgg_variables` loads them), never compiled in as constants.
+order that gives it, chosen on the scikit-image photographs of the README's figure. Unlike the paper, the image
+starts from the content image (not noise) and is optimised by Adam on [0, 1] pixels, clipped after each step, all
+steps in one jitted lax.scan; the VGG keeps its max pools. The network's weights are an argument
+(`vgg_weights.vgg_variables` loads them), never compiled in as constants.
 
 Images of any channel count are taken: grey (and grey with alpha) is repeated to RGB, alpha dropped, so a grey
 photograph takes a colour painting's style.

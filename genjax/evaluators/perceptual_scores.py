@@ -43,10 +43,6 @@ class PerceptualScores:
       self._weights = jax.device_put(weights)  # Once: every call reuses the device copy.
       self.protocol["lpips"] = "LPIPS v0.1, VGG16 (torchvision and PerceptualSimilarity weights), mean over pairs"
 
-  @property
-  def has_lpips(self) -> bool:
-    return self._weights is not None
-
   def scores(self, references: list[np.ndarray], images: list[np.ndarray], paired: bool = True) -> dict[str, float]:
     """SWD between the two sets (when every image has 16 pixels a side or more) and, where `paired` (the i-th image
     is the i-th reference's counterpart), the mean LPIPS over the pairs (when the weights are there and each pair
