@@ -171,7 +171,7 @@ def _style_figure(variables: dict, path: str) -> None:
 
   shape = (_STYLE_SIZE.value, _STYLE_SIZE.value * 3 // 2)
   content = skimage.transform.resize(skimage.data.chelsea(), shape, anti_aliasing=True).astype(np.float32)
-  style = skimage.transform.resize(skimage.data.coffee(), shape, anti_aliasing=True).astype(np.float32)
+  style = skimage.transform.resize(skimage.data.immunohistochemistry(), shape, anti_aliasing=True).astype(np.float32)
   settings = style_transfer.Settings(depth=16, steps=_STYLE_STEPS.value, max_side=max(shape))
   start = time.perf_counter()
   result, losses = style_transfer.stylize(content, style, variables, settings)

@@ -5,10 +5,14 @@ library, so that it is tested in-process.
 
 The losses are the paper's: content 1/2 sum (F - P)^2 at relu4_2; style sum over relu1_1..relu5_1 of
 w_l / (4 N_l^2 M_l^2) sum (G - A)^2 with w_l = 1/5, i.e. 1/4 of the mean squared difference of the Gram matrices
-divided by the number of positions (`perceptual.gram_matrix`); total alpha content + beta style with alpha/beta =
-1e-3. Unlike the paper, the image starts from the content image (not noise) and is optimised by Adam on [0, 1]
-pixels, clipped after each step, all steps in one jitted lax.scan; the VGG keeps its max pools. The network's weights
-are an argument (`vgg_weights.vgg_variables` loads them), never compiled in as constants.
+divided by the number of positions (`perceptual.gram_matrix`); total alpha content + beta style. The paper's
+alpha/beta of 1e-3 is for Caffe's VGG, fed 0-255 pixels less the mean; torchvision's weights take pixels divided by
+about 58 more (ImageNet's standard deviation), so features are about 58 times smaller, the content term 58^2 and the
+style term 58^4 times smaller, and the same balance needs beta about 3e3 times larger: beta = 1e6 (alpha 1) is the
+order that gives it, chosen on the scikit-image photographs of the README's figure. Unlike the paper, the image
+starts from the content image (not noise) and is optimised by Adam on [0, 1] pixels, clipped after each step, all
+steps in one jitted lax.scan; the VGG keeps its max pools. The network's weights are an argument
+(`vgg_weights.vgg_variables` loads them), never compiled in as constants.
 
 Images of any channel count are taken: grey (and grey with alpha) is repeated to RGB, alpha dropped, so a grey
 photograph takes a colour painting's style.
@@ -40,7 +44,7 @@ class Settings:
   content_layer: str = "relu4_2"
   style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
   content_weight: float = 1.0
-  style_weight: float = 1e3
+  style_weight: float = 1e6
   max_side: int = 256
 
 

@@ -153,7 +153,9 @@ def lpips_weights(vgg16_file, lpips_file):
 
 @pytest.fixture(scope="module")
 def jitted_lpips():
-  return jax.jit(perceptual.lpips, static_argnums=3)
+  from genjax.evaluators import perceptual_scores
+
+  return perceptual_scores._lpips  # The evaluations' compiled LPIPS: one compilation for the tests that share it.
 
 
 @pytest.fixture
@@ -194,20 +196,21 @@ def test_vgg19_loader_reads_all_sixteen_convolutions(tmp_path):
 
 def test_vgg_taps_are_named_layers_before_and_after_relu(lpips_weights):
   taps = ("conv1_1", "relu1_1", "relu2_2", "conv3_3", "relu5_3")
-  images = vgg.imagenet_normalize(jnp.asarray(_images(0, (2, 32, 32, 3))), (0.0, 1.0))
-  features = vgg.VGG(16, taps).apply(lpips_weights["vgg"], images)
+  images = np.asarray(vgg.imagenet_normalize(jnp.asarray(_images(0)), (0.0, 1.0)))
+  features = jax.jit(vgg.VGG(16, taps).apply)(lpips_weights["vgg"], images)
+  features = {name: np.asarray(value) for name, value in features.items()}
   assert {name: value.shape for name, value in features.items()} == {
-      "conv1_1": (2, 32, 32, 64),
-      "relu1_1": (2, 32, 32, 64),
-      "relu2_2": (2, 16, 16, 128),
-      "conv3_3": (2, 8, 8, 256),
-      "relu5_3": (2, 2, 2, 512),
+      "conv1_1": (2, 16, 16, 64),
+      "relu1_1": (2, 16, 16, 64),
+      "relu2_2": (2, 8, 8, 128),
+      "conv3_3": (2, 4, 4, 256),
+      "relu5_3": (2, 1, 1, 512),
   }
   np.testing.assert_array_equal(features["relu1_1"], np.maximum(features["conv1_1"], 0))
   assert np.min(features["conv3_3"]) < 0 <= np.min(features["relu5_3"])
   # conv1_1 at an interior pixel is the torch kernel's correlation with the 3x3 neighbourhood, plus the bias.
   kernel, bias = lpips_weights["vgg"]["params"]["conv1_1"]["kernel"], lpips_weights["vgg"]["params"]["conv1_1"]["bias"]
-  by_hand = np.einsum("hwc,hwcf->f", np.asarray(images[0, 4:7, 9:12]), kernel) + bias
+  by_hand = np.einsum("hwc,hwcf->f", images[0, 4:7, 9:12], np.asarray(kernel)) + np.asarray(bias)
   np.testing.assert_allclose(features["conv1_1"][0, 5, 10], by_hand, rtol=1e-5, atol=1e-5)
 
 
@@ -227,16 +230,19 @@ def test_imagenet_normalize_centres_imagenet_mean_and_repeats_grey():
 
 def test_lpips_of_identical_images_is_zero_and_the_distance_is_symmetric(lpips_weights, jitted_lpips):
   first, second = _images(1), _images(2)
-  np.testing.assert_allclose(jitted_lpips(lpips_weights, first, first, (0.0, 1.0)), 0.0, atol=1e-6)
-  forward = jitted_lpips(lpips_weights, first, second, (0.0, 1.0))
-  np.testing.assert_allclose(jitted_lpips(lpips_weights, second, first, (0.0, 1.0)), forward, rtol=1e-6)
+  distance = lambda a, b: np.asarray(jitted_lpips(lpips_weights, a, b, (0.0, 1.0)))
+  np.testing.assert_allclose(distance(first, first), 0.0, atol=1e-6)
+  forward = distance(first, second)
+  np.testing.assert_allclose(distance(second, first), forward, rtol=1e-6)
   assert forward.shape == (2,) and np.all(forward > 0)
 
 
 def test_lpips_grows_with_the_size_of_a_perturbation(lpips_weights, jitted_lpips):
   clean = _images(3)
   noise = np.random.default_rng(4).normal(0, 1, clean.shape).astype(np.float32)
-  small, large = (jitted_lpips(lpips_weights, clean, clean + scale * noise, (0.0, 1.0)) for scale in (0.02, 0.2))
+  small, large = (
+      np.asarray(jitted_lpips(lpips_weights, clean, clean + scale * noise, (0.0, 1.0))) for scale in (0.02, 0.2)
+  )
   assert np.all(large > small)
 
 
@@ -310,3 +316,24 @@ def test_verified_cached_copy_is_used_without_network(lpips_file, tmp_path, no_n
   cached.write_bytes(open(lpips_file, "rb").read()[:100])
   with pytest.raises(errors.UserError, match="Delete it"):
     pretrained_files.verified_copy(published, cache_dir=str(tmp_path))
+
+
+def test_evaluations_report_lpips_only_with_cached_weights_and_say_why_not(
+    lpips_weights, jitted_lpips, tmp_path, monkeypatch
+):
+  from genjax.evaluators import perceptual_scores
+
+  references = list(_images(5, (2, 16, 16, 3)))
+  images = [np.clip(image + 0.1, 0, 1) for image in references]
+  without = perceptual_scores.PerceptualScores((0.0, 1.0), cache_dir=str(tmp_path))
+  assert set(without.scores(references, images)) == {"swd"}
+  assert without.protocol["lpips"].startswith("not computed:")
+  assert vgg_weights.LPIPS_VGG_FILE.url in without.protocol["lpips"]
+  assert str(tmp_path / "vgg.pth") in without.protocol["lpips"]  # where to put it
+
+  monkeypatch.setattr(vgg_weights, "lpips_weights", lambda **kwargs: lpips_weights)
+  with_weights = perceptual_scores.PerceptualScores((0.0, 1.0))
+  scores = with_weights.scores(references, images)
+  expected = jitted_lpips(lpips_weights, np.stack(references), np.stack(images), (0.0, 1.0))
+  assert scores["lpips"] == pytest.approx(float(np.mean(expected)), rel=1e-5)
+  assert "lpips" not in with_weights.scores(references, images, paired=False)

@@ -19,6 +19,7 @@ from genjax.metrics import perceptual
 from genjax.metrics import sliced_wasserstein
 
 _lpips = jax.jit(perceptual.lpips, static_argnums=3)
+_LPIPS_BATCH = 8  # Pairs of one shape scored at once: VGG16's first layers hold 64 channels at full size.
 
 
 class PerceptualScores:
@@ -42,10 +43,6 @@ class PerceptualScores:
       self._weights = jax.device_put(weights)  # Once: every call reuses the device copy.
       self.protocol["lpips"] = "LPIPS v0.1, VGG16 (torchvision and PerceptualSimilarity weights), mean over pairs"
 
-  @property
-  def has_lpips(self) -> bool:
-    return self._weights is not None
-
   def scores(self, references: list[np.ndarray], images: list[np.ndarray], paired: bool = True) -> dict[str, float]:
     """SWD between the two sets (when every image has 16 pixels a side or more) and, where `paired` (the i-th image
     is the i-th reference's counterpart), the mean LPIPS over the pairs (when the weights are there and each pair
@@ -55,9 +52,18 @@ class PerceptualScores:
       scores["swd"] = float(np.mean(sliced_wasserstein.sliced_wasserstein_distance(references, images)))
     paired = paired and len(references) == len(images)
     if self._weights is not None and paired and all(a.shape == b.shape for a, b in zip(references, images)):
-      distances = [
-          float(_lpips(self._weights, reference[None], image[None], self._pixel_range)[0])
-          for reference, image in zip(references, images)
-      ]
-      scores["lpips"] = float(np.mean(distances))
+      scores["lpips"] = float(np.mean(self._lpips(references, images)))
     return scores
+
+  def _lpips(self, references: list[np.ndarray], images: list[np.ndarray]) -> list[float]:
+    """LPIPS of each pair, in batches of up to _LPIPS_BATCH pairs of one shape (one compilation per shape)."""
+    by_shape = {}
+    for reference, image in zip(references, images):
+      by_shape.setdefault(reference.shape, []).append((reference, image))
+    distances = []
+    for pairs in by_shape.values():
+      for start in range(0, len(pairs), _LPIPS_BATCH):
+        batch = pairs[start : start + _LPIPS_BATCH]
+        first, second = (np.stack([pair[side] for pair in batch]) for side in (0, 1))
+        distances += np.asarray(_lpips(self._weights, first, second, self._pixel_range)).tolist()
+    return distances
