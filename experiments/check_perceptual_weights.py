@@ -24,7 +24,6 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
-import jax.numpy as jnp
 import numpy as np
 from numpy._core import multiarray
 
