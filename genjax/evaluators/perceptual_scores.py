@@ -4,7 +4,7 @@ evaluations report beside PSNR and SSIM:
 - `swd`: ProGAN's sliced Wasserstein distance between Laplacian-pyramid patch distributions, x 1e3, averaged over the
   pyramid's levels (`genjax.metrics.sliced_wasserstein`); no weights needed, so always, where images have at least 16
   pixels a side. A distance between two sets: it needs no pairing.
-- `lpips`: LPIPS v0.1 with VGG16 (`genjax.metrics.perceptual.lpips`), per pair of images of one shape, averaged;
+- `lpips`: LPIPS v0.1 with VGG16 (`genjax.models.vgg.lpips`), per pair of images of one shape, averaged;
   only where verified copies of torchvision's VGG16 weights and LPIPS' linear layers are in the cache
   (~/.cache/genjax): an evaluation never downloads half a gigabyte on its own. Where they are not, the protocol says
   so (`lpips` entry) with the files' URLs and where to put them, and no lpips number is reported.
@@ -15,10 +15,10 @@ import numpy as np
 
 from genjax import errors
 from genjax.feature_networks import vgg_weights
-from genjax.metrics import perceptual
 from genjax.metrics import sliced_wasserstein
+from genjax.models import vgg
 
-_lpips = jax.jit(perceptual.lpips, static_argnums=3)
+_lpips = jax.jit(vgg.lpips, static_argnums=3)
 _LPIPS_BATCH = 8  # Pairs of one shape scored at once: VGG16's first layers hold 64 channels at full size.
 
 

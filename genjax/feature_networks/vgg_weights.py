@@ -1,5 +1,5 @@
 """The published weights of torchvision's VGG16 and VGG19 (genjax.models.vgg.VGG) and of LPIPS' linear layers
-(genjax.metrics.perceptual.lpips), read without torch.
+(genjax.models.vgg.lpips), read without torch.
 
 - `VGG_FILES[16]`, `VGG_FILES[19]`: torchvision's ImageNet weights (`vgg16-397923af.pth`, `vgg19-dcbb9e9d.pth`, zip
   format); `load_vgg_params(path, depth)` maps `features.{i}.weight` / `.bias` onto `params/conv{b}_{k}/kernel` /
@@ -92,7 +92,7 @@ def load_vgg_params(path: str, depth: int, option_name: str | None = "weights_pa
 
 def load_lpips_params(path: str, option_name: str | None = "lpips_weights") -> dict[str, np.ndarray]:
   """`{"lin0": [64], "lin1": [128], "lin2": [256], "lin3": [512], "lin4": [512]}` float32: LPIPS' per-channel
-  weights of the squared feature differences at `perceptual.LPIPS_TAPS`, from its v0.1 VGG file; UserError otherwise."""
+  weights of the squared feature differences at `vgg.LPIPS_TAPS`, from its v0.1 VGG file; UserError otherwise."""
   state_dict = pretrained_files.read_state_dict(path, LPIPS_VGG_FILE, option_name)
   shapes = {f"lin{k}.model.1.weight": (1, channels, 1, 1) for k, channels in enumerate(LPIPS_CHANNELS)}
   pretrained_files.check_tensors(path, state_dict, shapes, (), LPIPS_VGG_FILE, option_name)
@@ -123,7 +123,7 @@ def lpips_weights(
     option_names: tuple[str | None, str | None] = ("vgg16_weights", "lpips_weights"),
     download: bool = True,
 ) -> dict:
-  """`{"vgg": VGG16 variables, "linear": LPIPS' channel weights}`, what `genjax.metrics.perceptual.lpips` takes,
+  """`{"vgg": VGG16 variables, "linear": LPIPS' channel weights}`, what `genjax.models.vgg.lpips` takes,
   from verified copies of torchvision's VGG16 and LPIPS' v0.1 file. `option_names`: how the user names each file,
   quoted in messages (None where no option does)."""
   vgg16_option, lpips_option = option_names
