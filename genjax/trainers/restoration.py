@@ -209,12 +209,10 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
   scale = degradation.scale(options)
 
   def run(params, batch_stats, degraded, mask, train):
-    variables = {"params": params, "batch_stats": batch_stats}
     arguments = (degraded, mask) if architecture.sees_mask else (degraded,)
     if train:
-      restored, updates = apply(variables, *arguments, train=True, mutable=["batch_stats"])
-      return restored, updates.get("batch_stats", batch_stats)
-    return apply(variables, *arguments, train=False), batch_stats
+      return common.apply_training_mode(apply, params, batch_stats, *arguments)
+    return apply({"params": params, "batch_stats": batch_stats}, *arguments, train=False), batch_stats
 
   def init(key):
     height, width, channels = spec.data_shape
@@ -321,11 +319,9 @@ def _make_perceptual_trainer(config: ml_collections.ConfigDict, spec: sources.Ex
   frozen_networks = {PERCEPTUAL_NETWORK: perceptual_network(options)} if options.perceptual_weight else {}
 
   def run(params, batch_stats, degraded, train):
-    variables = {"params": params, "batch_stats": batch_stats}
     if train:
-      restored, updates = apply(variables, degraded, train=True, mutable=["batch_stats"])
-      return restored, updates.get("batch_stats", batch_stats)
-    return apply(variables, degraded, train=False), batch_stats
+      return common.apply_training_mode(apply, params, batch_stats, degraded)
+    return apply({"params": params, "batch_stats": batch_stats}, degraded, train=False), batch_stats
 
   def init(key):
     generator_key, critic_key = jax.random.split(key)
