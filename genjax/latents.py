@@ -10,7 +10,6 @@ import dataclasses
 import os
 
 import numpy as np
-from sklearn import decomposition
 
 from genjax import errors
 from genjax import experiment
@@ -110,6 +109,8 @@ def project(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """The codes' first two principal components `[N, 2]`, and the share of the codes' variance each explains."""
   if len(codes) < 2:
     raise errors.UserError(f"Projecting codes needs at least 2 images; there are {len(codes)}.")
+  from sklearn import decomposition  # Imported here: it takes a second, which only projecting needs.
+
   pca = decomposition.PCA(n_components=min(2, codes.shape[1]))
   return pca.fit_transform(codes), pca.explained_variance_ratio_
 

@@ -3,7 +3,6 @@ under the precision-recall curve (average precision), as scikit-learn computes t
 anomalous; anomalies are the positive class."""
 
 import numpy as np
-from sklearn import metrics as sklearn_metrics
 
 from genjax import errors
 
@@ -22,6 +21,10 @@ def separation(scores: np.ndarray, is_anomaly: np.ndarray) -> dict[str, float]:
     )
   if not np.isfinite(scores).all():
     raise errors.UserError(f"{int((~np.isfinite(scores)).sum())} anomaly scores are not finite.")
+  # Imported here: scikit-learn takes a second to import, which every process that imports the evaluators (each
+  # training run, each sweep trial) would otherwise pay.
+  from sklearn import metrics as sklearn_metrics
+
   return {
       "auroc": float(sklearn_metrics.roc_auc_score(is_anomaly, scores)),
       "auprc": float(sklearn_metrics.average_precision_score(is_anomaly, scores)),
