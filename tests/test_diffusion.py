@@ -45,6 +45,18 @@ def test_timestep_embedding_is_sines_then_cosines_of_geometric_frequencies():
   np.testing.assert_allclose(embedding[1], expected, rtol=1e-5)
 
 
+def test_group_norm_has_the_references_32_groups_and_at_least_4_channels_in_each_so_feature_means_survive():
+  assert [unets.group_norm(channels).num_groups for channels in (256, 128, 64, 16, 8, 2)] == [32, 32, 16, 4, 2, 1]
+  # Feature maps offset by different constants: within a group of several channels the offsets survive
+  # normalisation; a group of one channel (instance norm) would erase each map's mean.
+  offsets = 3.0 * jnp.arange(16.0)
+  maps = jax.random.normal(jax.random.key(0), (1, 8, 8, 16)) + offsets
+  norm = unets.group_norm(16)
+  normalised = norm.apply(norm.init(jax.random.key(1), maps), maps)
+  means = normalised.mean(axis=(0, 1, 2)).reshape(4, 4)
+  assert np.all(np.diff(means, axis=1) > 0.5)
+
+
 # The forward process.
 
 

@@ -30,6 +30,8 @@ from genjax.models import layers
 
 # GroupNorm's group count in both references.
 MAX_GROUPS = 32
+# Fewest channels a group keeps in narrower layers (the references' 128-channel layers have 4 per group).
+MIN_GROUP_CHANNELS = 4
 
 
 def timestep_embedding(timesteps: jax.Array, dim: int, max_period: float = 10_000.0) -> jax.Array:
@@ -46,8 +48,17 @@ def timestep_embedding(timesteps: jax.Array, dim: int, max_period: float = 10_00
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
-  """GroupNorm with 32 groups, or the largest count that divides `channels` for narrower layers."""
-  return nn.GroupNorm(num_groups=math.gcd(MAX_GROUPS, channels), epsilon=1e-5)
+  """GroupNorm with 32 groups, or for narrower layers the most groups that divide `channels` and keep at least 4
+  channels each.
+
+  A group of one channel is instance norm, which erases each feature map's mean and with it the input's overall
+  brightness, which the noise prediction must carry at large t to within sqrt(alpha_bar_T) = 0.006. The 16-channel
+  runlocal U-Net with a channel per group could not: its x_0 estimates of test digits at t = 999 varied in mean
+  brightness with a standard deviation of 5.4 (the digits': 0.09), and half its samples came out grey or white.
+  """
+  divisors = [groups for groups in range(1, MAX_GROUPS + 1) if channels % groups == 0]
+  num_groups = max((groups for groups in divisors if channels // groups >= MIN_GROUP_CHANNELS), default=1)
+  return nn.GroupNorm(num_groups=num_groups, epsilon=1e-5)
 
 
 class ResidualBlock(nn.Module):
