@@ -6,16 +6,18 @@ r"""Draws from a trained run: a sample grid, latent interpolations, reconstructi
   python experiments/sample.py --workdir=/tmp/genjax/vae_local --from_images=a.png,b.png   # between real images
   python experiments/sample.py --workdir=RUN --config.data.data_dir=/data   # the data has moved
   python experiments/sample.py --workdir=/tmp/genjax/stylegan2_local --truncation=0.7   # StyleGAN2
+  python experiments/sample.py --workdir=/tmp/genjax/stylegan2_local --interpolation=w   # strips through W
 
 Writes under --out_dir (default WORKDIR/export/<step>/, and below it from_images-<A>_<B>/ or endpoints-<file>/ for
 interpolations between points you give, so that no output replaces another):
   samples.png                 a grid of --num_images samples (a class-conditional model's: one full row per class;
                               --truncation=psi pulls a style-space model's towards its mean w)
   interpolations_<mode>.png   one strip per row, from one latent point to another (--interpolation: spherical or
-                              linear); endpoints are random prior draws, the codes of pairs of test images for an
-                              autoencoder, given as a .npy array [2, strips, latent_size] with --endpoints, or the
-                              codes of two image files with --from_images (resized and centre-cropped to the model's
-                              input; one strip)
+                              linear in the latent space, or w: straight between the points' ws, for a model with
+                              a style space, truncated by --truncation); endpoints are random prior draws, the codes
+                              of pairs of test images for an autoencoder, given as a .npy array
+                              [2, strips, latent_size] with --endpoints, or the codes of two image files with
+                              --from_images (resized and centre-cropped to the model's input; one strip)
   style_mixing_<band>.png     a model with a style space (StyleGAN2): --style_mixing row latents down the left and
                               as many column latents along the top; each cell is its row's image with its column's
                               coarse, middle or fine styles
@@ -42,7 +44,9 @@ _NUM_INTERPOLATIONS = flags.DEFINE_integer("num_interpolations", 8, "Interpolati
 _INTERPOLATION_STEPS = flags.DEFINE_integer(
     "interpolation_steps", 10, "Images per strip, ends included.", lower_bound=2
 )
-_INTERPOLATION = flags.DEFINE_enum("interpolation", "spherical", ["spherical", "linear"], "Interpolation path.")
+_INTERPOLATION = flags.DEFINE_enum(
+    "interpolation", "spherical", ["spherical", "linear", "w"], "Interpolation path (w: straight in StyleGAN2's W)."
+)
 _ENDPOINTS = flags.DEFINE_string("endpoints", None, "A .npy array [2, strips, latent_size] of given endpoints.")
 _FROM_IMAGES = flags.DEFINE_list(
     "from_images", None, "Two image files A,B: interpolate between their codes (models that encode)."

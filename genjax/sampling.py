@@ -22,7 +22,9 @@ from genjax import writers
 from genjax.data import pipeline
 from genjax.data import sources
 
-INTERPOLATIONS = ("linear", "spherical")
+# Paths between two latent points: straight or along the great circle in the latent space, or (a model with a style
+# space) straight between their ws in W, where StyleGAN measures its perceptual path length.
+INTERPOLATIONS = ("linear", "spherical", "w")
 
 
 def generate(
@@ -174,8 +176,8 @@ def interpolate(start: np.ndarray, end: np.ndarray, num_steps: int, mode: str) -
   "linear" walks the straight segment; "spherical" (slerp, White 2016) walks the great circle and interpolates
   the norm linearly, which keeps Gaussian latents at the typical radius that a straight line cuts through.
   """
-  if mode not in INTERPOLATIONS:
-    raise errors.UserError(f"Interpolation {mode!r} is not one of {', '.join(INTERPOLATIONS)}.")
+  if mode not in ("linear", "spherical"):
+    raise errors.UserError(f"Interpolation {mode!r} is not one of linear, spherical.")
   start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
   t = np.linspace(0.0, 1.0, num_steps)[None, :, None]
   if mode == "linear":
@@ -209,15 +211,41 @@ def interpolation_endpoints(
 
 
 def interpolation_grid(
-    built: experiment.Experiment, state, start: np.ndarray, end: np.ndarray, num_steps: int, mode: str
+    built: experiment.Experiment,
+    state,
+    start: np.ndarray,
+    end: np.ndarray,
+    num_steps: int,
+    mode: str,
+    truncation: float | None = None,
 ) -> np.ndarray:
-  """One strip per row from `start [S, D]` to `end [S, D]` in `num_steps` images; a class-conditional model's strip
-  s keeps class s % num_classes."""
-  points = interpolate(start, end, num_steps, mode)
-  num_classes = built.trainer.decoder.num_classes
-  labels = np.repeat(np.arange(len(points)) % num_classes, num_steps) if num_classes else None
-  images = decode(built, state, points.reshape(-1, points.shape[-1]), labels)
+  """One strip per row from the latent points `start [S, D]` to `end [S, D]` in `num_steps` images along `mode`
+  (see INTERPOLATIONS; "w" walks between the points' ws, truncated by psi `truncation`); a class-conditional
+  model's strip s keeps class s % num_classes."""
+  if mode not in INTERPOLATIONS:
+    raise errors.UserError(f"Interpolation {mode!r} is not one of {', '.join(INTERPOLATIONS)}.")
+  num_classes = built.trainer.decoder.num_classes if built.trainer.decoder else 0
+  strip_labels = np.arange(len(start)) % num_classes if num_classes else None
+  labels = np.repeat(strip_labels, num_steps) if num_classes else None
+  if mode == "w":
+    images = _w_interpolation(built, state, start, end, strip_labels, num_steps, truncation)
+  else:
+    points = interpolate(start, end, num_steps, mode)
+    images = decode(built, state, points.reshape(-1, points.shape[-1]), labels)
   return writers.image_grid(images, _pixel_range(built), num_steps)
+
+
+def _w_interpolation(built, state, start, end, strip_labels, num_steps, truncation) -> np.ndarray:
+  """`[S * num_steps, H, W, C]`: strip by strip, the images along the straight segment between the ws of the latent
+  points `start` and `end` (each w given to every layer)."""
+  psi = 1.0 if truncation is None else truncation
+  space = style_space(built, psi)
+  labels = None if strip_labels is None else np.concatenate([strip_labels, strip_labels])
+  latents = np.concatenate([start, end]).astype(np.float32)
+  ws = np.asarray(jax.jit(_truncated_ws, static_argnums=0)(space, state, latents, labels, psi))[:, 0]
+  points = interpolate(ws[: len(start)], ws[len(start) :], num_steps, "linear").reshape(-1, ws.shape[-1])
+  synthesize = jax.jit(space.synthesize, out_shardings=built.replicated)
+  return np.asarray(synthesize(state, jnp.repeat(jnp.asarray(points)[:, None], space.num_layers, axis=1)))
 
 
 def load_endpoints(path: str, latent_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -34,8 +34,8 @@ class SampleRequest:
   num_interpolations:  interpolation strips, each of `interpolation_steps` images along `interpolation`; their
                        ends are `endpoints` (a .npy file), the codes of the two files `from_images`, or drawn.
   num_reconstructions: test images above their reconstructions.
-  truncation:          psi of the truncation trick for the samples, grids and exports of a model with a style space
-                       (None: none).
+  truncation:          psi of the truncation trick for the samples, grids, exports and "w" interpolations of a
+                       model with a style space (None: none).
   style_mixing_size:   a model with a style space: style-mixing grids of this many row and column latents, one per
                        band of `sampling.STYLE_BANDS` (0: none).
   batch_size:          samples generated at once; `seed`: the seed of every draw.
@@ -103,7 +103,9 @@ def write_samples(run: runs.Run, out_dir: str, request: SampleRequest) -> list[s
       )
   else:
     return written
-  grid = sampling.interpolation_grid(built, state, start, end, request.interpolation_steps, request.interpolation)
+  grid = sampling.interpolation_grid(
+      built, state, start, end, request.interpolation_steps, request.interpolation, request.truncation
+  )
   save(f"interpolations_{request.interpolation}.png", grid)
   return written
 

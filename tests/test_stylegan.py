@@ -22,6 +22,7 @@ from genjax import runs
 from genjax import sampling
 from genjax import tools
 from genjax import trainers
+from genjax import writers
 from genjax.evaluators import offline
 from genjax.models import stylegan
 from genjax.trainers import adversarial
@@ -314,6 +315,22 @@ def test_tiny_run_logs_its_lazy_schedules_and_ada_and_samples_truncates_and_mixe
   }
   with pytest.raises(errors.UserError, match="--truncation=1.2 must be in"):
     tools.write_samples(run, str(tmp_path), tools.SampleRequest(truncation=1.2))
+
+
+def test_w_interpolation_walks_the_straight_segment_between_the_endpoints_truncated_ws(stylegan_run, tiny_runs):
+  run = runs.load(stylegan_run, devices=jax.devices()[:1])
+  built, state, space = run.experiment, run.state, run.experiment.trainer.style_space
+  start, end = np.asarray(jax.random.normal(jax.random.key(0), (2, 2, built.trainer.decoder.latent_size)))
+  grid = sampling.interpolation_grid(built, state, start, end, 3, "w", truncation=0.5)
+
+  w_mean = space.w_mean(state)
+  first, last = (w_mean + 0.5 * (space.map(state, jnp.asarray(z), None) - w_mean) for z in (start, end))
+  along = (first, (first + last) / 2, last)
+  steps = [space.synthesize(state, jnp.repeat(w[:, None], space.num_layers, axis=1)) for w in along]
+  expected = writers.image_grid(np.stack(steps, axis=1).reshape(-1, *steps[0].shape[1:]), (-1.0, 1.0), 3)
+  assert grid.shape == expected.shape and np.abs(grid.astype(int) - expected).max() <= 1  # Rounding to 8 bits.
+  with pytest.raises(errors.UserError, match="need a generator with a style space"):
+    sampling.interpolation_grid(runs.load(tiny_runs["vae"]).experiment, None, start, end, 3, "w")
 
 
 def test_tiny_run_is_scored_by_the_evaluators(stylegan_run, tiny_runs, tmp_path):
