@@ -28,7 +28,7 @@ def test_training_lowers_the_loss_and_raises_accuracy(digits):
   train_step, eval_step = jax.jit(trainer.train_step), jax.jit(trainer.eval_step)
   # All 24 training digits in one evaluation batch: what the steps below fit.
   seen = eval_batch(config, train, len(train))
-  state = trainer.init(jax.random.key(0))
+  state = jax.jit(trainer.init)(jax.random.key(0))
   before = eval_step(state, seen, jax.random.key(0))
   for step in range(40):
     state, metrics = train_step(state, train_batch(config, digits, step), jax.random.key(step))
@@ -43,7 +43,7 @@ def test_eval_sums_ignore_padded_examples(digits):
   evaluation = digits.eval
   config = tiny_config("classifier")
   trainer = trainers.make_trainer(config, MNIST_SPEC)
-  state = trainer.init(jax.random.key(0))
+  state = jax.jit(trainer.init)(jax.random.key(0))
   real = eval_batch(config, evaluation[:8], 8)
   padded = eval_batch(config, evaluation[:8], 16)
   # What padding holds must not matter: fill it with noise and a label, as if it were data.
@@ -61,7 +61,7 @@ def test_features_are_the_penultimate_activations_and_ignore_dropout(digits):
   evaluation = digits.eval
   config = tiny_config("classifier", model__dropout_rate=0.9)
   trainer = trainers.make_trainer(config, MNIST_SPEC)
-  state = trainer.init(jax.random.key(0))
+  state = jax.jit(trainer.init)(jax.random.key(0))
   batch = eval_batch(config, evaluation, len(evaluation))
   features = jax.jit(trainer.features.features)(state.params, batch["image"])
   assert features.shape == (len(evaluation), config.model.feature_size)

@@ -16,11 +16,12 @@ def test_vae_output_shapes(architecture, image_shape):
   encoder, decoder = autoencoders.encoder_decoder(architecture, (8, 16), 2 * 5, (*image_shape[:2], 2))
   model = autoencoders.VAE(encoder, decoder)
   images = jnp.zeros((3, *image_shape))
-  params = model.init(jax.random.key(0), images, jax.random.key(1))
-  outputs, mean, log_variance = model.apply(params, images, jax.random.key(2))
+  # Shapes alone (jax.eval_shape): nothing is compiled or run.
+  params = jax.eval_shape(model.init, jax.random.key(0), images, jax.random.key(1))
+  outputs, mean, log_variance = jax.eval_shape(model.apply, params, images, jax.random.key(2))
   assert outputs.shape == (3, *image_shape[:2], 2)
   assert mean.shape == log_variance.shape == (3, 5)
-  decoded = model.apply(params, jnp.zeros((7, 5)), method=autoencoders.VAE.decode)
+  decoded = jax.eval_shape(lambda p, z: model.apply(p, z, method=autoencoders.VAE.decode), params, jnp.zeros((7, 5)))
   assert decoded.shape == (7, *image_shape[:2], 2)
 
 
@@ -29,9 +30,10 @@ def test_autoencoder_reconstructs_input_shape(architecture):
   encoder, decoder = autoencoders.encoder_decoder(architecture, (8, 16), 6, (28, 28, 1))
   model = autoencoders.Autoencoder(encoder, decoder)
   images = jnp.zeros((2, 28, 28, 1))
-  params = model.init(jax.random.key(0), images)
-  assert model.apply(params, images).shape == (2, 28, 28, 1)
-  assert model.apply(params, images, method=autoencoders.Autoencoder.encode).shape == (2, 6)
+  params = jax.eval_shape(model.init, jax.random.key(0), images)  # Shapes alone: nothing is compiled or run.
+  assert jax.eval_shape(model.apply, params, images).shape == (2, 28, 28, 1)
+  encode = lambda p, x: model.apply(p, x, method=autoencoders.Autoencoder.encode)
+  assert jax.eval_shape(encode, params, images).shape == (2, 6)
 
 
 def test_vae_sample_uses_the_posterior_of_each_image():
@@ -104,13 +106,13 @@ def test_conv_transpose_has_pytorch_geometry():
 def test_resnet_pair_maps_latents_to_32x32_images_and_images_to_logits():
   generator = gans.ResNetGenerator(4, (8, 8, 8), out_channels=3)
   latents = jax.random.normal(jax.random.key(0), (2, 16))
-  g_variables = generator.init(jax.random.key(1), latents, None, train=False)
-  images = generator.apply(g_variables, latents, None, train=False)
+  g_variables = jax.jit(lambda: generator.init(jax.random.key(1), latents, None, train=False))()
+  images = jax.jit(lambda variables: generator.apply(variables, latents, None, train=False))(g_variables)
   assert images.shape == (2, 32, 32, 3)
   assert float(jnp.abs(images).max()) <= 1.0
   critic = gans.ResNetCritic((8, 8, 8, 8))
-  d_variables = critic.init(jax.random.key(2), images, None, train=False)
-  assert critic.apply(d_variables, images, None, train=False).shape == (2,)
+  d_variables = jax.eval_shape(lambda: critic.init(jax.random.key(2), images, None, train=False))
+  assert jax.eval_shape(lambda v: critic.apply(v, images, None, train=False), d_variables).shape == (2,)
 
 
 def test_resnet_generator_has_no_transposed_convolution():

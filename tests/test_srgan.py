@@ -71,7 +71,7 @@ def tiny_gan():
 def test_a_step_trains_the_generator_and_the_critic_on_pixel_perceptual_and_adversarial_losses(tiny_gan, digits):
   config, trainer, step, frozen = tiny_gan
   patches = {"image": jax.image.resize(train_batch(config, digits)["image"][:, :8], (1, 8, 16, 16, 1), "bilinear")}
-  state = trainer.init(jax.random.key(0))
+  state = jax.jit(trainer.init)(jax.random.key(0))
   new_state, metrics = step(state, patches, jax.random.key(1), frozen)
   assert {"pixel_loss", "perceptual_loss", "adversarial_loss", "d_loss", "psnr"} <= set(metrics)
   assert all(np.isfinite(float(value)) for value in metrics.values())

@@ -20,7 +20,7 @@ from conftest import MNIST_SPEC, tiny_config
 def setup(digits):
   """An untrained tiny VAE, its evaluator (jitted) and 8 binarised digits (the Bernoulli likelihood's data)."""
   config = tiny_config("vae")
-  params = vae.make_trainer(config, MNIST_SPEC).init(jax.random.key(0)).params
+  params = jax.jit(vae.make_trainer(config, MNIST_SPEC).init)(jax.random.key(0)).params
   images = (np.stack([example["image"] for example in digits.eval[:8]]) > 127).astype(np.float32)
   evaluate = jax.jit(
       vae.make_likelihood_evaluator(config, MNIST_SPEC), static_argnames=("num_samples", "samples_per_chunk")
@@ -77,9 +77,10 @@ def test_discretized_logistic_bounds_are_finite_and_ordered(digits):
   config = tiny_config(
       "vae", model__likelihood="discretized_logistic", data__binarize="none", data__pixel_range=(-1.0, 1.0)
   )
-  params = vae.make_trainer(config, MNIST_SPEC).init(jax.random.key(0)).params
+  params = jax.jit(vae.make_trainer(config, MNIST_SPEC).init)(jax.random.key(0)).params
   images = np.stack([example["image"] for example in digits.eval[:4]]).astype(np.float32) / 127.5 - 1.0
-  bounds = vae.make_likelihood_evaluator(config, MNIST_SPEC)(params, images, jax.random.key(5), 8)
+  evaluate = jax.jit(vae.make_likelihood_evaluator(config, MNIST_SPEC), static_argnames=("num_samples",))
+  bounds = evaluate(params, images, jax.random.key(5), num_samples=8)
   assert all(np.all(np.isfinite(value)) for value in bounds.values())
   assert np.all(bounds["iwae_nats"] <= bounds["neg_elbo_nats"])
 
