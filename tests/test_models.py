@@ -117,7 +117,7 @@ def test_resnet_pair_maps_latents_to_32x32_images_and_images_to_logits():
 
 def test_resnet_generator_has_no_transposed_convolution():
   generator = gans.ResNetGenerator(4, (8, 8, 8), out_channels=3)
-  variables = generator.init(jax.random.key(0), jnp.zeros((1, 16)), None, train=False)
+  variables = jax.eval_shape(lambda: generator.init(jax.random.key(0), jnp.zeros((1, 16)), None, train=False))
   jaxpr = str(jax.make_jaxpr(lambda v: generator.apply(v, jnp.zeros((1, 16)), None, train=False))(variables))
   assert "lhs_dilation=(1, 1)" in jaxpr and "lhs_dilation=(2, 2)" not in jaxpr
 
@@ -125,11 +125,14 @@ def test_resnet_generator_has_no_transposed_convolution():
 def test_mlp_pair_maps_latents_to_points_and_points_to_logits():
   generator = gans.MLPGenerator((8, 8), out_size=2)
   latents = jnp.ones((5, 2))
-  points = generator.apply(generator.init(jax.random.key(0), latents, None, train=False), latents, None, train=False)
+  # Shapes alone (jax.eval_shape): nothing is compiled or run.
+  variables = jax.eval_shape(lambda: generator.init(jax.random.key(0), latents, None, train=False))
+  points = jax.eval_shape(lambda v: generator.apply(v, latents, None, train=False), variables)
   assert points.shape == (5, 2)
   discriminator = gans.MLPDiscriminator((8, 8))
-  variables = discriminator.init(jax.random.key(1), points, None, train=False)
-  assert discriminator.apply(variables, points, None, train=False).shape == (5,)
+  variables = jax.eval_shape(lambda: discriminator.init(jax.random.key(1), jnp.ones((5, 2)), None, train=False))
+  logits = jax.eval_shape(lambda v: discriminator.apply(v, jnp.ones((5, 2)), None, train=False), variables)
+  assert logits.shape == (5,)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +143,7 @@ def test_mlp_pair_maps_latents_to_points_and_points_to_logits():
     ],
 )
 def test_spectral_norm_estimates_converge_to_each_weights_largest_singular_value(discriminator, inputs):
-  variables = discriminator.init(jax.random.key(0), inputs, None, train=False)
+  variables = jax.jit(lambda: discriminator.init(jax.random.key(0), inputs, None, train=False))()
   update = jax.jit(lambda v: discriminator.apply(v, inputs, None, train=True, mutable=["batch_stats"])[1])
   for _ in range(100):  # One power iteration per training step.
     variables = {"params": variables["params"], **update(variables)}
