@@ -7,6 +7,7 @@ compiled once, by the tiny run that the integration tests share (`stylegan_run` 
 import json
 import os
 import re
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,9 @@ from genjax import errors
 from genjax import runs
 from genjax import sampling
 from genjax import tools
+from genjax import train_loop
 from genjax import trainers
+from genjax import workdirs
 from genjax import writers
 from genjax.evaluators import offline
 from genjax.models import stylegan
@@ -315,6 +318,19 @@ def test_tiny_run_logs_its_lazy_schedules_and_ada_and_samples_truncates_and_mixe
   }
   with pytest.raises(errors.UserError, match="--truncation=1.2 must be in"):
     tools.write_samples(run, str(tmp_path), tools.SampleRequest(truncation=1.2))
+
+
+def test_resuming_the_tiny_run_from_step_2_reproduces_its_step_4_state(stylegan_run, tmp_path):
+  """Steps 3 and 4 hold a lazy R1 and path-length update and an ADA adjustment: the path-length mean, p and the
+  generator average resume with the weights."""
+  resumed = str(tmp_path / "resumed")
+  shutil.copytree(stylegan_run, resumed)
+  shutil.rmtree(os.path.join(resumed, "checkpoints", "4"))
+  config = workdirs.read_config(resumed)
+  config.evals = ()  # Training alone: evaluating changes no state.
+  train_loop.run(config, resumed)
+  straight, again = (runs.load(workdir, 4, devices=jax.devices()[:1]).state for workdir in (stylegan_run, resumed))
+  jax.tree.map(np.testing.assert_array_equal, jax.device_get(again), jax.device_get(straight))
 
 
 def test_w_interpolation_walks_the_straight_segment_between_the_endpoints_truncated_ws(stylegan_run, tiny_runs):
