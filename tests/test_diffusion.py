@@ -21,11 +21,13 @@ from conftest import MNIST_SPEC, load_config, tiny_config
 from genjax import config_lib
 from genjax import errors
 from genjax import evaluators
+from genjax import experiment
 from genjax import gaussian_diffusion
 from genjax import runs
 from genjax import train_loop
 from genjax import trainers
 from genjax import workdirs
+from genjax.data import pipeline
 from genjax.data import sources
 from genjax.models import unets
 
@@ -299,6 +301,17 @@ def test_impossible_settings_are_refused_before_anything_compiles(overrides, mes
   config_lib.set_values(config, overrides)
   with pytest.raises(errors.UserError, match=re.escape(message)):
     trainers.make_trainer(config, MNIST_SPEC)
+
+
+def test_a_step_on_8_devices_equals_one_on_1_device(digits, devices):
+  config = tiny_config("ddpm")
+  raw = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
+  results = []
+  for mesh_devices in (devices, devices[:1]):
+    built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
+    state, metrics = built.train_step(built.init(), built.host_feed(raw), built.load_frozen(None))
+    results.append(jax.device_get((state, metrics)))
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), *results)
 
 
 def test_resuming_the_tiny_run_from_step_2_reproduces_its_step_4_state(diffusion_runs, tmp_path):

@@ -19,6 +19,7 @@ from jax import lax
 from conftest import MNIST_SPEC, load_config, tiny_config
 from genjax import augment
 from genjax import errors
+from genjax import experiment
 from genjax import runs
 from genjax import sampling
 from genjax import tools
@@ -26,6 +27,7 @@ from genjax import train_loop
 from genjax import trainers
 from genjax import workdirs
 from genjax import writers
+from genjax.data import pipeline
 from genjax.evaluators import offline
 from genjax.models import stylegan
 from genjax.trainers import adversarial
@@ -318,6 +320,17 @@ def test_tiny_run_logs_its_lazy_schedules_and_ada_and_samples_truncates_and_mixe
   }
   with pytest.raises(errors.UserError, match="--truncation=1.2 must be in"):
     tools.write_samples(run, str(tmp_path), tools.SampleRequest(truncation=1.2))
+
+
+def test_a_step_on_8_devices_equals_one_on_1_device(digits, devices):
+  config = tiny_config("stylegan2")  # R1 at every step and style mixing, as runlocal trains.
+  raw = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
+  results = []
+  for mesh_devices in (devices, devices[:1]):
+    built = experiment.build(config, digits.spec, mesh_devices)  # The production jit, donation included.
+    state, metrics = built.train_step(built.init(), built.host_feed(raw), built.load_frozen(None))
+    results.append(jax.device_get((state, metrics)))
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), *results)
 
 
 def test_resuming_the_tiny_run_from_step_2_reproduces_its_step_4_state(stylegan_run, tmp_path):
