@@ -1,6 +1,8 @@
 """Specification of genjax.data's sources: the bundled mnist5k builder, the 2-D toy mixtures, the catalogue's errors
 and the example specs that sources declare (the input paths are specified in test_pipeline.py)."""
 
+import concurrent.futures
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -29,6 +31,19 @@ def test_mnist5k_split_is_disjoint_and_covers_the_file():
   split = mnist5k.split_indices(labels)
   assert len(np.intersect1d(split["train"], split["test"])) == 0
   assert len(np.union1d(split["train"], split["test"])) == 5000
+
+
+def test_a_process_that_finds_a_dataset_being_prepared_waits_and_reads_it_without_preparing_again(
+    tmp_path, monkeypatch
+):
+  preparations = []
+  monkeypatch.setattr(catalog, "_prepare", lambda *args, **kwargs: preparations.append(args))
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with catalog.preparation_lock(str(tmp_path), "mnist5k"):
+      opened = pool.submit(catalog.open_split, "mnist5k", "test", str(tmp_path), download=False)
+      mnist5k.Mnist5k(data_dir=str(tmp_path)).download_and_prepare(file_format="array_record")  # "Another process".
+      assert not opened.done()
+    assert len(opened.result(timeout=60)) == 1000 and preparations == []
 
 
 def test_unknown_dataset_names_the_bundled_one_and_close_matches(tmp_path):

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+import filelock
 import tensorflow_datasets as tfds
 from absl import logging
 
@@ -57,8 +58,7 @@ def open_split(name: str, split: str, data_dir: str | None, download: bool, imag
   """
   builder = _builder(name, data_dir)
   _check_image_feature(builder, name, image_key)
-  if not builder.is_prepared():
-    _prepare(builder, name, download)
+  builder = _prepared(builder, name, data_dir, download)
   check_split(name, split, sorted(builder.info.splits.keys()))
   try:
     source = builder.as_data_source(split=split)
@@ -77,10 +77,7 @@ def prepare(name: str, data_dir: str | None, manual_dir: str | None = None) -> t
   prepared there already, and returns its builder. `manual_dir` (default DATA_DIR/downloads/manual) holds the files
   of a dataset that TFDS cannot download itself (its MANUAL_DOWNLOAD_INSTRUCTIONS say which). Raises `UserError`
   as `open_split` does."""
-  builder = _builder(name, data_dir)
-  if not builder.is_prepared():
-    _prepare(builder, name, download=True, manual_dir=manual_dir)
-  return builder
+  return _prepared(_builder(name, data_dir), name, data_dir, download=True, manual_dir=manual_dir)
 
 
 def check_split(name: str, split: str, known_splits: list[str]) -> None:
@@ -156,6 +153,28 @@ def _builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
         + f"Any of the {len(catalogue)} TFDS datasets can be named "
         "(https://www.tensorflow.org/datasets/catalog/overview)."
     ) from None
+
+
+def _prepared(
+    builder: tfds.core.DatasetBuilder, name: str, data_dir: str | None, download: bool, manual_dir: str | None = None
+) -> tfds.core.DatasetBuilder:
+  """`builder`, or, where its dataset is not prepared yet, the builder of the dataset once prepared. Processes that
+  share a data_dir prepare a dataset one at a time (a file lock beside it), and the others then read what the first
+  prepared: trainers, sweep trials or test workers starting together on an unprepared dataset would otherwise each
+  convert it, and all but the first fail to move their copy into place."""
+  if builder.is_prepared():
+    return builder
+  with preparation_lock(str(builder.data_dir_root), builder.name):
+    builder = _builder(name, data_dir)  # A builder made before another process prepared the data knows no splits.
+    if not builder.is_prepared():
+      _prepare(builder, name, download, manual_dir)
+  return builder
+
+
+def preparation_lock(data_dir: str, dataset: str) -> filelock.FileLock:
+  """The lock that a process holds while it prepares `dataset` in `data_dir`."""
+  os.makedirs(data_dir, exist_ok=True)
+  return filelock.FileLock(os.path.join(data_dir, f".{dataset}.lock"))
 
 
 def _prepare(builder: tfds.core.DatasetBuilder, name: str, download: bool, manual_dir: str | None = None) -> None:
