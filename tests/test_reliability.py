@@ -255,8 +255,9 @@ def _free_port() -> int:
 
 @pytest.mark.cli
 def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint_resumes_in_one(
-    tmp_path, tfds_data_dir, devices
+    tmp_path, tfds_data_dir, tiny_runs
 ):
+  # The tiny VAE run of the fixtures, as flags: the one-process run to compare with, trained once for the session.
   overrides = {
       "model.widths": (4, 8),
       "model.latent_size": 4,
@@ -264,10 +265,17 @@ def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint
       "train.total_steps": 4,
       "train.log_every_steps": 2,
       "eval.every_steps": 4,
-      "eval.batch_size": 200,
+      "eval.batch_size": 16,
+      "eval.grids.num_images": 8,
+      "eval.anomaly.num_images": 8,
+      "eval.mode_coverage.num_samples": 100,
       "ckpt.every_steps": 2,
+      "optim.warmup_steps": 0,
       "data.data_dir": tfds_data_dir,
   }
+  config = load_config("vae", "runlocal")
+  config_lib.set_values(config, overrides)
+  assert config.to_dict() == tiny_config("vae", data__data_dir=tfds_data_dir).to_dict()
   arguments = ["--config=configs/vae.py:runlocal", *(f"--config.{key}={value}" for key, value in overrides.items())]
   port = _free_port()
   two = [
@@ -303,14 +311,8 @@ def test_two_processes_started_as_srun_would_train_like_one_and_their_checkpoint
   ]
   outputs = [process.communicate(timeout=600)[1] for process in two]
   assert [process.returncode for process in two] == [0, 0], outputs
-  # One process (this one, over its 8 devices) on the same config.
-  config = load_config("vae", "runlocal")
-  for key, value in overrides.items():
-    section, name = key.split(".")
-    config[section][name] = value
-  train_loop.run(config, str(tmp_path / "one"))
-  final = lambda workdir: [json.loads(line) for line in open(workdir / "metrics.jsonl")][-1]
-  one_line, two_line = final(tmp_path / "one"), final(tmp_path / "two")
+  final = lambda workdir: [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))][-1]
+  one_line, two_line = final(tiny_runs["vae"]), final(tmp_path / "two")
   assert one_line["step"] == two_line["step"] == 4
   for name in ("loss", "neg_elbo_nats", "kl"):
     np.testing.assert_allclose(two_line[name], one_line[name], rtol=1e-4)

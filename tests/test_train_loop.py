@@ -94,15 +94,16 @@ def test_longer_rerun_continues_from_the_last_checkpoint(digits, tmp_path):
   assert [m["step"] for m in writer.metrics if m["split"] == "train"] == [4, 6]
 
 
-def _six_steps_at_a_constant_rate(digits, tmp_path):
-  """The reference of the moving-checkpoint tests: six uninterrupted steps. The learning rate is constant, so that
-  raising total_steps between the legs of a moving run leaves its schedule unchanged."""
+@pytest.fixture(scope="module")
+def six_steps_at_a_constant_rate(digits, tmp_path_factory):
+  """The parameters that the moving-checkpoint tests must reach: six uninterrupted steps. The learning rate is
+  constant, so that raising total_steps between the legs of a moving run leaves its schedule unchanged."""
   config = tiny_config("vae", train__total_steps=6, optim__schedule="constant")
-  return train_loop.train_and_evaluate(config, str(tmp_path / "reference"), digits, writers.MemoryWriter())
+  workdir = str(tmp_path_factory.mktemp("reference"))
+  return _params(train_loop.train_and_evaluate(config, workdir, digits, writers.MemoryWriter()))
 
 
-def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_path):
-  reference = _six_steps_at_a_constant_rate(digits, tmp_path)
+def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_path, six_steps_at_a_constant_rate):
   workdir = str(tmp_path / "moving")
   for total_steps, mesh_devices in [(2, devices), (4, devices[:1]), (6, devices)]:
     state = train_loop.train_and_evaluate(
@@ -113,7 +114,7 @@ def test_checkpoint_from_8_devices_resumes_on_1_and_back(digits, devices, tmp_pa
         devices=mesh_devices,
     )
     assert len(jax.tree.leaves(state.params)[0].sharding.device_set) == len(mesh_devices)
-  _assert_trees_close(_params(state), _params(reference))
+  _assert_trees_close(_params(state), six_steps_at_a_constant_rate)
 
 
 def test_checkpoint_of_another_model_is_refused_and_kept(digits, tmp_path):
@@ -239,8 +240,9 @@ def test_fsdp_on_8_devices_shards_the_state_and_steps_like_1_device(digits, devi
   _assert_trees_close(results[0][1], results[1][1])
 
 
-def test_a_checkpoint_moves_between_fsdp_on_8_devices_and_replication_on_1(digits, devices, tmp_path):
-  reference = _six_steps_at_a_constant_rate(digits, tmp_path)
+def test_a_checkpoint_moves_between_fsdp_on_8_devices_and_replication_on_1(
+    digits, devices, tmp_path, six_steps_at_a_constant_rate
+):
   workdir = str(tmp_path / "moving")
   for total_steps, mesh_devices, rules in [(2, devices, FSDP), (4, devices[:1], None), (6, devices, FSDP)]:
     overrides = dict(train__total_steps=total_steps, optim__schedule="constant", sharding__min_fsdp_size=64)
@@ -248,7 +250,7 @@ def test_a_checkpoint_moves_between_fsdp_on_8_devices_and_replication_on_1(digit
     state = train_loop.train_and_evaluate(config, workdir, digits, writers.MemoryWriter(), devices=mesh_devices)
   kernel = state.params["encoder"]["Dense_0"]["kernel"]
   assert kernel.addressable_shards[0].data.size == kernel.size // 8  # Sharded again after the 1-device leg.
-  _assert_trees_close(_params(state), _params(reference))
+  _assert_trees_close(_params(state), six_steps_at_a_constant_rate)
 
 
 @pytest.mark.parametrize(
