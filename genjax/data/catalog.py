@@ -1,8 +1,9 @@
 """The TFDS catalogue: dataset name -> prepared array_record split -> random-access `tfds.data_source`.
 
 Owns preparation (download and conversion to array_record, which needs TensorFlow; through TFDS's builder API,
-which, unlike the `tfds build` command, needs no Apache Beam for image datasets) and every user-facing error about
-data: unknown names, missing or unprepared data, impossible downloads. Reading a prepared split goes through
+which, unlike the `tfds build` command, needs no Apache Beam for image datasets; one process at a time where several
+share a data_dir) and every user-facing error about data: unknown names, missing or unprepared data, impossible
+downloads. Reading a prepared split goes through
 `tfds.data_source` and needs no TensorFlow. A dataset prepared in the data_dir loads by its name even when no
 catalogue holds its code (a user's own builder).
 """
