@@ -7,7 +7,7 @@ temporary file, renamed once verified), so that nothing is unpickled from a file
 and shapes with what a model needs. Every problem the user can fix raises errors.UserError saying how to obtain the
 file: its URL, its hash, the option that names it and where it is looked for.
 
-Mapping tensors onto a particular flax model is the caller's job (`vgg_weights`).
+Mapping tensors onto a particular flax model is the caller's job (`vgg_weights`, `inception_weights`).
 """
 
 import dataclasses
