@@ -2,6 +2,7 @@
 and the example specs that sources declare (the input paths are specified in test_pipeline.py)."""
 
 import concurrent.futures
+import threading
 
 import numpy as np
 import pytest
@@ -36,11 +37,14 @@ def test_mnist5k_split_is_disjoint_and_covers_the_file():
 def test_a_process_that_finds_a_dataset_being_prepared_waits_and_reads_it_without_preparing_again(
     tmp_path, monkeypatch
 ):
-  preparations = []
+  preparations, waiting = [], threading.Event()
   monkeypatch.setattr(catalog, "_prepare", lambda *args, **kwargs: preparations.append(args))
+  lock = catalog.preparation_lock
+  monkeypatch.setattr(catalog, "preparation_lock", lambda *args: waiting.set() or lock(*args))
   with concurrent.futures.ThreadPoolExecutor(1) as pool:
-    with catalog.preparation_lock(str(tmp_path), "mnist5k"):
+    with lock(str(tmp_path), "mnist5k"):
       opened = pool.submit(catalog.open_split, "mnist5k", "test", str(tmp_path), download=False)
+      assert waiting.wait(timeout=60)  # It found the dataset unprepared and asks for the lock this test holds.
       mnist5k.Mnist5k(data_dir=str(tmp_path)).download_and_prepare(file_format="array_record")  # "Another process".
       assert not opened.done()
     assert len(opened.result(timeout=60)) == 1000 and preparations == []
