@@ -14,6 +14,7 @@ import pathlib
 
 import numpy as np
 import tensorflow_datasets as tfds
+from PIL import Image
 
 TRAIN_PER_CLASS = 400
 TEST_PER_CLASS = 100
@@ -75,4 +76,6 @@ class Mnist5k(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, images, labels, row_indices):
     for image, label, row in zip(images, labels, row_indices):
-      yield int(row), {"image": image, "label": int(label)}
+      # Handed to TFDS as a Pillow image, which it encodes with Pillow: given an array, TFDS runs one TensorFlow op
+      # per digit, and preparing the 5,000 took 10 s instead of 1.
+      yield int(row), {"image": Image.fromarray(image[..., 0]), "label": int(label)}

@@ -71,4 +71,5 @@ class Photos(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, names):
     for name in names:
-      yield name, {"image": load(name)}
+      # A Pillow image, which TFDS encodes with Pillow: given an array, it imports TensorFlow to encode it.
+      yield name, {"image": Image.fromarray(load(name))}
