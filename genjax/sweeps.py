@@ -33,12 +33,11 @@ import numpy as np
 import optuna
 import tensorboardX
 from absl import logging
-from matplotlib import figure
-from matplotlib.backends import backend_agg
 
 from genjax import config_lib
 from genjax import errors
 from genjax import signals
+from genjax import writers
 
 STUDY_NAME = "genjax"
 JOURNAL_FILE = "optuna_journal.log"
@@ -459,8 +458,7 @@ def _write_summary(groups, group_keys, metrics, goal, num_trials, path) -> str:
 def _plot(rows, key, other_keys, metric, sweep_dir) -> str:
   """The metric against one swept key (mean with the seeds' standard deviation), a series per setting of the
   others."""
-  fig = figure.Figure(figsize=(7, 4.5), dpi=100)
-  backend_agg.FigureCanvasAgg(fig)
+  fig = writers.new_figure((7, 4.5))
   axes = fig.add_subplot()
   values = sorted({str(row["overrides"].get(key, "")) for row in rows})
   series = {}

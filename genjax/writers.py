@@ -191,7 +191,7 @@ def with_column_labels(grid: np.ndarray, labels: Sequence[str]) -> np.ndarray:
   return np.concatenate([band, grid])
 
 
-def _figure(size: tuple[float, float]):
+def new_figure(size: tuple[float, float]):
   """A figure object with an Agg canvas, not pyplot: no global state, no display, safe in any thread. Matplotlib is
   imported here, at the first plot: importing it costs every process that writes a run about a second at start."""
   from matplotlib import figure
@@ -205,7 +205,7 @@ def _figure(size: tuple[float, float]):
 def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, title: str) -> np.ndarray:
   """Plots 2-D `samples [N, 2]` over `real [M, 2]` data points and the mixture's `centers [K, 2]`: an RGB uint8
   image."""
-  fig = _figure((5, 5.5))
+  fig = new_figure((5, 5.5))
   axes = fig.add_subplot()
   axes.scatter(real[:, 0], real[:, 1], s=2, c="0.75", label="data")
   axes.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:blue", alpha=0.5, label="samples")
@@ -222,7 +222,7 @@ def scatter_plot(samples: np.ndarray, real: np.ndarray, centers: np.ndarray, tit
 def histogram_plot(values_by_group: dict[str, np.ndarray], title: str) -> np.ndarray:
   """Overlaid histograms of each group's values, on shared bins, each normalised to unit area (groups of very
   different sizes stay comparable): an RGB uint8 image."""
-  fig = _figure((6, 4))
+  fig = new_figure((6, 4))
   axes = fig.add_subplot()
   every_value = np.concatenate([np.asarray(values, np.float64) for values in values_by_group.values()])
   bins = np.histogram_bin_edges(every_value, bins=50)
@@ -240,12 +240,12 @@ def projection_plot(
 ) -> np.ndarray:
   """Plots 2-D `points [N, 2]`, one colour per label (`class_names[label]` in the legend) where there are
   labels: an RGB uint8 image."""
-  fig = _figure((6, 6))
+  fig = new_figure((6, 6))
   axes = fig.add_subplot()
   if labels is None:
     axes.scatter(points[:, 0], points[:, 1], s=6, c="tab:blue")
   else:
-    import matplotlib  # Loaded by `_figure` by now.
+    import matplotlib  # Loaded by `new_figure` by now.
 
     colours = matplotlib.colormaps["tab10" if len(class_names) <= 10 else "tab20"]
     for label, name in enumerate(class_names):
