@@ -1,12 +1,14 @@
-"""A trained restorer applied to whole images of any size: padding to what the network needs, and tiles with
-overlap for large images, so that memory stays bounded whatever the image.
+"""A trained image-to-image network (a restorer, a translator) applied to whole images of any size: padding to what
+the network needs, and tiles with overlap for large images, so that memory stays bounded whatever the image.
 
 Every image is padded by `margin` pixels on each side by mirroring (and on the bottom and right up to the tile
-grid); each tile of `tile` x `tile` input pixels is restored, and only its core, without the `margin` on each side,
-is kept. The cores cover the image exactly once. An image that fits in one tile is one such tile of its own size.
-So whole-image and tiled restoration agree exactly wherever the network's receptive field reaches no further than
-`margin` pixels (DnCNN, the sub-pixel network), and up to the far-reaching context of a U-Net otherwise. Tiles
-start at multiples of the network's `multiple`, so pooling stays aligned.
+grid); each tile of `tile` x `tile` input pixels goes through the network, and only its core, without the `margin`
+on each side, is kept. The cores cover the image exactly once. An image that fits in one tile is one such tile of
+its own size. So whole-image and tiled outputs agree exactly wherever the network's receptive field reaches no
+further than `margin` pixels (DnCNN, the sub-pixel network), and up to the far-reaching context of a U-Net
+otherwise; a network that normalises each image by its own statistics (instance normalisation: CycleGAN's
+generators) normalises each tile by the tile's. Tiles start at multiples of the network's `multiple`, so pooling
+stays aligned.
 """
 
 import dataclasses
@@ -15,8 +17,6 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
-
-from genjax.trainers import contract
 
 # restore.py reads images of up to 400 million pixels (20000 x 20000), above Pillow's decompression-bomb bound of
 # about 179 million: large images are what tiling is for. Such an image takes 4.8 GB as float32 RGB, as much again
@@ -40,25 +40,26 @@ class Tiling:
     return dataclasses.replace(self, tile=tile, margin=margin)
 
 
-def restore_image(
-    restore: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
-    restorer: contract.Restorer,
+def apply_tiled(
+    apply: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
     image: np.ndarray,
-    mask: np.ndarray | None,
     tiling: Tiling,
+    multiple: int,
+    scale: int = 1,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-  """The restoration of `image [H, W, C]` (floats in [0, 1]; `mask [H, W, 1]`, 1 where missing, for inpainting):
-  `[scale * H, scale * W, C]`, not clipped.
+  """The network's output for the whole of `image [H, W, C]` (a restorer's input floats in [0, 1], a translator's
+  in its pixel range; `mask [H, W, 1]`, 1 where missing, for inpainting): `[scale * H, scale * W, C]`, not clipped.
 
-  `restore(degraded [N, T, T, C], mask [N, T, T, 1] or None) -> [N, scale * T, scale * T, C]` runs the network on
-  a batch of tiles of one size.
+  `apply(tiles [N, T, T, C], masks [N, T, T, 1] or None) -> [N, scale * T, scale * T, C]` runs the network on a
+  batch of tiles of one size; `multiple` is what the network needs tile sides to be a multiple of.
   """
-  tiling = tiling.aligned(restorer.multiple)
+  tiling = tiling.aligned(multiple)
   height, width = image.shape[:2]
-  margin, scale = tiling.margin, restorer.scale
+  margin = tiling.margin
   # One tile of the image's own (padded) size when it fits, else the configured tiles.
-  tile_height = _fitted(height, margin, restorer.multiple) if height + 2 * margin <= tiling.tile else tiling.tile
-  tile_width = _fitted(width, margin, restorer.multiple) if width + 2 * margin <= tiling.tile else tiling.tile
+  tile_height = _fitted(height, margin, multiple) if height + 2 * margin <= tiling.tile else tiling.tile
+  tile_width = _fitted(width, margin, multiple) if width + 2 * margin <= tiling.tile else tiling.tile
   rows, row_stride = _starts(height, tile_height, margin)
   columns, column_stride = _starts(width, tile_width, margin)
   padded_height, padded_width = rows[-1] + tile_height, columns[-1] + tile_width
@@ -66,18 +67,18 @@ def restore_image(
   padded = np.pad(image, pad, mode="symmetric")
   padded_mask = None if mask is None else np.pad(mask, pad, mode="symmetric")
   corners = [(top, left) for top in rows for left in columns]
-  restored = np.zeros((scale * padded_height, scale * padded_width, image.shape[-1]), np.float32)
+  output_image = np.zeros((scale * padded_height, scale * padded_width, image.shape[-1]), np.float32)
   for start in range(0, len(corners), tiling.batch_size):
     chunk = corners[start : start + tiling.batch_size]
     tiles = np.stack([padded[top : top + tile_height, left : left + tile_width] for top, left in chunk])
     tile_masks = None
     if padded_mask is not None:
       tile_masks = np.stack([padded_mask[top : top + tile_height, left : left + tile_width] for top, left in chunk])
-    outputs = restore(*_full_batch(tiles, tile_masks, min(tiling.batch_size, len(corners))))
+    outputs = apply(*_full_batch(tiles, tile_masks, min(tiling.batch_size, len(corners))))
     for (top, left), output in zip(chunk, np.asarray(outputs)):
       core = output[scale * margin : scale * (margin + row_stride), scale * margin : scale * (margin + column_stride)]
-      restored[scale * top : scale * (top + row_stride), scale * left : scale * (left + column_stride)] = core
-  return restored[: scale * height, : scale * width]
+      output_image[scale * top : scale * (top + row_stride), scale * left : scale * (left + column_stride)] = core
+  return output_image[: scale * height, : scale * width]
 
 
 def _fitted(side: int, margin: int, multiple: int) -> int:
@@ -100,16 +101,27 @@ def _full_batch(tiles: np.ndarray, masks: np.ndarray | None, batch_size: int):
 
 
 def jitted_restore(built) -> Callable:
-  """The run's `restore(state, tiles, masks)` on its mesh: tiles batch-sharded when the batch divides over the
-  devices, the result replicated."""
-  restore = jax.jit(built.trainer.restorer.restore, out_shardings=built.replicated)
+  """The run's `restore(state, tiles, masks)` on its mesh (see `_tiles_on_mesh`)."""
+  return _tiles_on_mesh(built, jax.jit(built.trainer.restorer.restore, out_shardings=built.replicated))
+
+
+def jitted_translate(built, direction: str) -> Callable:
+  """The run's translation in `direction` as `translate(state, tiles, masks=None)` on its mesh (see
+  `_tiles_on_mesh`)."""
+  translate = jax.jit(built.trainer.translator.translate, static_argnums=2, out_shardings=built.replicated)
+  return _tiles_on_mesh(built, lambda state, tiles, masks: translate(state, tiles, direction))
+
+
+def _tiles_on_mesh(built, function: Callable) -> Callable:
+  """`function(state, tiles, masks)` with the tiles (and masks) batch-sharded when the batch divides over the
+  devices, else replicated; the result replicated."""
   devices = built.mesh.devices.size
   shards = devices // built.batch_sharding.shard_shape((devices,))[0]
 
-  def run(state, tiles, masks):
+  def run(state, tiles, masks=None):
     placement = built.batch_sharding if len(tiles) % shards == 0 else built.replicated
     tiles = jax.device_put(tiles, placement)
     masks = None if masks is None else jax.device_put(masks, placement)
-    return restore(state, tiles, masks)
+    return function(state, tiles, masks)
 
   return run

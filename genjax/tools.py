@@ -202,7 +202,7 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
       image, mask = _degraded(degrade, image, restorer, key)
       written.append(_output_path(out_dir, name, "_degraded.png"))
       pixels.save_png(written[-1], pixels.to_uint8(image, pixels.UNIT_RANGE))
-    restored = restoring.restore_image(restore, restorer, image, mask, request.tiling)
+    restored = restoring.apply_tiled(restore, image, request.tiling, restorer.multiple, restorer.scale, mask)
     written.append(_output_path(out_dir, name))
     pixels.save_image(written[-1], pixels.to_uint8(restored, pixels.UNIT_RANGE))
   if len(failed) == len(names):
@@ -213,12 +213,25 @@ def restore_files(run: runs.Run, out_dir: str, request: RestoreRequest) -> list[
   return written
 
 
-def translate_files(run: runs.Run, out_dir: str, inputs: str, direction: str, max_pixels: int) -> list[str]:
+# translate.py's tiles: images of up to 1024 pixels a side are translated whole, as in training; larger ones in
+# tiles with 64 pixels of context (more where the generator's multiple asks for it: a 256-pixel U-Net's is 256).
+TRANSLATION_TILING = restoring.Tiling(tile=1024, margin=64, batch_size=4)
+
+
+def translate_files(
+    run: runs.Run,
+    out_dir: str,
+    inputs: str,
+    direction: str,
+    max_pixels: int,
+    tiling: restoring.Tiling = TRANSLATION_TILING,
+) -> list[str]:
   """experiments/translate.py: translates every image of `inputs` (a file, or a folder searched recursively) in
-  `direction` into `out_dir`, under its name relative to the input folder, at its own size: each image is mirrored
-  at its bottom and right edges up to the generator's multiple, translated whole and cut back. Unreadable inputs
-  (and images over `max_pixels`) are skipped and named in a warning. Raises `UserError` for a run that does not
-  translate, a direction it lacks, and inputs none of which can be read."""
+  `direction` into `out_dir`, under its name relative to the input folder, at its own size. An image of at most
+  `tiling.tile` pixels a side is mirrored at its bottom and right edges up to the generator's multiple, translated
+  whole and cut back; a larger one is translated in overlapping tiles (`restoring.apply_tiled`), so that memory
+  stays bounded. Unreadable inputs (and images over `max_pixels`) are skipped and named in a warning. Raises
+  `UserError` for a run that does not translate, a direction it lacks, and inputs none of which can be read."""
   names = _input_names(inputs)
   translator = run.experiment.trainer.translator
   if translator is None:
@@ -233,7 +246,7 @@ def translate_files(run: runs.Run, out_dir: str, inputs: str, direction: str, ma
     )
   channels = run.config.data.channels or 3
   pixel_range = tuple(run.config.data.pixel_range)
-  translate = jax.jit(translator.translate, static_argnums=2, out_shardings=run.experiment.replicated)
+  translate = functools.partial(restoring.jitted_translate(run.experiment, direction), run.state)
   inputs = os.path.expanduser(inputs)
   written, failed, colour = [], [], []
   for name in console.track(names, len(names), "Translating", unit="images"):
@@ -245,10 +258,12 @@ def translate_files(run: runs.Run, out_dir: str, inputs: str, direction: str, ma
       failed.append(f"{name} ({e})")
       continue
     height, width = image.shape[:2]
-    padding = ((0, -height % translator.multiple), (0, -width % translator.multiple), (0, 0))
     scaled = pixels.rescale(image.astype(np.float32) / 255.0, pixels.UNIT_RANGE, pixel_range)
-    padded = np.pad(scaled, padding, "symmetric")
-    translated = np.asarray(translate(run.state, padded[None], direction))[0, :height, :width]
+    if max(height, width) <= tiling.tile:
+      padding = ((0, -height % translator.multiple), (0, -width % translator.multiple), (0, 0))
+      translated = np.asarray(translate(np.pad(scaled, padding, "symmetric")[None]))[0, :height, :width]
+    else:
+      translated = restoring.apply_tiled(translate, scaled, tiling, translator.multiple)
     written.append(_output_path(out_dir, name))
     pixels.save_image(written[-1], pixels.to_uint8(translated, pixel_range))
   if len(failed) == len(names):

@@ -172,8 +172,10 @@ def _tiny_restorer(task, multiple=1, scale=1):
 def test_tiled_restoration_equals_whole_image_restoration(scale):
   restorer, restore = _tiny_restorer("denoise" if scale == 1 else "super_resolution", scale=scale)
   image = np.asarray(jax.random.uniform(jax.random.key(1), (101, 77, 1)))
-  whole = restoring.restore_image(restore, restorer, image, None, restoring.Tiling(tile=512, margin=8))
-  tiled = restoring.restore_image(restore, restorer, image, None, restoring.Tiling(tile=32, margin=8, batch_size=3))
+  whole = restoring.apply_tiled(restore, image, restoring.Tiling(tile=512, margin=8), restorer.multiple, scale)
+  tiled = restoring.apply_tiled(
+      restore, image, restoring.Tiling(tile=32, margin=8, batch_size=3), restorer.multiple, scale
+  )
   assert whole.shape == tiled.shape == (101 * scale, 77 * scale, 1)
   np.testing.assert_allclose(tiled, whole, atol=1e-5)
 

@@ -261,8 +261,11 @@ def _images_of_odd_sizes(folder):
   return sizes
 
 
-def test_translate_writes_every_readable_image_of_a_folder_at_its_size_and_name(translation_runs, tmp_path, caplog):
+def test_translate_writes_every_readable_image_of_a_folder_at_its_size_and_name_whole_or_in_tiles(
+    translation_runs, tmp_path, caplog
+):
   from genjax import pixels
+  from genjax import restoring
   from genjax import tools
 
   sizes = _images_of_odd_sizes(tmp_path / "in")
@@ -272,6 +275,12 @@ def test_translate_writes_every_readable_image_of_a_folder_at_its_size_and_name(
   for name, (height, width) in sizes.items():
     assert pixels.read_image(str(tmp_path / "out" / name), 3).shape == (height, width, 3)
   assert "broken.png" in caplog.text  # Skipped and named, as every tool does.
+  # Tiles of 36 pixels (24, aligned for room around a core) with 16 of context, more than the tiny U-Net's reach:
+  # every image is cut into tiles, and the tiles make up the whole image's translation.
+  tiling = restoring.Tiling(tile=24, margin=16, batch_size=3)
+  tools.translate_files(run, str(tmp_path / "tiled"), str(tmp_path / "in"), "a_to_b", 10**6, tiling)
+  whole, tiled = (pixels.read_image(str(tmp_path / out / "a.png"), 3).astype(int) for out in ("out", "tiled"))
+  assert np.abs(tiled - whole).max() <= 1  # Rounding to 8 bits (the PNG: JPEGs are written lossily).
 
 
 @pytest.mark.cli

@@ -135,7 +135,9 @@ class RestorationQuality:
     del step
     restore = functools.partial(self._restore, state)
     restored = [
-        restoring.restore_image(restore, self._restorer, degraded, mask, restoring.Tiling())
+        restoring.apply_tiled(
+            restore, degraded, restoring.Tiling(), self._restorer.multiple, self._restorer.scale, mask
+        )
         for degraded, mask in zip(self._degraded, self._masks)
     ]
     metrics = self._scores(restored)
