@@ -19,10 +19,14 @@ from absl import flags
 
 from genjax import cli
 
-_RUN = cli.define_run_flags(out_dir="WORKDIR/translated_DIRECTION/STEP/input-NAME", batch_size=(4, "Tiles translated at once."))
+_RUN = cli.define_run_flags(
+    out_dir="WORKDIR/translated_DIRECTION/STEP/input-NAME", batch_size=(4, "Tiles translated at once.")
+)
 _INPUT = flags.DEFINE_string("input", None, "An image file, or a folder of images (recursive).")
 _DIRECTION = flags.DEFINE_string("direction", "a_to_b", "a_to_b (inputs to targets) or b_to_a (CycleGAN's way back).")
-_TILE = flags.DEFINE_integer("tile", 1024, "Images larger than this a side are translated in tiles of it.", lower_bound=16)
+_TILE = flags.DEFINE_integer(
+    "tile", 1024, "Images larger than this a side are translated in tiles of it.", lower_bound=16
+)
 _MARGIN = flags.DEFINE_integer("margin", 64, "Context kept around each tile (overlap: twice this).", lower_bound=0)
 _MAX_PIXELS = flags.DEFINE_integer(
     "max_pixels", None, "The largest image read, in pixels (default: genjax.restoring.MAX_PIXELS).", lower_bound=1

@@ -124,19 +124,21 @@ def style_mixing_grids(
   return grids
 
 
-def first_images(built: experiment.Experiment, source, num_images: int, binarized: bool = True) -> np.ndarray:
-  """The first `num_images` images of a split in its fixed order, preprocessed as in evaluation (see
-  `Experiment.eval_batch`), on the host."""
+def first_images(
+    built: experiment.Experiment, source, num_images: int, binarized: bool = True, field: str = sources.IMAGE
+) -> np.ndarray:
+  """The first `num_images` images (of the image field `field`: a translation pair's "target", say) of a split in
+  its fixed order, preprocessed as in evaluation (see `Experiment.eval_batch`), on the host."""
   if num_images > len(source):
     raise errors.UserError(f"Asked for {num_images} images of a split that has {len(source)}.")
   images, count = [], 0
-  image_spec = built.spec.only((sources.IMAGE,))
+  image_spec = built.spec.only((field,))
   images_only = sources.SelectedSplit(source, image_spec.fields)
   batch_size = built.config.eval.batch_size
   for raw in pipeline.eval_batches(images_only, image_spec, batch_size, jax.process_index(), jax.process_count()):
     batch = built.eval_batch(raw, binarized)
     real = np.asarray(built.gather(batch[pipeline.MASK])) > 0
-    images.append(np.asarray(built.gather(batch[sources.IMAGE]))[real])
+    images.append(np.asarray(built.gather(batch[field]))[real])
     count += int(real.sum())
     if count >= num_images:
       break

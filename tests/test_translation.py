@@ -370,3 +370,33 @@ def _mnist(config, data_dir):
   data = _renamed(config, "mnist5k")
   data.data_dir = data_dir
   return data
+
+
+def test_sample_quality_scores_translations_against_the_targets_once_a_feature_space_is_named(
+    translation_runs, tiny_runs
+):
+  from genjax import evaluators
+  from genjax import sampling
+  from genjax.evaluators import sample_quality
+
+  def context_of(run):
+    return evaluators.Context(run.experiment, lambda: run.data, run.config.eval, 0)
+
+  without_feature_space = context_of(runs.load(translation_runs["cyclegan"]))
+  assert evaluators.applicable(evaluators.OFFLINE, without_feature_space) == ["translation"]
+  run = runs.load(
+      translation_runs["cyclegan"],
+      overrides=[
+          f"--config.eval.sample_quality.classifier_workdir={tiny_runs['classifier']}",
+          "--config.eval.sample_quality.num_images=32",
+      ],
+  )
+  context = context_of(run)
+  assert evaluators.applicable(evaluators.OFFLINE, context) == ["sample_quality", "translation"]
+  # The real set is the eval split's targets (the thickened digits), not its inputs.
+  targets = sampling.first_images(run.experiment, run.data.eval, 4, binarized=False, field=sources.TARGET)
+  np.testing.assert_array_equal(sample_quality.real_images(context, 4), targets)
+  (quality,) = evaluators.build(["sample_quality"], context)
+  metrics, _ = quality.run(run.state, run.step)
+  assert quality.protocol["model_images"].startswith("translations a_to_b of the eval inputs")
+  assert all(np.isfinite(metrics[name]) for name in ("fid", "kid", "precision", "recall"))

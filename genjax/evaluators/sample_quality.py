@@ -2,10 +2,12 @@
 in the feature space of a network (`config.eval.sample_quality.feature_network`: a genjax classifier run named by
 `classifier_workdir`, or the FID Inception-v3).
 
-The model's images come from whichever capability it has: a sampler's samples, or a restorer's restorations of
-the real images degraded as in training (scored against the clean originals). The real images are the first N
-(`config.eval.sample_quality.num_images`) of the eval split in its fixed order, at full grey level (never
-binarised), so that every model of a dataset is compared with the same real set. With `real_floor`, the first N
+The model's images come from whichever capability it has: a sampler's samples, a restorer's restorations of the
+real images degraded as in training (scored against the clean originals), or a translator's translations (A to B)
+of the eval split's first N inputs (scored against its first N targets, the B domain: translated horses against
+real zebras). The real images are the first N (`config.eval.sample_quality.num_images`) of the eval split in its
+fixed order (their "target" field for a translator), at full grey level (never binarised), so that every model of
+a dataset is compared with the same real set. With `real_floor`, the first N
 training images are scored against the same real set too (`real_floor_*`): what a model that reproduced the data
 distribution would score. The feature function is compiled once, and the real features computed once, when the
 evaluator is built.
@@ -17,8 +19,10 @@ import numpy as np
 from genjax import errors
 from genjax import feature_networks
 from genjax import sampling
+from genjax.data import sources
 from genjax.evaluators import common
 from genjax.metrics import feature_distances
+from genjax.trainers import contract
 
 
 def feature_network(options) -> feature_networks.FeatureNetwork:
@@ -39,8 +43,14 @@ def feature_network(options) -> feature_networks.FeatureNetwork:
   return feature_networks.classifier_network(options.classifier_workdir)
 
 
-def real_images(context: common.Context, num_images: int, split: str = "eval") -> np.ndarray:
-  """The first `num_images` of a split in its fixed order, in the run's pixel range, never binarised."""
+def real_images(
+    context: common.Context, num_images: int, split: str = "eval", field: str | None = None
+) -> np.ndarray:
+  """The first `num_images` of a split in its fixed order, in the run's pixel range, never binarised: of the image
+  field `field`, by default the one the model's images are compared with (a translator's targets, else the
+  images)."""
+  if field is None:
+    field = sources.TARGET if context.experiment.trainer.translator is not None else sources.IMAGE
   data_config = context.config.data
   source = context.data.eval if split == "eval" else context.data.train
   if num_images > len(source):
@@ -49,24 +59,32 @@ def real_images(context: common.Context, num_images: int, split: str = "eval") -
         f"Asked for {num_images} real images, but the {data_config.name} split {split_name!r} has {len(source)}; "
         "lower --num_images."
     )
-  return sampling.first_images(context.experiment, source, num_images, binarized=False)
+  return sampling.first_images(context.experiment, source, num_images, binarized=False, field=field)
 
 
 class SampleQuality:
 
   @staticmethod
   def applies(context: common.Context) -> common.Applies:
-    trainer = context.experiment.trainer
+    trainer, options = context.experiment.trainer, context.options_of("sample_quality")
     return common.requirements(
         (context.spec.is_image, f"compares images; {context.config.data.name!r} has none"),
         (
-            trainer.sampler is not None or trainer.restorer is not None,
-            f"needs images made by the model; a {context.config.family} model neither samples nor restores",
+            trainer.sampler is not None or trainer.restorer is not None or trainer.translator is not None,
+            f"needs images made by the model; a {context.config.family} model neither samples, restores nor "
+            "translates",
         ),
         (
             trainer.sampler is not None or not context.config.data.patch_size,
-            "compares a restorer's outputs with whole eval images of one size; this run trains on patches of images "
-            "of any size (score it with the 'restoration' evaluation)",
+            "compares a model's outputs with whole eval images of one size; this run trains on patches of images "
+            "of any size (score it with the 'restoration' or 'translation' evaluation)",
+        ),
+        (
+            # A translator is scored by the 'translation' evaluation in any case; FID of its outputs is asked for
+            # by naming the feature space.
+            trainer.translator is None or options.classifier_workdir or options.feature_network == "inception",
+            "scores a translator's outputs in a feature space named for it (--classifier_workdir, or "
+            "--feature_network=inception)",
         ),
     )
 
@@ -102,9 +120,7 @@ class SampleQuality:
             f"{context.config.data.name}/{context.config.data.eval_split} (first {self._num_images}, not binarised)"
         ),
         "resize": "bilinear to 299x299 (pytorch-fid)" if self._network.image_shape is None else "none",
-        "model_images": (
-            "samples" if context.experiment.trainer.sampler is not None else "restorations of the degraded real images"
-        ),
+        "model_images": _MODEL_IMAGES[_capability(context.experiment.trainer)],
         "seed": context.seed,
         **(context.experiment.trainer.sampler.protocol if context.experiment.trainer.sampler is not None else {}),
         "kid": "unbiased MMD^2, cubic kernel, 100 subsets of min(1000, N // 2) images",
@@ -120,12 +136,27 @@ class SampleQuality:
     return metrics, {}
 
 
+_MODEL_IMAGES = {
+    "sampler": "samples",
+    "restorer": "restorations of the degraded real images",
+    "translator": "translations a_to_b of the eval inputs (the train state's generator)",
+}
+
+
+def _capability(trainer) -> str:
+  return "sampler" if trainer.sampler is not None else "restorer" if trainer.restorer is not None else "translator"
+
+
 def _model_images(context: common.Context, real: np.ndarray):
   """`(state, n) -> [n, H, W, C]` images of the model, from the capability it has: samples (batch i with
-  `fold_in(key(seed), i)`), or restorations of `real` degraded as in training (image i with `fold_in(key(seed), i)`)."""
+  `fold_in(key(seed), i)`), restorations of `real` degraded as in training (image i with `fold_in(key(seed), i)`),
+  or translations of the first n eval inputs."""
   built, key, batch_size = context.experiment, jax.random.key(context.seed), context.options.batch_size
-  if built.trainer.sampler is not None:
+  capability = _capability(built.trainer)
+  if capability == "sampler":
     return lambda state, num_images: sampling.generate(built, state, num_images, key, batch_size)
+  if capability == "translator":
+    return _translations(context, len(real))
   restorer = built.trainer.restorer
 
   def restore(state, images, keys):
@@ -144,6 +175,27 @@ def _model_images(context: common.Context, real: np.ndarray):
     )
 
   return restorations
+
+
+def _translations(context: common.Context, num_inputs: int):
+  """`(state, n) -> [n, H, W, C]`: the first n eval inputs translated a_to_b, in batches, each mirrored at its bottom
+  and right edges up to the generator's multiple and cut back (as translate.py does)."""
+  built, batch_size = context.experiment, context.options.batch_size
+  translator = built.trainer.translator
+  inputs = real_images(context, num_inputs, field=sources.IMAGE)
+  height, width = inputs.shape[1:3]
+  padding = ((0, 0), (0, -height % translator.multiple), (0, -width % translator.multiple), (0, 0))
+  inputs = np.pad(inputs, padding, "symmetric")
+  translate = jax.jit(translator.translate, static_argnums=2, out_shardings=built.replicated)
+
+  def translations(state, num_images):
+    batches = [
+        np.asarray(translate(state, inputs[start : start + batch_size], contract.A_TO_B))
+        for start in range(0, num_images, batch_size)
+    ]
+    return np.concatenate(batches)[:, :height, :width]
+
+  return translations
 
 
 def _distances(real_features: np.ndarray, other_features: np.ndarray, seed: int) -> dict[str, float]:
