@@ -21,6 +21,7 @@ from genjax import pixels
 from genjax import writers
 from genjax.data import pipeline
 from genjax.data import sources
+from genjax.trainers import contract
 
 # Paths between two latent points: straight or along the great circle in the latent space, or (a model with a style
 # space) straight between their ws in W, where StyleGAN measures its perceptual path length.
@@ -54,12 +55,14 @@ def generate(
   return np.concatenate(batches)[:num_images]
 
 
-def class_rows(num_images: int, num_classes: int) -> np.ndarray | None:
-  """The labels of a class-conditional model's samples: class by class, num_images // num_classes of each (at least
-  one), then the remainder from the first classes; None for an unconditional model."""
-  if not num_classes:
+def generated_labels(built: experiment.Experiment, num_images: int, batch_size: int) -> np.ndarray | None:
+  """The labels of the samples that `generate` draws `batch_size` at a time (each batch class by class, see
+  `contract.class_by_class`), or None for an unconditional model."""
+  decoder = built.trainer.decoder
+  if decoder is None or not decoder.num_classes:
     return None
-  return (np.arange(num_images) // max(1, num_images // num_classes)) % num_classes
+  counts = [min(batch_size, num_images - start) for start in range(0, num_images, batch_size)]
+  return np.concatenate([np.asarray(contract.class_by_class(count, decoder.num_classes)) for count in counts])
 
 
 def style_space(built: experiment.Experiment, truncation: float):
@@ -87,7 +90,7 @@ def _truncated_sampler(space, decoder, out_sharding):
 
   def sample(state, key, count, psi):
     latents = jax.random.normal(key, (count, decoder.latent_size))
-    return space.synthesize(state, _truncated_ws(space, state, latents, class_rows(count, decoder.num_classes), psi))
+    return space.synthesize(state, _truncated_ws(space, state, latents, contract.class_by_class(count, decoder.num_classes), psi))
 
   return jax.jit(sample, static_argnums=2, out_shardings=out_sharding)
 
@@ -104,7 +107,7 @@ def style_mixing_grids(
   latents down the left, and in each cell the row's image with the column's ws in the band's layers."""
   space, decoder = style_space(built, truncation), built.trainer.decoder
   latents = jax.random.normal(key, (2 * size, decoder.latent_size))
-  labels = class_rows(2 * size, decoder.num_classes)
+  labels = contract.class_by_class(2 * size, decoder.num_classes)
   ws = jax.jit(_truncated_ws, static_argnums=0)(space, state, latents, labels, truncation)
   row_ws, column_ws = ws[:size], ws[size:]
   synthesize = jax.jit(space.synthesize, out_shardings=built.replicated)

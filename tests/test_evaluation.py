@@ -68,7 +68,7 @@ def _load(workdir, *overrides, step=None):
     [
         (
             "cgan",
-            {"fid", "kid", "kid_std", "precision", "recall"}
+            {"fid", "kid", "kid_std", "precision", "recall", "class_accuracy"}
             | {"real_floor_fid", "real_floor_kid"}
             | {"real_floor_kid_std", "real_floor_precision", "real_floor_recall"},
         ),
@@ -100,6 +100,8 @@ def test_evaluate_writes_the_metrics_of_each_family_with_their_protocol(name, ex
     assert len(protocol["feature_weights_sha256"]) == 64 and "genjax classifier" in protocol["feature_network"]
   if name == "vae":
     assert report["metrics"]["iwae_nats"] <= report["metrics"]["neg_elbo_nats"]
+  if name == "cgan":  # The classifier's reading of the class each sample was drawn for.
+    assert 0.0 <= report["metrics"]["class_accuracy"] <= 1.0 and "class_accuracy" in report["protocol"]
   with open(tmp_path / "summary.md") as f:
     assert f.read().startswith(f"# Evaluation of {tiny_runs[name]} at step 4")
 

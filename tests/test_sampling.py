@@ -113,6 +113,14 @@ def test_conditional_sample_grid_has_one_full_row_per_class(tiny_runs):
   assert sampling.sample_grid(run.experiment, run.state, 25, jax.random.key(0)).shape == grid.shape
 
 
+def test_samples_drawn_in_batches_have_the_labels_of_each_batch_class_by_class(tiny_runs):
+  built = runs.load(tiny_runs["cgan"]).experiment
+  # Batches of 16 and 9 from 10 classes: one of each class in turn, in each batch.
+  expected = [*range(10), *range(6), *range(9)]
+  assert sampling.generated_labels(built, 25, batch_size=16).tolist() == expected
+  assert sampling.generated_labels(runs.load(tiny_runs["vae"]).experiment, 25, batch_size=16) is None
+
+
 def test_rows_in_groups_keep_each_image_above_its_pair_whatever_the_count():
   originals, reconstructions = np.full((5, 2, 2, 1), 0.2), np.full((5, 2, 2, 1), 0.8)
   grid = writers.grouped_rows_grid([originals, reconstructions], (0.0, 1.0))

@@ -9,7 +9,8 @@ real zebras). The real images are the first N (`config.eval.sample_quality.num_i
 fixed order (their "target" field for a translator), at full grey level (never binarised), so that every model of
 a dataset is compared with the same real set. With `real_floor`, the first N
 training images are scored against the same real set too (`real_floor_*`): what a model that reproduced the data
-distribution would score. The feature function is compiled once, and the real features computed once, when the
+distribution would score. For a class-conditional sampler in a classifier's feature space, also `class_accuracy`:
+the share of samples that the classifier reads as the class they were drawn for (what guidance trades FID for). The feature function is compiled once, and the real features computed once, when the
 evaluator is built.
 """
 
@@ -106,6 +107,11 @@ class SampleQuality:
       return self._network.features(params, images, pixel_range)
 
     self._features = common.map_over_images(context, features_in_run_range)
+    self._labels, self._classes = None, None
+    if context.experiment.trainer.sampler is not None and self._network.classify is not None:
+      self._labels = sampling.generated_labels(context.experiment, self._num_images, context.options.batch_size)
+      classify = self._network.classify
+      self._classes = common.map_over_images(context, lambda params, images: classify(params, images, pixel_range))
     self._real_features = self._features(self._network.params, real)
     self._floor = None
     if options.real_floor:
@@ -126,11 +132,15 @@ class SampleQuality:
         "kid": "unbiased MMD^2, cubic kernel, 100 subsets of min(1000, N // 2) images",
         "precision_recall": "k = 3 nearest neighbours (Kynkaanniemi et al. 2019)",
     }
+    if self._labels is not None:
+      self.protocol["class_accuracy"] = "share of samples the feature classifier reads as the class drawn for"
 
   def run(self, state, step: int):
     del step
     fakes = self._model_images(state, self._num_images)
     metrics = _distances(self._real_features, self._features(self._network.params, fakes), self._context.seed)
+    if self._labels is not None:
+      metrics["class_accuracy"] = float(np.mean(self._classes(self._network.params, fakes) == self._labels))
     if self._floor is not None:
       metrics.update({f"real_floor_{name}": value for name, value in self._floor.items()})
     return metrics, {}

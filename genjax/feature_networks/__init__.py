@@ -31,6 +31,7 @@ class FeatureNetwork:
   """`features(params, images [N, H, W, C] in pixel_range, pixel_range) -> [N, D]`, pure and deterministic.
 
   image_shape: the input shape the network needs, or None if it resizes any image itself.
+  classify:    for a classifier, `(params, images, pixel_range) -> [N]` the class it reads in each image; else None.
   """
 
   name: str
@@ -38,6 +39,7 @@ class FeatureNetwork:
   image_shape: tuple[int, ...] | None
   features: Callable[[Any, jax.Array, tuple[float, float]], jax.Array]
   params: Any
+  classify: Callable[[Any, jax.Array, tuple[float, float]], jax.Array] | None = None
 
 
 def params_sha256(params) -> str:
@@ -61,9 +63,13 @@ def classifier_network(workdir: str) -> FeatureNetwork:
   def features(params, images, pixel_range):
     return capability.features(params, pixels.rescale(images, pixel_range, capability.pixel_range))
 
+  def classify(params, images, pixel_range):
+    logits = capability.classify(params, pixels.rescale(images, pixel_range, capability.pixel_range))
+    return jax.numpy.argmax(logits, axis=-1)
+
   params = jax.device_get(capability.params(run.state))
   name = f"genjax classifier ({run.config.data.name}, {workdir}, step {run.step})"
-  return FeatureNetwork(name, params_sha256(params), run.data.spec.data_shape, features, params)
+  return FeatureNetwork(name, params_sha256(params), run.data.spec.data_shape, features, params, classify)
 
 
 def inception_network(weights_path: str | None) -> FeatureNetwork:

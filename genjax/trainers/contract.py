@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 from genjax.data import degradations
 
@@ -43,7 +44,7 @@ class Sampler:
   reverse process.
 
   generate: (state, key, num_examples) -> examples in the data's range; num_examples is static under jit.
-            A class-conditional model draws class by class (see the family's docstring); its decoder's
+            A class-conditional model draws class by class (`class_by_class`); its decoder's
             `num_classes` says how many classes there are (a sample grid has one row per class).
   protocol: how samples are drawn, where the config leaves a choice (a diffusion model's sampler, steps, guidance
             and weights), for the record of evaluations that score samples.
@@ -51,6 +52,15 @@ class Sampler:
 
   generate: Callable[[State, jax.Array, int], jax.Array]
   protocol: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def class_by_class(num_examples: int, num_classes: int) -> jax.Array | None:
+  """The labels a class-conditional sampler draws `num_examples` of: class by class, num_examples // num_classes of
+  each (at least one), then the remainder from the first classes, so that a grid of num_examples // num_classes
+  columns has a row per class; None for an unconditional model (`num_classes` 0)."""
+  if not num_classes:
+    return None
+  return (jnp.arange(num_examples) // max(1, num_examples // num_classes)) % num_classes
 
 
 @dataclasses.dataclass(frozen=True)

@@ -180,14 +180,9 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     return jnp.clip(images, -1.0, 1.0)
 
   def generate(state, key, num_images):
-    """`num_images` samples; a conditional model's come class by class, num_images // num_classes of each, then
-    the remainder from the first classes (so a grid of num_images // num_classes columns has a row per class)."""
-    labels = None
-    if num_classes:
-      per_class = max(1, num_images // num_classes)
-      labels = (jnp.arange(num_images) // per_class) % num_classes
     noise_key, sampler_key = jax.random.split(key)
-    return sample_from(state, jax.random.normal(noise_key, (num_images, *image_shape)), labels, sampler_key)
+    noise = jax.random.normal(noise_key, (num_images, *image_shape))
+    return sample_from(state, noise, contract.class_by_class(num_images, num_classes), sampler_key)
 
   def decode(state, latents, labels=None):
     """Deterministic DDIM from the codes `[N, H * W * C]` (x_T flattened)."""

@@ -212,13 +212,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     return apply_generator(variables, latents, labels, train=False).reshape(-1, *data_shape)
 
   def generate(state, key, num_images):
-    """`num_images` samples; a conditional model's come class by class, num_images // num_classes of each, then
-    the remainder from the first classes (so a grid of num_images // num_classes columns has a row per class)."""
-    labels = None
-    if num_classes:
-      per_class = max(1, num_images // num_classes)
-      labels = (jnp.arange(num_images) // per_class) % num_classes
-    return sample_averaged(state, jax.random.normal(key, (num_images, latent_size)), labels)
+    latents = jax.random.normal(key, (num_images, latent_size))
+    return sample_averaged(state, latents, contract.class_by_class(num_images, num_classes))
 
   def critic_score(state, examples):
     variables = {"params": state.d_params, "batch_stats": state.d_batch_stats}

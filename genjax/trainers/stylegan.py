@@ -353,14 +353,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     w = state.w_avg + options.truncation * (w - state.w_avg)
     return synthesize_averaged(state, jnp.repeat(w[:, None], num_layers, axis=1))
 
-  def sample_labels(num_images):
-    """Class by class, num_images // num_classes of each (as `trainers.gan`), or None."""
-    if not num_classes:
-      return None
-    return (jnp.arange(num_images) // max(1, num_images // num_classes)) % num_classes
-
   def generate(state, key, num_images):
-    return decode(state, jax.random.normal(key, (num_images, latent_size)), sample_labels(num_images))
+    return decode(state, jax.random.normal(key, (num_images, latent_size)), contract.class_by_class(num_images, num_classes))
 
   def critic_score(state, examples):
     return d_training.apply({"params": state.d_params}, to_critic(examples), None, train=False).reshape(-1)
