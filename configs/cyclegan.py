@@ -8,8 +8,13 @@ weight 0.5 x 10; critics shown fakes through a pool of 50 past ones; Adam 2e-4 w
 first half of training and then decayed linearly to 0; N(0, 0.02) initialisation; images resized, randomly
 cropped and flipped; batch 1 (config.train.batch_size; larger works).
 
-Two folders of images, e.g. horse2zebra's trainA and trainB:
-  python experiments/train.py --config=configs/cyclegan.py: --workdir=/tmp/genjax/cyclegan_horse2zebra \
+TFDS's CycleGAN datasets (downloaded on first use; any other of them through
+--config.data.name=cycle_gan/apple2orange, ...):
+  python experiments/train.py --config=configs/cyclegan.py:horse2zebra --workdir=/tmp/genjax/cyclegan_horse2zebra
+  python experiments/train.py --config=configs/cyclegan.py:monet2photo --workdir=/tmp/genjax/cyclegan_monet2photo
+
+Any two folders of images, e.g. horse2zebra's trainA and trainB:
+  python experiments/train.py --config=configs/cyclegan.py: --workdir=/tmp/genjax/cyclegan_folders \
     --config.data.name=unpaired:/data/horse2zebra/trainA,/data/horse2zebra/trainB
 
 Offline, on a CPU, a task whose answer is known: two disjoint halves of the bundled MNIST digits, side B's digits
@@ -21,16 +26,24 @@ import ml_collections
 
 from configs import pix2pix
 from genjax import config_lib
+from genjax import errors
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  options = config_lib.parse_arg(arg, runlocal=False)
-  horse2zebra = "unpaired:/data/horse2zebra/trainA,/data/horse2zebra/trainB"
-  name = "known_map:thicker_digits" if options.runlocal else horse2zebra
+  options = config_lib.parse_arg(arg, runlocal=False, horse2zebra=False, monet2photo=False)
+  datasets = {
+      "runlocal": "known_map:thicker_digits",
+      "horse2zebra": "cycle_gan/horse2zebra",
+      "monet2photo": "cycle_gan/monet2photo",
+  }
+  chosen = [argument for argument in datasets if options[argument]]
+  if len(chosen) > 1:
+    raise errors.UserError(f"Config arguments {', '.join(datasets)} choose the data: one.")
+  name = datasets[chosen[0]] if chosen else "unpaired:/data/horse2zebra/trainA,/data/horse2zebra/trainB"
   config = config_lib.new_experiment("translation", config_lib.image_data(name, "none", (-1.0, 1.0)))
   config.data.random_flip = not options.runlocal  # Digits are not mirror-symmetric.
   config.data.channels = 1 if options.runlocal else 3
-  # Unpaired folders are read whole: resized to 256 and shifted by up to 15 pixels (reflected at the borders), in
+  # Unpaired images are read whole: resized to 256 and shifted by up to 15 pixels (reflected at the borders), in
   # place of the reference's resize to 286 and random 256 crop.
   config.data.image_size = 0 if options.runlocal else 256
   config.data.random_crop_padding = 0 if options.runlocal else 15

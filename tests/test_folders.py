@@ -12,6 +12,7 @@ from conftest import tiny_config
 from genjax import config_lib
 from genjax import errors
 from genjax import pixels
+from genjax.data import folders
 from genjax.data import photos
 from genjax.data import sources
 
@@ -208,6 +209,40 @@ def test_unpaired_folders_are_two_sides_of_their_own(tmp_path):
   assert isinstance(data.train, sources.UnpairedSplit) and data.spec.image_fields == ("image", "target")
   assert [len(side) for side in data.train.sides] == [3, 2]  # Each folder split by its own rule: 1 held out.
   assert set(data.train[0]) == {"image", "target"}
+
+
+def test_tfds_cycle_gan_datasets_are_unpaired_sides_resized_to_the_image_size(tmp_path, monkeypatch):
+  from genjax.data import catalog
+
+  # TFDS's cycle_gan/horse2zebra as it stores it (nothing can be downloaded here): splits trainA, trainB, testA and
+  # testB of images labelled A or B.
+  names = {"A": _PHOTOS[:3], "B": _PHOTOS[3:5]}
+  stored = {
+      split + side: [{"image": _photo(name, 40), "label": side == "B"} for name in names[side]]
+      for split in ("train", "test")
+      for side in "AB"
+  }
+  opened = []
+
+  def open_split(name, split, data_dir, download, image_key):
+    opened.append((name, split))
+    return stored[split]
+
+  monkeypatch.setattr(catalog, "open_split", open_split)
+  monkeypatch.setattr(catalog, "image_features", lambda name, data_dir, image_key: ((None, None, 3), 2))
+  config = _folder_config(tmp_path, tmp_path / "data", image_size=16)
+  config.name = "cycle_gan/horse2zebra"
+  data = sources.open_source(config)
+  assert sorted(opened) == [("cycle_gan/horse2zebra", split) for split in ("testA", "testB", "trainA", "trainB")]
+  assert isinstance(data.train, sources.UnpairedSplit) and [len(side) for side in data.train.sides] == [3, 2]
+  assert data.spec.shapes == {"image": (16, 16, 3), "target": (16, 16, 3)} and data.spec.num_classes == 0
+  example = data.eval[1]  # testA's second image with testB's second, resized, without their A/B labels.
+  assert set(example) == {"image", "target"}
+  np.testing.assert_array_equal(example["image"], folders.fit_image(_photo(_PHOTOS[1], 40), 16))
+  np.testing.assert_array_equal(example["target"], folders.fit_image(_photo(_PHOTOS[4], 40), 16))
+  config.image_size = 0
+  with pytest.raises(errors.UserError, match="unpaired images are read whole, resized.*set config.data.image_size"):
+    sources.open_source(config)
 
 
 def _pairs_config(tmp_path, folder_a, folder_b):

@@ -274,20 +274,20 @@ def _read_example(settings: Settings, path: str) -> list[np.ndarray]:
     images = [both[:, : width // 2], both[:, width // 2 :]]
   else:
     images = [pixels.read_image(os.path.join(settings.roots[0], path), settings.channels)]
-  return [_fit(image, settings.channels, settings.image_size) for image in images]
+  return [fit_image(image, settings.image_size) for image in images]
 
 
 def load_image(path: str, channels: int, image_size: int = 0) -> np.ndarray:
   """The image file at `path` as uint8 `[H, W, channels]`; with `image_size` > 0 resized (bicubic, antialiased) so
   that its shorter side is that size, then centre-cropped to a square. Raises OSError for an unreadable file."""
-  return _fit(pixels.read_image(path, channels), channels, image_size)
+  return fit_image(pixels.read_image(path, channels), image_size)
 
 
-def _fit(image: np.ndarray, channels: int, image_size: int) -> np.ndarray:
-  """`image` resized and centre-cropped as `load_image` says (unchanged when `image_size` is 0)."""
+def fit_image(image: np.ndarray, image_size: int) -> np.ndarray:
+  """uint8 `image [H, W, C]` resized and centre-cropped as `load_image` says (unchanged when `image_size` is 0)."""
   if not image_size:
     return image
-  height, width = image.shape[:2]
+  height, width, channels = image.shape
   scale = image_size / min(height, width)
   size = (max(image_size, round(width * scale)), max(image_size, round(height * scale)))
   resized = np.asarray(Image.fromarray(image.squeeze(-1) if channels == 1 else image).resize(size, Image.BICUBIC))

@@ -14,6 +14,9 @@ their shape, points, a label, and the size of padded images. Readers stack exact
 - "sidebyside:DIR": pairs stored side by side in one file, input left and target right (the pix2pix datasets);
 - "unpaired:DIR_A,DIR_B": two folders of unpaired images ("image" from A, "target" from B), which training visits
   each in its own order (`UnpairedSplit`);
+- "cycle_gan/NAME": TFDS's CycleGAN datasets (horse2zebra, monet2photo, ...) as unpaired sides, trainA and trainB
+  for training, testA and testB for evaluation, each image resized to `config.data.image_size` (downloaded on first
+  use, as any TFDS dataset);
 - "known_map:TASK": the offline translation tasks with a known answer, made from the bundled datasets (pairs or
   unpaired sides), see `known_maps`;
 - any other name: a TFDS image dataset (bundled ones such as "mnist5k" and "photos" included), see `catalog`.
@@ -34,6 +37,7 @@ Everything downstream (trainers, the loop, evaluators, the benchmark) reads the 
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -307,6 +311,41 @@ def _unpaired_open(data_config: ml_collections.ConfigDict):
   return train, evaluation, None
 
 
+# TFDS's CycleGAN datasets: a "label" that says A or B (left out: the side says it) and images of declared
+# variable size (all 256x256 as published).
+_CYCLE_GAN_SIDES = ("A", "B")
+
+
+def _tfds_unpaired_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
+  from genjax.data import catalog
+
+  if not data_config.image_size or data_config.patch_size or data_config.folder_labels:
+    raise errors.UserError(
+        f"config.data.name={data_config.name!r}: unpaired images are read whole, resized, and unlabelled; set "
+        "config.data.image_size (256 as published) and leave config.data.patch_size and config.data.folder_labels "
+        "unset."
+    )
+  stored_shape, _ = catalog.image_features(data_config.name, data_config.data_dir, data_config.image_key)
+  shape = (data_config.image_size, data_config.image_size, stored_shape[-1])
+  return _image_spec(data_config, shape, 0, (IMAGE, TARGET))
+
+
+def _tfds_unpaired_open(data_config: ml_collections.ConfigDict):
+  from genjax.data import catalog
+  from genjax.data import folders
+
+  def side(split: str) -> Sequence:
+    images = catalog.open_split(
+        data_config.name, split, data_config.data_dir, data_config.download, data_config.image_key
+    )
+    return _FittedImages(images, functools.partial(folders.fit_image, image_size=data_config.image_size))
+
+  train, evaluation = (
+      UnpairedSplit(*(side(split + letter) for letter in _CYCLE_GAN_SIDES)) for split in _splits(data_config)
+  )
+  return train, evaluation, None
+
+
 def _known_map_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
   from genjax.data import known_maps
 
@@ -333,13 +372,17 @@ REGISTRY = {
     "sidebyside:": _folder_kind("sidebyside"),
     "unpaired:": SourceKind(_unpaired_spec, _unpaired_open, folder_options=True),
     "known_map:": SourceKind(_known_map_spec, _known_map_open),
+    "cycle_gan/": SourceKind(_tfds_unpaired_spec, _tfds_unpaired_open, folder_options=True),
 }
 
 
 def kind_of(name: str) -> SourceKind:
-  """The registry's entry for `name`: its scheme ("folder:", ...), its own name ("ring"), or else TFDS."""
-  scheme, colon, _ = name.partition(":")
-  return REGISTRY.get(scheme + colon, _TFDS)
+  """The registry's entry for `name`: its scheme ("folder:", ...), its TFDS family ("cycle_gan/..."), its own name
+  ("ring"), or else TFDS."""
+  for prefix in (name.partition(":")[0] + ":", name.partition("/")[0] + "/"):
+    if prefix in REGISTRY:
+      return REGISTRY[prefix]
+  return REGISTRY.get(name, _TFDS)
 
 
 def open_source(data_config: ml_collections.ConfigDict, seed: int = 0) -> DataSource:
@@ -519,6 +562,19 @@ class _RenamedSplit(Sequence):
 
   def __getitem__(self, index: int) -> dict[str, Any]:
     return {self._read_as: self._split[index][self._stored]}
+
+
+class _FittedImages(Sequence):
+  """A split's images alone, each through `fit` (a resize), as one-field examples."""
+
+  def __init__(self, split: Sequence, fit: Callable[[np.ndarray], np.ndarray]):
+    self._split, self._fit = split, fit
+
+  def __len__(self) -> int:
+    return len(self._split)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return {IMAGE: self._fit(np.asarray(self._split[index][IMAGE]))}
 
 
 def in_memory(name: str, train: Sequence[dict[str, Any]], evaluation: Sequence[dict[str, Any]]) -> DataSource:
