@@ -90,7 +90,8 @@ def _truncated_sampler(space, decoder, out_sharding):
 
   def sample(state, key, count, psi):
     latents = jax.random.normal(key, (count, decoder.latent_size))
-    return space.synthesize(state, _truncated_ws(space, state, latents, contract.class_by_class(count, decoder.num_classes), psi))
+    labels = contract.class_by_class(count, decoder.num_classes)
+    return space.synthesize(state, _truncated_ws(space, state, latents, labels, psi))
 
   return jax.jit(sample, static_argnums=2, out_shardings=out_sharding)
 

@@ -7,11 +7,11 @@ real images degraded as in training (scored against the clean originals), or a t
 of the eval split's first N inputs (scored against its first N targets, the B domain: translated horses against
 real zebras). The real images are the first N (`config.eval.sample_quality.num_images`) of the eval split in its
 fixed order (their "target" field for a translator), at full grey level (never binarised), so that every model of
-a dataset is compared with the same real set. With `real_floor`, the first N
-training images are scored against the same real set too (`real_floor_*`): what a model that reproduced the data
-distribution would score. For a class-conditional sampler in a classifier's feature space, also `class_accuracy`:
-the share of samples that the classifier reads as the class they were drawn for (what guidance trades FID for). The feature function is compiled once, and the real features computed once, when the
-evaluator is built.
+a dataset is compared with the same real set. With `real_floor`, the first N training images are scored against
+the same real set too (`real_floor_*`): what a model that reproduced the data distribution would score. For a
+class-conditional sampler in a classifier's feature space, also `class_accuracy`: the share of samples that the
+classifier reads as the class they were drawn for (what guidance trades FID for). The feature function is compiled
+once, and the real features computed once, when the evaluator is built.
 """
 
 import jax

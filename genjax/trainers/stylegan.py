@@ -354,7 +354,8 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
     return synthesize_averaged(state, jnp.repeat(w[:, None], num_layers, axis=1))
 
   def generate(state, key, num_images):
-    return decode(state, jax.random.normal(key, (num_images, latent_size)), contract.class_by_class(num_images, num_classes))
+    latents = jax.random.normal(key, (num_images, latent_size))
+    return decode(state, latents, contract.class_by_class(num_images, num_classes))
 
   def critic_score(state, examples):
     return d_training.apply({"params": state.d_params}, to_critic(examples), None, train=False).reshape(-1)
