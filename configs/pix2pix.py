@@ -7,9 +7,13 @@ the non-saturating loss; Adam 2e-4 with beta1 0.5, constant for the first half o
 linearly to 0; N(0, 0.02) initialisation; images resized to 286 and randomly cropped to 256 and flipped (one draw
 for both images of a pair); batch 1 (config.train.batch_size; larger works).
 
-A dataset of side-by-side pairs as the pix2pix datasets ship (input left, target right), such as edges2shoes in
-/data/edges2shoes/train (the default), or two folders of files matched by name (pairs:DIR_A,DIR_B):
+The pix2pix datasets as they ship, side-by-side pairs in /data/<dataset>/train: edges2shoes (the default; edges
+left, photo right), maps (aerial photo -> map, 200 epochs of its 1,096 pairs) and facades (stored photo | labels
+and trained labels -> photo, the reference's --direction BtoA: config.data.reverse_pairs; 200 epochs of its 400
+pairs); or two folders of files matched by name (pairs:DIR_A,DIR_B):
   python experiments/train.py --config=configs/pix2pix.py: --workdir=/tmp/genjax/pix2pix_edges2shoes
+  python experiments/train.py --config=configs/pix2pix.py:dataset=facades --workdir=/tmp/genjax/pix2pix_facades
+  python experiments/train.py --config=configs/pix2pix.py:dataset=maps --workdir=/tmp/genjax/pix2pix_maps
   python experiments/train.py --config=configs/pix2pix.py: --workdir=/tmp/genjax/pix2pix_mine \
     --config.data.name=pairs:/data/inputs,/data/targets
 
@@ -26,6 +30,10 @@ The L1-only U-Net of the same size (no adversary), the baseline that pix2pix tra
 import ml_collections
 
 from genjax import config_lib
+
+
+# The published schedules: 200 epochs at batch 1 for facades (400 train pairs) and maps (1,096).
+_TOTAL_STEPS = {"edges2shoes": 400_000, "facades": 200 * 400, "maps": 200 * 1_096}
 
 
 def translation(method: str, loss: str, **weights) -> ml_collections.ConfigDict:
@@ -65,9 +73,12 @@ def evaluation() -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  options = config_lib.parse_arg(arg, runlocal=False, task="grey2colour")
-  name = f"known_map:{options.task}" if options.runlocal else "sidebyside:/data/edges2shoes/train"
+  options = config_lib.parse_arg(
+      arg, {"dataset": tuple(_TOTAL_STEPS)}, runlocal=False, task="grey2colour", dataset="edges2shoes"
+  )
+  name = f"known_map:{options.task}" if options.runlocal else f"sidebyside:/data/{options.dataset}/train"
   config = config_lib.new_experiment("translation", config_lib.image_data(name, "none", (-1.0, 1.0)))
+  config.data.reverse_pairs = options.dataset == "facades" and not options.runlocal
   config.data.random_flip = True
   config.data.channels = 3
   config.data.image_size = 0 if options.runlocal else 286  # Folders: resized to 286, then cropped to 256.
@@ -78,7 +89,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.g_features = config.model.d_features = 32
   config.translation = translation("pix2pix", "non_saturating", l1_weight=100.0)
   config.optim = config_lib.optimizer("adam", 2e-4, 0.5, 0.999, "linear_decay")
-  config.train = config_lib.training(4 if options.runlocal else 1, 1_000 if options.runlocal else 400_000, 100)
+  total_steps = 1_000 if options.runlocal else _TOTAL_STEPS[options.dataset]
+  config.train = config_lib.training(4 if options.runlocal else 1, total_steps, 100)
   config_lib.evaluation_and_checkpoints(config, ("translation",), every_steps=500 if options.runlocal else 20_000)
   config.eval.translation = evaluation()
   config_lib.mesh_and_distributed(config)

@@ -141,12 +141,14 @@ def from_json(saved: dict) -> ml_collections.ConfigDict:
 
 def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A saved config with the keys that genjax added since it was written, set to the values that keep what the
-  run did (no classes left out, every example, no generated data; the flat evaluation options moved into their
-  evaluations' sections; a penalty at every critic update, the weight average by its decay), so that older runs
-  still load."""
+  run did (no classes left out, every example, no generated data, pairs as stored; the flat evaluation options
+  moved into their evaluations' sections; a penalty at every critic update, the weight average by its decay), so
+  that older runs still load."""
   for key, value in _train_subset().items():
     if key not in saved.data:
       saved.data[key] = value
+  if "image_key" in saved.data and "reverse_pairs" not in saved.data:  # Image data.
+    saved.data.reverse_pairs = False
   if "grids" not in saved.eval:
     flat = {key: saved.eval[key] for key in _FLAT_EVAL_OPTIONS if key in saved.eval}
     saved.eval = ml_collections.ConfigDict(
@@ -218,6 +220,7 @@ def image_data(name: str, binarize: str, pixel_range: tuple[float, float]) -> ml
           patch_size=0,  # > 0: random square patches cut from images of any size (restoration).
           image_size=0,  # "folder:..." data: > 0 resizes and centre-crops each image to this side (generation).
           folder_labels=False,  # "folder:..." data: each image's label is its top-level subfolder.
+          reverse_pairs=False,  # Paired folders: translate each pair's target into its input (facades: B -> A).
           **_train_subset(),
           **_input_path(),
       )

@@ -151,6 +151,7 @@ ADDED_KEYS = {
     "data.patch_size",
     "data.image_size",
     "data.folder_labels",
+    "data.reverse_pairs",
     "data.on_device_max_bytes",
     "data.exclude_classes",
     "data.real_per_class",

@@ -196,6 +196,13 @@ def test_side_by_side_files_hold_input_and_target(tmp_path):
   assert data.spec.shapes == {"image": (16, 16, 3), "target": (16, 16, 3)}
   example = data.eval[0]
   np.testing.assert_allclose(example["target"].astype(int), 255 - example["image"].astype(int), atol=2)
+  config.reverse_pairs = True  # Trained right to left, as facades is: the same files, the halves' roles swapped.
+  reversed_example = sources.open_source(config).eval[0]
+  np.testing.assert_array_equal(reversed_example["image"], example["target"])
+  np.testing.assert_array_equal(reversed_example["target"], example["image"])
+  config.name = f"folder:{tmp_path / 'facades'}"
+  with pytest.raises(errors.UserError, match="reverse_pairs swaps the input and the target of paired folders"):
+    sources.check_options(config, sources.example_spec(config))
 
 
 def test_unpaired_folders_are_two_sides_of_their_own(tmp_path):

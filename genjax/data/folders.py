@@ -7,8 +7,8 @@ Four layouts, each a scheme of `config.data.name` (the registry is `sources.REGI
   whose images differ in size, or an empty side is refused, naming the files.
 - `sidebyside:DIR`: the pix2pix datasets' layout: each file holds a pair side by side, the input in its left half
   and the target in its right half (width 2W: two W-wide halves), examples {"image": left, "target": right}. A file
-  of odd width is refused by name. (For a dataset stored target|input, swap the fields' roles in the trainer's
-  config, or use `pairs:` on folders of halves.)
+  of odd width is refused by name. (A dataset trained right to left, such as facades, stored photo | labels:
+  `config.data.reverse_pairs`, which `sources` applies to both paired layouts.)
 - `unpaired:DIR_A,DIR_B`: two folders of images that are not paired (CycleGAN's domains). Each side is prepared as
   a `folder:` of its own (the caches are shared with `folder:DIR_A` and `folder:DIR_B`), and the two are combined
   by `sources.UnpairedSplit`: a training stream visits each side in its own order. Whole images only

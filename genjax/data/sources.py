@@ -199,11 +199,13 @@ class SourceKind:
   spec:   data config -> the spec, from metadata alone (nothing is prepared or read).
   open:   data config -> the whole train and eval splits (prepared first if needed) and the mixture behind them.
   folder_options: whether config.data.image_size and config.data.folder_labels apply.
+  pairs:  whether its examples are pairs (an input and its target) that config.data.reverse_pairs can swap.
   """
 
   spec: Callable[[ml_collections.ConfigDict], ExampleSpec]
   open: Callable[[ml_collections.ConfigDict], tuple[Sequence, Sequence, toy2d.Mixture | None]]
   folder_options: bool = False
+  pairs: bool = False
 
 
 def _splits(data_config: ml_collections.ConfigDict) -> tuple[str, str]:
@@ -278,9 +280,11 @@ def _folder_kind(layout: str) -> SourceKind:
     from genjax.data import folders
 
     train, evaluation = folders.open_splits(settings(data_config), data_config.data_dir, _splits(data_config))
+    if data_config.reverse_pairs:  # Swapped as read: the prepared cache is the same either way.
+      train, evaluation = _ReversedPairs(train), _ReversedPairs(evaluation)
     return train, evaluation, None
 
-  return SourceKind(spec, open_, folder_options=True)
+  return SourceKind(spec, open_, folder_options=True, pairs=layout != "folder")
 
 
 def _unpaired_settings(data_config: ml_collections.ConfigDict):
@@ -564,6 +568,20 @@ class _RenamedSplit(Sequence):
     return {self._read_as: self._split[index][self._stored]}
 
 
+class _ReversedPairs(Sequence):
+  """A split of pairs with their input ("image") and target swapped."""
+
+  def __init__(self, split: Sequence):
+    self._split = split
+
+  def __len__(self) -> int:
+    return len(self._split)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    example = self._split[index]
+    return {**example, IMAGE: example[TARGET], TARGET: example[IMAGE]}
+
+
 class _FittedImages(Sequence):
   """A split's images alone, each through `fit` (a resize), as one-field examples."""
 
@@ -594,6 +612,11 @@ def check_options(data_config: ml_collections.ConfigDict, spec: ExampleSpec) -> 
     raise errors.UserError(f"config.data.pixel_range={tuple(data_config.pixel_range)} must be (low, high), low < high.")
   if data_config.random_crop_padding < 0:
     raise errors.UserError("config.data.random_crop_padding must be >= 0.")
+  if data_config.reverse_pairs and not kind_of(data_config.name).pairs:
+    raise errors.UserError(
+        "config.data.reverse_pairs swaps the input and the target of paired folders (config.data.name='pairs:...' "
+        f"or 'sidebyside:...'), not of {data_config.name!r}."
+    )
   if (data_config.image_size or data_config.folder_labels) and not kind_of(data_config.name).folder_options:
     raise errors.UserError(
         "config.data.image_size and config.data.folder_labels apply to image folders (config.data.name='folder:...') "
