@@ -12,6 +12,7 @@ _METRIC_DESCRIPTIONS = {
     "kid_std": "KID standard deviation over subsets",
     "precision": "precision: samples inside the real manifold",
     "recall": "recall: real images inside the sample manifold",
+    "class_accuracy": "class accuracy: samples the classifier reads as the class drawn for",
     "neg_elbo_nats": "negative ELBO, nats per image",
     "neg_elbo_bits_per_dim": "negative ELBO, bits per dimension",
     "iwae_nats": "importance-weighted bound on -log p(x), nats per image",
