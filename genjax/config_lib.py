@@ -142,8 +142,8 @@ def from_json(saved: dict) -> ml_collections.ConfigDict:
 def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A saved config with the keys that genjax added since it was written, set to the values that keep what the
   run did (no classes left out, every example, no generated data, pairs as stored; the flat evaluation options
-  moved into their evaluations' sections; a penalty at every critic update, the weight average by its decay), so
-  that older runs still load."""
+  moved into their evaluations' sections, and options they gained since at their defaults; a penalty at every
+  critic update, the weight average by its decay), so that older runs still load."""
   for key, value in _train_subset().items():
     if key not in saved.data:
       saved.data[key] = value
@@ -155,6 +155,10 @@ def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDi
         dict(every_steps=saved.eval.every_steps, batch_size=saved.eval.batch_size, **_evaluator_options())
     )
     set_values(saved.eval, {new: flat[old] for old, news in _FLAT_EVAL_OPTIONS.items() if old in flat for new in news})
+  for name, options in _evaluator_options().items():  # Options that evaluations gained since.
+    for key, value in options.items():
+      if key not in saved.eval[name]:
+        saved.eval[name][key] = value
   if "gan" in saved:
     for key, value in dict(penalty_every=1, ema_half_life_images=0.0).items():
       if key not in saved.gan:
@@ -404,7 +408,8 @@ def evaluation_and_checkpoints(
     sample_quality   feature_network: classifier (a configs/classifier.py run named by classifier_workdir) or
                      inception (the FID Inception-v3, weights from inception_weights or the cache); num_images: N
                      (0: the whole eval split); real_floor: also score N training images against the same real ones;
-    likelihood       iwae_samples: importance samples of the bound;
+    likelihood       iwae_samples: importance samples of the bound; num_images: the first N of the eval split
+                     (0: all; a diffusion bound takes T network passes an image);
     anomaly          iwae_samples of the likelihood scores; num_images: the most anomalous images shown;
     restoration      baselines: also score the classical methods (once, at the start).
   """
@@ -425,7 +430,7 @@ def _evaluator_options() -> dict:
           num_images=1000,
           real_floor=False,
       ),
-      likelihood=dict(iwae_samples=100),
+      likelihood=dict(iwae_samples=100, num_images=0),
       anomaly=dict(iwae_samples=100, num_images=64),
       restoration=dict(baselines=True),
   )

@@ -167,6 +167,7 @@ ADDED_KEYS = {
     "eval.sample_quality.inception_weights",
     "eval.sample_quality.real_floor",
     "eval.likelihood.iwae_samples",
+    "eval.likelihood.num_images",
     "eval.anomaly.iwae_samples",
     "eval.anomaly.num_images",
     "eval.restoration.baselines",

@@ -49,6 +49,15 @@ def test_real_images_are_the_fixed_unbinarised_head_of_the_eval_split(tiny_runs)
     sample_quality.real_images(context, 5000)
 
 
+def test_per_example_values_of_the_first_n_eval_examples_are_the_first_n_of_the_whole_split(tiny_runs):
+  context = _context(tiny_runs["vae"], "--config.eval.batch_size=16")
+  brightness = lambda state, batch: batch["image"].reshape(len(batch["image"]), -1).mean(axis=-1, keepdims=True)
+  whole_split = common.per_example_over_eval_split(context, brightness)(None)
+  assert whole_split.shape == (1000, 1)
+  first_37 = common.per_example_over_eval_split(context, brightness, num_examples=37)(None)
+  np.testing.assert_array_equal(first_37, whole_split[:37])
+
+
 def test_identical_feature_sets_score_as_a_perfect_model(tiny_runs):
   context = _context(tiny_runs["cgan"], "--config.eval.batch_size=8")
   network = feature_networks.classifier_network(tiny_runs["classifier"])
@@ -86,6 +95,7 @@ def test_evaluate_writes_the_metrics_of_each_family_with_their_protocol(name, ex
       f"--config.eval.sample_quality.classifier_workdir={tiny_runs['classifier']}",
       "--config.eval.sample_quality.num_images=40",
       "--config.eval.likelihood.iwae_samples=5",
+      "--config.eval.likelihood.num_images=40",
       "--config.eval.batch_size=16",
       f"--config.eval.sample_quality.real_floor={name == 'cgan'}",
   )
@@ -100,6 +110,7 @@ def test_evaluate_writes_the_metrics_of_each_family_with_their_protocol(name, ex
     assert len(protocol["feature_weights_sha256"]) == 64 and "genjax classifier" in protocol["feature_network"]
   if name == "vae":
     assert report["metrics"]["iwae_nats"] <= report["metrics"]["neg_elbo_nats"]
+    assert report["protocol"]["likelihood_images"] == "the first 40 of the eval split"
   if name == "cgan":  # The classifier's reading of the class each sample was drawn for.
     assert 0.0 <= report["metrics"]["class_accuracy"] <= 1.0 and "class_accuracy" in report["protocol"]
   with open(tmp_path / "summary.md") as f:

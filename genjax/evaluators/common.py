@@ -84,9 +84,12 @@ def requirements(*conditions: tuple[bool, str]) -> Applies:
   return next((Applies(why_not) for condition, why_not in conditions if not condition), Applies())
 
 
-def per_example_over_eval_split(context: Context, fn: Callable, key: jax.Array | None = None) -> Callable:
+def per_example_over_eval_split(
+    context: Context, fn: Callable, key: jax.Array | None = None, num_examples: int = 0
+) -> Callable:
   """`evaluate(state) -> [N, M]` NumPy values of `fn(state, batch, key_i) -> [B, M]` for every real example of the
-  eval split, in order (batch i gets `fold_in(key, i)`; without a key, `fn(state, batch)`). Jitted once."""
+  eval split (with `num_examples` > 0, its first that many), in order (batch i gets `fold_in(key, i)`; without a
+  key, `fn(state, batch)`). Jitted once."""
   experiment_ = context.experiment
 
   def values_and_mask(state, batch, *key_arguments):
@@ -100,7 +103,9 @@ def per_example_over_eval_split(context: Context, fn: Callable, key: jax.Array |
       key_arguments = (jax.random.fold_in(key, index),) if key is not None else ()
       values, mask = jax.device_get(jitted(state, batch, *key_arguments))
       rows.append(values[mask > 0])
-    return np.concatenate(rows)
+      if num_examples and sum(map(len, rows)) >= num_examples:
+        break
+    return np.concatenate(rows)[: num_examples or None]
 
   return evaluate
 
