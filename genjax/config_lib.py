@@ -155,7 +155,9 @@ def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDi
         dict(every_steps=saved.eval.every_steps, batch_size=saved.eval.batch_size, **_evaluator_options())
     )
     set_values(saved.eval, {new: flat[old] for old, news in _FLAT_EVAL_OPTIONS.items() if old in flat for new in news})
-  for name, options in _evaluator_options().items():  # Options that evaluations gained since.
+  for name, options in _evaluator_options().items():  # Evaluations, and options of theirs, added since.
+    if name not in saved.eval:
+      saved.eval[name] = ml_collections.ConfigDict(options)
     for key, value in options.items():
       if key not in saved.eval[name]:
         saved.eval[name][key] = value

@@ -220,3 +220,11 @@ def test_no_pair_of_config_files_repeats_six_lines():
       windows.setdefault(tuple(lines[start : start + 6]), set()).add(name)
   repeated = {window: names for window, names in windows.items() if len(names) > 1}
   assert not repeated, repeated
+
+
+def test_a_config_saved_before_newer_options_reads_back_with_their_defaults():
+  saved = load_config("vae", "runlocal").to_dict()
+  del saved["eval"]["likelihood"]["num_images"], saved["eval"]["restoration"], saved["data"]["reverse_pairs"]
+  config = config_lib.with_added_keys(config_lib.from_json(saved))
+  assert config.eval.likelihood.num_images == 0 and config.eval.restoration.baselines is True
+  assert config.data.reverse_pairs is False
