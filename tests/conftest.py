@@ -1,6 +1,6 @@
 """Shared test machinery: one CPU device (eight simulated ones for the tests about sharding), the test tiers, tiny
-configs, one compilation cache for the session, and the entry points run as users run them. The trained tiny runs
-that many tests share are session fixtures in `tiny_runs.py`.
+configs, one compilation cache for the session, each experiment built once per test process, and the entry points
+run as users run them. The trained tiny runs that many tests share are session fixtures in `tiny_runs.py`.
 
 Tiers (markers, assigned at collection; select with `-m`):
 - unit: functions on hand-made inputs, no trained run;
@@ -16,6 +16,7 @@ XLA_FLAGS must be set before JAX initialises its backend, which is why it is set
 import atexit
 import collections
 import contextvars
+import copy
 import importlib.util
 import os
 import shutil
@@ -272,6 +273,33 @@ class ShardedTests(pytest.Item):
 
 class ShardedTestsFailed(Exception):
   """The output of the sharding tests' pytest process, which failed."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _each_experiment_built_once_per_process():
+  """`experiment.build` memoised in each test process by everything it reads: the config (its JSON), the spec, the
+  devices and `generated_data`. The tests build the same tiny configs again and again (every tiny run of the loop,
+  every `runs.load` of a shared run), and each fresh build traces and lowers its programs again. A build is a pure
+  function of those inputs and of the family's trainer factory (a key too, since a test may replace it), with one
+  exception left unmemoised: generated-data mixing reads the generator's run from disk. Each build gets a copy of
+  the config, so that a test that changes its config afterwards changes no other test's experiment."""
+  from genjax import experiment
+  from genjax import trainers
+
+  build, built = experiment.build, {}
+
+  def build_once(config, spec, devices=None, generated_data=True):
+    if generated_data and config.data.synthetic.workdir:
+      return build(config, spec, devices, generated_data)
+    device_ids = None if devices is None else tuple(device.id for device in devices)
+    key = (config.to_json(), repr(spec), device_ids, generated_data, trainers.FAMILIES.get(config.family))
+    if key not in built:
+      built[key] = build(copy.deepcopy(config), spec, devices, generated_data)
+    return built[key]
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(experiment, "build", build_once)
+    yield
 
 
 @pytest.fixture(autouse=True)
