@@ -21,8 +21,10 @@ def test_mnist5k_has_a_fixed_stratified_split(tfds_data_dir):
   train = catalog.open_split("mnist5k", "train", tfds_data_dir, download=False)
   test = catalog.open_split("mnist5k", "test", tfds_data_dir, download=False)
   assert (len(train), len(test)) == (4000, 1000)
-  assert np.bincount([train[i]["label"] for i in range(len(train))]).tolist() == [400] * 10
+  train_labels = [train[i]["label"] for i in range(len(train))]
+  assert np.bincount(train_labels).tolist() == [400] * 10
   assert np.bincount([test[i]["label"] for i in range(len(test))]).tolist() == [100] * 10
+  np.testing.assert_array_equal(train.labels(), train_labels)  # Read alone, the images left undecoded.
   example = train[0]
   assert example["image"].shape == (28, 28, 1) and example["image"].dtype == np.uint8
 

@@ -414,7 +414,7 @@ def example_spec(data_config: ml_collections.ConfigDict) -> ExampleSpec:
 def train_subset(split: Sequence, data_config: ml_collections.ConfigDict, spec: ExampleSpec, seed: int) -> Sequence:
   """The examples of a train split that training reads: all but those of `data_config.exclude_classes`, and of
   each class `data_config.real_per_class` of them (0: all), drawn by `seed` without replacement. The split
-  itself when neither is set; otherwise every example's label is read once (decoding it, for TFDS data).
+  itself when neither is set; otherwise every example's label is read once.
 
   Raises `UserError` for classes outside the data's, excluding every class, or more examples per class than the
   split has.
@@ -436,7 +436,8 @@ def train_subset(split: Sequence, data_config: ml_collections.ConfigDict, spec: 
     raise errors.UserError(f"config.data.exclude_classes={excluded} excludes every class of {name!r}: none is left.")
   if per_class < 0:
     raise errors.UserError(f"config.data.real_per_class={per_class} must be >= 0 (0: every example).")
-  labels = np.array([int(split[index][LABEL]) for index in range(len(split))])
+  # A TFDS split reads its labels without decoding its images.
+  labels = split.labels() if hasattr(split, "labels") else np.array([int(split[i][LABEL]) for i in range(len(split))])
   kept = np.flatnonzero(~np.isin(labels, excluded))
   if per_class:
     counts = {int(label): int(np.sum(labels[kept] == label)) for label in np.unique(labels[kept])}
