@@ -156,6 +156,19 @@ def test_fir_resampling_keeps_a_constant_image_constant_away_from_the_border():
   np.testing.assert_allclose(down[:, 1:-1, 1:-1], 1.0, rtol=1e-6)
 
 
+def test_an_upsampling_layers_border_sees_what_lies_beyond_it_as_a_transposed_convolution_would():
+  """Its output equals that of the same image on a larger zero canvas, cut back to size: StyleGAN2's transposed
+  convolution then filter gives that; zero-padding the upsampled image before the convolution would lose the part
+  of the filtered image that spreads beyond the border."""
+  keys = jax.random.split(jax.random.key(0), 3)
+  x, w = jax.random.normal(keys[0], (2, 4, 4, 3)), jax.random.normal(keys[1], (2, 5))
+  layer = stylegan.SynthesisLayer(4, up=True)
+  variables = layer.init(keys[2], x, w, None, 0)
+  apply = jax.jit(lambda x: layer.apply(variables, x, w, None, 0))
+  on_canvas = apply(jnp.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0))))
+  np.testing.assert_allclose(apply(x), on_canvas[:, 4:-4, 4:-4], atol=1e-5)
+
+
 def test_lazy_r1_goes_through_the_kits_penalty_and_both_optimisers_get_the_lazy_correction():
   config = tiny_config(
       "stylegan2", stylegan__r1_gamma=0.5, stylegan__r1_every=16, stylegan__pl_weight=2.0, stylegan__pl_every=4

@@ -22,8 +22,9 @@ network, the synthesis network of modulated convolutions, and the residual criti
   56 ms (the grouped convolution's kernel gradient is the slow part).
 - **Resampling** as depthwise convolutions with the [1, 3, 3, 1] FIR filter (bilinear-like): upsampling inserts zeros
   and filters; downsampling filters with stride 2. No transposed convolution anywhere: XLA's CPU kernel gradient of
-  one is about 20x slower (see `layers`), so the generator upsamples before its convolution rather than fusing the
-  two, and the critic's learned stride-2 convolutions go through `layers.strided_conv`, whose double derivative (R1's
+  one is about 20x slower (see `layers`), so the generator upsamples (keeping a one-pixel margin beyond the border)
+  before a convolution without padding rather than fusing the two, which gives the same pixels, borders included,
+  and the critic's learned stride-2 convolutions go through `layers.strided_conv`, whose double derivative (R1's
   cost) avoids that slow path too.
 - **Critic**: fromRGB, one residual block per resolution halving it (two 3x3 convolutions, the second downsampling,
   beside a downsampling 1x1 skip; the sum scaled by sqrt(1/2)), then at 4x4 the minibatch standard deviation
@@ -80,12 +81,14 @@ def _depthwise_fir(x: jax.Array, stride: int, padding: tuple[int, int], gain: fl
   )
 
 
-def upsample_2x(x: jax.Array) -> jax.Array:
-  """`[N, H, W, C] -> [N, 2H, 2W, C]`: zeros inserted after every pixel, then the FIR filter with gain 4 (StyleGAN2's
-  upfirdn2d with up=2: the filter's padding (2, 1) keeps the image centred)."""
+def upsample_2x(x: jax.Array, margin: int = 0) -> jax.Array:
+  """`[N, H, W, C] -> [N, 2H + 2 margin, 2W + 2 margin, C]`: zeros inserted after every pixel, then the FIR filter
+  with gain 4 (StyleGAN2's upfirdn2d with up=2: the filter's padding (2, 1) keeps the image centred). `margin` rows
+  and columns of the filtered signal beyond each border are kept, so that a convolution without padding that
+  follows sees the image's true surroundings rather than zeros (see `SynthesisLayer`)."""
   n, h, w, c = x.shape
   spread = jnp.pad(x.reshape(n, h, 1, w, 1, c), ((0, 0), (0, 0), (0, 1), (0, 0), (0, 1), (0, 0)))
-  return _depthwise_fir(spread.reshape(n, 2 * h, 2 * w, c), 1, (2, 1), gain=4.0)
+  return _depthwise_fir(spread.reshape(n, 2 * h, 2 * w, c), 1, (2 + margin, 1 + margin), gain=4.0)
 
 
 def downsample_2x(x: jax.Array) -> jax.Array:
@@ -100,10 +103,15 @@ def demodulation(weight: jax.Array, styles: jax.Array) -> jax.Array:
 
 
 def modulated_conv(
-    x: jax.Array, weight: jax.Array, styles: jax.Array, demodulate: bool = True, fused: bool = False
+    x: jax.Array,
+    weight: jax.Array,
+    styles: jax.Array,
+    demodulate: bool = True,
+    fused: bool = False,
+    padding: str = "SAME",
 ) -> jax.Array:
-  """StyleGAN2's modulated convolution, "SAME" padding, stride 1: `x [N, H, W, Cin]`, `weight [K, K, Cin, Cout]`,
-  `styles [N, Cin]` -> `[N, H, W, Cout]`.
+  """StyleGAN2's modulated convolution, stride 1: `x [N, H, W, Cin]`, `weight [K, K, Cin, Cout]`, `styles [N, Cin]`
+  -> `[N, H', W', Cout]` (H' = H with `padding` "SAME", H - K + 1 with "VALID").
 
   fused=True: one grouped convolution over the batch laid out as channels (`[1, H, W, N * Cin]`, one group of Cin
   per example) with the per-example kernels side by side; fused=False: the activations scaled by the styles, one
@@ -112,15 +120,15 @@ def modulated_conv(
   n, h, w, c_in = x.shape
   k, c_out = weight.shape[0], weight.shape[-1]
   if not fused:
-    y = lax.conv_general_dilated(x * styles[:, None, None, :], weight, (1, 1), "SAME", dimension_numbers=_NHWC)
+    y = lax.conv_general_dilated(x * styles[:, None, None, :], weight, (1, 1), padding, dimension_numbers=_NHWC)
     return y * demodulation(weight, styles)[:, None, None, :] if demodulate else y
   kernels = weight[None] * styles[:, None, None, :, None]  # [N, K, K, Cin, Cout]
   if demodulate:
     kernels = kernels * demodulation(weight, styles)[:, None, None, None, :]
   kernels = kernels.transpose(1, 2, 3, 0, 4).reshape(k, k, c_in, n * c_out)
   grouped = x.transpose(1, 2, 0, 3).reshape(1, h, w, n * c_in)
-  y = lax.conv_general_dilated(grouped, kernels, (1, 1), "SAME", dimension_numbers=_NHWC, feature_group_count=n)
-  return y.reshape(h, w, n, c_out).transpose(2, 0, 1, 3)
+  y = lax.conv_general_dilated(grouped, kernels, (1, 1), padding, dimension_numbers=_NHWC, feature_group_count=n)
+  return y.reshape(*y.shape[1:3], n, c_out).transpose(2, 0, 1, 3)
 
 
 class EqualizedDense(nn.Module):
@@ -198,6 +206,7 @@ class ModulatedConv(nn.Module):
   kernel_size: int
   demodulate: bool = True
   fused: bool = False
+  padding: str = "SAME"
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
@@ -206,7 +215,7 @@ class ModulatedConv(nn.Module):
     if not self.demodulate:
       styles = styles / math.sqrt(k * k * c_in)
     weight = self.param("kernel", nn.initializers.normal(1.0), (k, k, c_in, self.features), jnp.float32)
-    return modulated_conv(x, weight.astype(x.dtype), styles, self.demodulate, self.fused)
+    return modulated_conv(x, weight.astype(x.dtype), styles, self.demodulate, self.fused, self.padding)
 
 
 class SynthesisLayer(nn.Module):
@@ -222,8 +231,10 @@ class SynthesisLayer(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array, noise_key: jax.Array | None, layer_index: int) -> jax.Array:
     if self.up:
-      x = upsample_2x(x)
-    x = ModulatedConv(self.features, 3, fused=self.fused, name="conv")(x, w)
+      # Upsampled with a one-pixel margin and convolved without padding: the border pixels then equal those of
+      # StyleGAN2's transposed convolution followed by the filter, which zero-padding the upsampled image would not.
+      x = upsample_2x(x, margin=1)
+    x = ModulatedConv(self.features, 3, fused=self.fused, padding="VALID" if self.up else "SAME", name="conv")(x, w)
     n, h, width = x.shape[:3]
     if noise_key is None:
       noise = jax.random.normal(jax.random.key(layer_index), (1, h, width, 1), x.dtype)
