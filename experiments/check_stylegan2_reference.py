@@ -4,9 +4,9 @@ Benchmark-side: it needs torch, requests (which the official code imports) and a
 none of them genjax requirements.
 
   git clone https://github.com/NVlabs/stylegan2-ada-pytorch /tmp/stylegan2-ada-pytorch
-  pip install --target /tmp/torchlib torch==2.14.1 requests   # for this check only: not in requirements.txt
-  PYTHONPATH=/tmp/torchlib:$PWD python experiments/check_stylegan2_reference.py \
-    --reference=/tmp/stylegan2-ada-pytorch --config=configs/stylegan2.py:runlocal --train_steps=1000
+  pip install torch==2.14.1 requests   # for this check only: not in requirements.txt
+  python experiments/check_stylegan2_reference.py --reference=/tmp/stylegan2-ada-pytorch \
+    --config=configs/stylegan2.py:runlocal --train_steps=1000
 
 The official generator (mapping network and "skip" synthesis network) and residual discriminator are built at the
 config's sizes, and their initial weights are copied into genjax's parameter trees (torch's layouts transposed to
@@ -19,8 +19,8 @@ strengths start at 0, so nothing else depends on the draws).
 With --train_steps=N it then trains the official networks for N steps as the config trains genjax's, on the
 config's training split, without augmentation (ADA's pipeline is genjax's own): per step a generator update
 (non-saturating loss, style mixing with the config's probability) and a critic update (non-saturating loss plus R1
-with the config's gamma at every step), Adam with the config's rate and betas, the weight average by half-life
-with ramp-up. It logs the step time, and every --report_every steps the standard deviation of each pixel over 64
+with the config's gamma at every step), Adam with the config's rate, warm-up and betas (a constant rate after the
+warm-up: the check refuses other schedules), the weight average by half-life with ramp-up. It logs the step time, and every --report_every steps the standard deviation of each pixel over 64
 samples of the weight average (pixels clipped to [-1, 1], averaged over pixels), the measure of diversity that
 README.md's StyleGAN2 section reports for genjax's runs; --samples=PATH saves those samples as .npy files.
 """
@@ -147,7 +147,6 @@ def compare(config, generator, discriminator, image_channels: int) -> None:
       ]
   )
 
-  torch.manual_seed(0)
   z = torch.randn(batch, model.latent_size)
   real = (torch.rand(batch, image_channels, resolution, resolution) * 2 - 1).requires_grad_(True)
   ws = generator.mapping(z, None)
@@ -226,6 +225,11 @@ def train_official(config, generator, discriminator, images: np.ndarray) -> None
   betas = (float(config.optim.b1), float(config.optim.b2))
   g_optimizer = torch.optim.Adam(generator.parameters(), lr=config.optim.lr, betas=betas, eps=1e-8)
   d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=config.optim.lr, betas=betas, eps=1e-8)
+  warmup = config.optim.warmup_steps  # Linear from 0, as genjax's optimiser warms up.
+  schedules = [
+      torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / warmup) if warmup else 1.0)
+      for optimizer in (g_optimizer, d_optimizer)
+  ]
   report_latents = torch.randn(64, config.model.latent_size, generator=torch.Generator().manual_seed(1))
   height, width = images.shape[2:]
   border = (config.model.resolution - height) // 2
@@ -277,6 +281,8 @@ def train_official(config, generator, discriminator, images: np.ndarray) -> None
     ).mean()
     (loss + r1).backward()
     d_optimizer.step()
+    for schedule in schedules:
+      schedule.step()
 
     half_life = options.ema_half_life_images
     if options.ema_rampup:
@@ -300,6 +306,9 @@ def main(argv):
   config = _CONFIG.value
   if config.family != "stylegan2":
     raise app.UsageError(f"--config is a {config.family!r} config; this check needs a stylegan2 one.")
+  if _TRAIN_STEPS.value and (config.optim.name != "adam" or config.optim.schedule != "constant"):
+    raise app.UsageError("--train_steps follows Adam with a constant rate (after any warm-up) only.")
+  torch.manual_seed(config.seed)  # The official networks' initial weights.
   source = sources.open_source(config.data, config.seed)
   image_channels = source.spec.data_shape[2]
   generator, discriminator = official_networks(config, image_channels)

@@ -156,6 +156,20 @@ def test_fir_resampling_keeps_a_constant_image_constant_away_from_the_border():
   np.testing.assert_allclose(down[:, 1:-1, 1:-1], 1.0, rtol=1e-6)
 
 
+def test_fir_resampling_spreads_an_impulse_by_the_1_3_3_1_filter():
+  impulse = jnp.zeros((1, 6, 6, 1)).at[0, 2, 3, 0].set(1.0)
+  up, down = jax.jit(lambda x: (stylegan.upsample_2x(x), stylegan.downsample_2x(x)))(impulse)
+  taps = np.array([1.0, 3.0, 3.0, 1.0])
+  # Upsampled: the pixel's copy at (4, 6) of the 12x12 grid, filtered by [1, 3, 3, 1] / 4 on each axis (gain 4).
+  expected_up = np.zeros((12, 12))
+  expected_up[3:7, 5:9] = np.outer(taps, taps) / 16
+  np.testing.assert_allclose(up[0, :, :, 0], expected_up, atol=1e-7)
+  # Downsampled: output i averages inputs 2i - 1 ... 2i + 2 with weights [1, 3, 3, 1] / 8 on each axis.
+  expected_down = np.zeros((3, 3))
+  expected_down[0:2, 1:3] = np.outer([1.0, 3.0], [3.0, 1.0]) / 64
+  np.testing.assert_allclose(down[0, :, :, 0], expected_down, atol=1e-7)
+
+
 def test_an_upsampling_layers_border_sees_what_lies_beyond_it_as_a_transposed_convolution_would():
   """Its output equals that of the same image on a larger zero canvas, cut back to size: StyleGAN2's transposed
   convolution then filter gives that; zero-padding the upsampled image before the convolution would lose the part
