@@ -67,7 +67,8 @@ def test_demodulation_is_the_inverse_norm_of_each_examples_modulated_kernel_and_
   assert float(jnp.min(undemodulated)) > 100.0
 
 
-def test_grouped_modulated_conv_equals_a_per_example_loop_and_the_batched_form():
+@pytest.mark.parametrize("padding", ["SAME", "VALID"])
+def test_grouped_modulated_conv_equals_a_per_example_loop_and_the_batched_form(padding):
   x, weight, styles = _modulation_inputs()
 
   @jax.jit
@@ -76,11 +77,12 @@ def test_grouped_modulated_conv_equals_a_per_example_loop_and_the_batched_form()
     for index in range(x.shape[0]):
       kernel = weight * styles[index][None, None, :, None]
       kernel = kernel / jnp.sqrt(jnp.sum(kernel**2, axis=(0, 1, 2)))
-      looped.append(lax.conv_general_dilated(x[index : index + 1], kernel, (1, 1), "SAME", dimension_numbers=_NHWC))
-    batched = stylegan.modulated_conv(x, weight, styles, fused=False)
-    return stylegan.modulated_conv(x, weight, styles, fused=True), jnp.concatenate(looped), batched
+      looped.append(lax.conv_general_dilated(x[index : index + 1], kernel, (1, 1), padding, dimension_numbers=_NHWC))
+    batched = stylegan.modulated_conv(x, weight, styles, fused=False, padding=padding)
+    return stylegan.modulated_conv(x, weight, styles, fused=True, padding=padding), jnp.concatenate(looped), batched
 
   grouped, looped, batched = grouped_looped_and_batched()
+  assert grouped.shape == (x.shape[0], *(2 * [x.shape[1] - (2 if padding == "VALID" else 0)]), weight.shape[-1])
   np.testing.assert_allclose(grouped, looped, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(grouped, batched, rtol=1e-4, atol=1e-5)
 
