@@ -20,12 +20,14 @@ With --train_steps=N it then trains the official networks for N steps as the con
 config's training split, without augmentation (ADA's pipeline is genjax's own): per step a generator update
 (non-saturating loss, style mixing with the config's probability) and a critic update (non-saturating loss plus R1
 with the config's gamma at every step), Adam with the config's rate, warm-up and betas (a constant rate after the
-warm-up: the check refuses other schedules), the weight average by half-life with ramp-up. It logs the step time, and every --report_every steps the standard deviation of each pixel over 64
-samples of the weight average (pixels clipped to [-1, 1], averaged over pixels), the measure of diversity that
-README.md's StyleGAN2 section reports for genjax's runs; --samples=PATH saves those samples as .npy files.
+warm-up: the check refuses other schedules), the weight average by half-life with ramp-up. It logs the step time,
+and every --report_every steps the standard deviation of each pixel over 64 samples of the weight average (pixels
+clipped to [-1, 1], averaged over pixels), the measure of diversity that README.md's StyleGAN2 section reports for
+genjax's runs; --samples=PATH saves those samples as .npy files. Unconditional configs only.
 """
 
 import copy
+import os
 import sys
 import time
 
@@ -299,13 +301,17 @@ def train_official(config, generator, discriminator, images: np.ndarray) -> None
 
 def main(argv):
   del argv
-  import torch  # Benchmark-side only.
-
+  try:
+    import torch  # Benchmark-side only.
+  except ImportError:
+    raise app.UsageError("This check needs torch: pip install torch==2.14.1 requests") from None
+  if not os.path.isfile(os.path.join(_REFERENCE.value, "training", "networks.py")):
+    raise app.UsageError(f"--reference={_REFERENCE.value} is not a checkout of NVlabs/stylegan2-ada-pytorch.")
   torch.set_num_threads(_THREADS.value)
   sys.path.insert(0, _REFERENCE.value)
   config = _CONFIG.value
-  if config.family != "stylegan2":
-    raise app.UsageError(f"--config is a {config.family!r} config; this check needs a stylegan2 one.")
+  if config.family != "stylegan2" or config.model.num_classes:
+    raise app.UsageError("--config must be an unconditional stylegan2 config.")
   if _TRAIN_STEPS.value and (config.optim.name != "adam" or config.optim.schedule != "constant"):
     raise app.UsageError("--train_steps follows Adam with a constant rate (after any warm-up) only.")
   torch.manual_seed(config.seed)  # The official networks' initial weights.
