@@ -18,7 +18,9 @@ settings, FFHQ at 256x256 with the paper's 256 configuration), and your own imag
   python experiments/train.py --config=configs/stylegan2.py:folder=~/pictures,size=128 --workdir=/tmp/genjax/sg2_mine
 
 Offline, on a CPU (bundled mnist5k, 28x28 digits on a 32x32 canvas, few feature maps, ADA, R1 at every step, no
-path-length regulariser):
+path-length regulariser; about 4 minutes here). At these widths and this length StyleGAN2 collapses to a few shapes,
+as the official networks trained the same way do (README.md, "StyleGAN2's runlocal collapses"): the run exercises
+every part of the family, it does not learn the digits:
   python experiments/train.py --config=configs/stylegan2.py:runlocal --workdir=/tmp/genjax/stylegan2_local
 Sample with truncation and style-mixing grids:
   python experiments/sample.py --workdir=/tmp/genjax/stylegan2_local --truncation=0.7
