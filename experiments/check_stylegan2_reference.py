@@ -20,10 +20,10 @@ With --train_steps=N it then trains the official networks for N steps as the con
 config's training split, without augmentation (ADA's pipeline is genjax's own): per step a generator update
 (non-saturating loss, style mixing with the config's probability) and a critic update (non-saturating loss plus R1
 with the config's gamma at every step), Adam with the config's rate, warm-up and betas (a constant rate after the
-warm-up: the check refuses other schedules), the weight average by half-life with ramp-up. It logs the step time,
-and every --report_every steps the standard deviation of each pixel over 64 samples of the weight average (pixels
-clipped to [-1, 1], averaged over pixels), the measure of diversity that README.md's StyleGAN2 section reports for
-genjax's runs; --samples=PATH saves those samples as .npy files. Unconditional configs only.
+warm-up: the check refuses other schedules), the weight average with genjax's decay (half-life with ramp-up). It
+logs the step time, and every --report_every steps the standard deviation of each pixel over 64 samples of the
+weight average (pixels clipped to [-1, 1], averaged over pixels), the measure of diversity that README.md's StyleGAN2
+section reports for genjax's runs; --samples=PATH saves those samples as .npy files. Unconditional configs only.
 """
 
 import copy
@@ -42,6 +42,7 @@ from ml_collections import config_flags
 from genjax import losses
 from genjax.data import sources
 from genjax.models import stylegan
+from genjax.trainers import stylegan as stylegan_trainer
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/stylegan2.py:runlocal", "A stylegan2 config.")
 _REFERENCE = flags.DEFINE_string("reference", None, "A checkout of NVlabs/stylegan2-ada-pytorch.", required=True)
@@ -265,6 +266,9 @@ def train_official(config, generator, discriminator, images: np.ndarray) -> None
         np.save(f"{_SAMPLES.value}_{step}.npy", samples)
     if step == _TRAIN_STEPS.value:
       break
+    decay = float(
+        stylegan_trainer.ema_decay(jnp.asarray(step), batch_size, options.ema_half_life_images, options.ema_rampup)
+    )
     tick = time.perf_counter()
     g_optimizer.zero_grad(set_to_none=True)
     fakes = generate(torch.randn(batch_size, config.model.latent_size))
@@ -286,10 +290,6 @@ def train_official(config, generator, discriminator, images: np.ndarray) -> None
     for schedule in schedules:
       schedule.step()
 
-    half_life = options.ema_half_life_images
-    if options.ema_rampup:
-      half_life = min(half_life, (step + 1) * batch_size * options.ema_rampup)
-    decay = 0.5 ** (batch_size / max(half_life, 1e-8))
     with torch.no_grad():
       for averaged, current in zip(average.parameters(), generator.parameters()):
         averaged.copy_(current.lerp(averaged, decay))
