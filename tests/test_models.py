@@ -1,5 +1,6 @@
 """Specification of genjax.models: shapes, the fast upsampling layers, the GAN networks and spectral normalisation."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,6 +95,56 @@ def test_fast_strided_conv_matches_autodiff_to_second_order(kernel_size, stride,
   fast_value, fast_grad = jax.value_and_grad(lambda k: penalty(layers.strided_conv, k))(kernel)
   np.testing.assert_allclose(fast_value, plain_value, rtol=1e-4)
   np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kernel_size, padding, channels",
+    [
+        ((3, 3), 1, (5, 6)),
+        ((4, 4), "SAME", (5, 6)),
+        ((3, 3), "VALID", (5, 6)),
+        ((1, 1), 0, (5, 6)),
+        ((3, 2), ((0, 2), (1, 0)), (5, 6)),
+        ((3, 3), 1, (128, 128)),
+    ],
+)
+def test_conv_computes_nn_convs_gradients_by_kernel_taps_to_second_order(monkeypatch, kernel_size, padding, channels):
+  # Every size takes the tap-wise kernel gradient here; (128, 128) channels take its one-product form.
+  monkeypatch.setattr(layers, "_TAPS_MIN_MULTIPLY_ADDS", 0)
+  in_channels, out_channels = channels
+  x = jax.random.normal(jax.random.key(0), (3, 9, 8, in_channels))
+  plain = nn.Conv(out_channels, kernel_size, padding=padding)
+  fast = layers.conv(out_channels, kernel_size, padding=padding)
+  params = plain.init(jax.random.key(1), x)
+  assert jax.tree.structure(fast.init(jax.random.key(1), x)) == jax.tree.structure(params)
+
+  def loss(layer, params, x):
+    return jnp.sum(jnp.tanh(layer.apply(params, x)) ** 2)
+
+  def penalty(layer, params):
+    """A gradient penalty's shape: the squared norm of an input gradient, a function of the weights."""
+    return jnp.sum(jax.grad(lambda x: loss(layer, params, x))(x) ** 2)
+
+  for function in (loss, lambda layer, params, x: penalty(layer, params)):
+    plain_grads = jax.grad(function, argnums=(1, 2))(plain, params, x)
+    fast_grads = jax.grad(function, argnums=(1, 2))(fast, params, x)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(b).max()), fast_grads, plain_grads
+    )
+
+
+def test_conv_takes_xlas_rule_for_small_strided_and_dilated_convolutions(monkeypatch):
+  def takes_the_taps(strides, **kwargs) -> bool:
+    convolve = lambda kernel: layers.conv_general_dilated(
+        jnp.ones((2, 8, 8, 3)), kernel, strides, "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), **kwargs
+    )
+    return "custom_vjp" in str(jax.make_jaxpr(convolve)(jnp.ones((3, 3, 3, 4))))
+
+  assert not takes_the_taps((1, 1))  # Too small to gain.
+  monkeypatch.setattr(layers, "_TAPS_MIN_MULTIPLY_ADDS", 0)
+  assert takes_the_taps((1, 1))
+  assert not takes_the_taps((2, 2))
+  assert not takes_the_taps((1, 1), rhs_dilation=(2, 2))
 
 
 def test_conv_transpose_has_pytorch_geometry():

@@ -53,7 +53,7 @@ class ConvEncoder(nn.Module):
   def __call__(self, images: jax.Array) -> jax.Array:
     x = images
     for features in self.channels:
-      x = nn.silu(nn.Conv(features, (3, 3), strides=2, padding="SAME")(x))
+      x = nn.silu(layers.conv(features, (3, 3), strides=2, padding="SAME")(x))
     return nn.Dense(self.output_size)(layers.flatten(x))
 
 
@@ -74,7 +74,7 @@ class ConvDecoder(nn.Module):
     x = nn.silu(x).reshape(-1, height // factor, width // factor, self.channels[0])
     for features in self.channels:
       x = nn.silu(layers.Upsample2x(features)(x))
-    return nn.Conv(out_channels, (3, 3), padding="SAME")(x)
+    return layers.conv(out_channels, (3, 3), padding="SAME")(x)
 
 
 class Autoencoder(nn.Module):

@@ -26,7 +26,7 @@ class ConvClassifier(nn.Module):
   dropout_rate: float = 0.5
 
   def setup(self):
-    self.convs = [nn.Conv(width, (3, 3), padding="SAME") for width in self.channels]
+    self.convs = [layers.conv(width, (3, 3), padding="SAME") for width in self.channels]
     self.feature_layer = nn.Dense(self.feature_size)
     self.dropout = nn.Dropout(self.dropout_rate)
     self.logits_layer = nn.Dense(self.num_classes)

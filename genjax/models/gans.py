@@ -97,7 +97,7 @@ class ResNetGenerator(nn.Module):
     for features in self.channels:
       x = _UpsamplingBlock(features)(x, train)
     x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
-    return jnp.tanh(nn.Conv(self.out_channels, (3, 3))(x))
+    return jnp.tanh(layers.conv(self.out_channels, (3, 3))(x))
 
 
 class _UpsamplingBlock(nn.Module):
@@ -107,11 +107,11 @@ class _UpsamplingBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    shortcut = nn.Conv(self.features, (1, 1))(_upsample_nearest(x))
+    shortcut = layers.conv(self.features, (1, 1))(_upsample_nearest(x))
     x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
-    x = nn.Conv(self.features, (3, 3), use_bias=False)(_upsample_nearest(x))
+    x = layers.conv(self.features, (3, 3), use_bias=False)(_upsample_nearest(x))
     x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
-    return shortcut + nn.Conv(self.features, (3, 3))(x)
+    return shortcut + layers.conv(self.features, (3, 3))(x)
 
 
 class ResNetCritic(nn.Module):
@@ -148,7 +148,7 @@ class _CriticBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     conv = lambda size, inputs: _weight_normalized(
-        nn.Conv(self.features, (size, size)), inputs, self.spectral_norm, train
+        layers.conv(self.features, (size, size)), inputs, self.spectral_norm, train
     )
     residual = x if self.acts_on_pixels else nn.relu(_normalize(x, self.normalization, train))
     residual = conv(3, residual)

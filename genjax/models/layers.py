@@ -1,8 +1,12 @@
 """Layers shared by model families, chosen for gradients that take XLA's fast paths.
 
 On CPU, XLA differentiates a transposed convolution with respect to its kernel as a convolution over the
-zero-dilated input, about 20x slower than PyTorch (measured: 128x7x7x128 -> 64 channels, 4x4 kernel, stride 2).
-Three ways round it live here:
+zero-dilated input, about 20x slower than PyTorch (measured: 128x7x7x128 -> 64 channels, 4x4 kernel, stride 2), and
+even a plain stride-1 convolution's kernel gradient takes 3-20x its forward pass once the feature maps are large
+(a convolution whose kernel is the whole image). The ways round it live here:
+- `conv`: flax's `nn.Conv` with `conv_general_dilated`, whose stride-1 kernel gradient on CPU is one matrix product
+  per kernel tap once the convolution is large enough (1.4-5x faster than XLA's rule on this 2-core CPU; other
+  backends keep XLA's rule);
 - `ConvTranspose`: the usual transposed convolution (PyTorch's ConvTranspose2d geometry), with a custom VJP that
   computes the kernel gradient as the kernel gradient of the equivalent strided convolution;
 - `Upsample2x`: a convolution followed by depth-to-space (sub-pixel convolution, Shi et al. 2016);
@@ -63,6 +67,117 @@ def _conv_transpose_bwd(stride, padding, output_padding, residuals, dy):
 
 
 conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
+
+
+# Below this many multiply-adds per tap (examples x output positions x input x output channels), XLA's own kernel
+# gradient is about as fast as the products of `_kernel_gradient_by_taps`, or faster (measured on this 2-core CPU,
+# one gradient: 64x28x28, 32 -> 32 channels: 8.4 ms against 5.8; 32x28x28, 8 -> 8: 2.3 against 4.9; 4x64x64,
+# 64 -> 64: 42 against 46); above it the products win by 1.4-5x (16x32x32, 64 -> 64: 65 against 47; 128x28x28,
+# 32 -> 32: 426 against 96; 32x32x32, 128 -> 128: 1,232 against 248), and the runlocal denoiser's step (32x40x40,
+# 32 -> 32) by about a quarter.
+_TAPS_MIN_MULTIPLY_ADDS = 2**25
+# From this many input x output channels on, one product over all examples beats one per example (32x16x16,
+# 256 -> 256: 126 ms against 241; 64x40x40, 64 -> 64: 373 against 222).
+_TAPS_MIN_CHANNELS_FOR_ONE_PRODUCT = 128 * 128
+
+
+def _kernel_gradient_by_taps(x: jax.Array, dy: jax.Array, kernel_shape, padding) -> jax.Array:
+  """The kernel gradient of a stride-1 convolution of `x` with cotangent `dy`: for each tap (i, j) of the kernel,
+  the product of the input shifted by (i, j) with dy, summed over examples and positions (matrix products, which
+  CPUs run fast, where XLA's own rule is a convolution whose kernel is the whole feature map)."""
+  taps_h, taps_w, in_channels, out_channels = kernel_shape
+  (top, bottom), (left, right) = padding
+  padded = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)])
+  height, width = dy.shape[1:3]
+  one_product = in_channels * out_channels >= _TAPS_MIN_CHANNELS_FOR_ONE_PRODUCT
+
+  def tap(i, j):
+    shifted = padded[:, i : i + height, j : j + width]
+    if one_product:
+      return jnp.einsum("nhwc,nhwd->cd", shifted, dy, preferred_element_type=jnp.float32)
+    return jnp.einsum("nhwc,nhwd->ncd", shifted, dy, preferred_element_type=jnp.float32).sum(0)
+
+  return jnp.stack([jnp.stack([tap(i, j) for j in range(taps_w)]) for i in range(taps_h)]).astype(dy.dtype)
+
+
+def _plain_conv(x: jax.Array, kernel: jax.Array, padding, precision) -> jax.Array:
+  return lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC, precision=precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_by_taps(x: jax.Array, kernel: jax.Array, padding, precision) -> jax.Array:
+  return _plain_conv(x, kernel, padding, precision)
+
+
+def _conv_by_taps_fwd(x, kernel, padding, precision):
+  return _plain_conv(x, kernel, padding, precision), (x, kernel)
+
+
+def _conv_by_taps_bwd(padding, precision, residuals, dy):
+  x, kernel = residuals
+  _, input_vjp = jax.vjp(lambda x: _plain_conv(x, kernel, padding, precision), x)
+  (dx,) = input_vjp(dy)
+
+  def xla_rule(x, dy):
+    _, kernel_vjp = jax.vjp(lambda k: _plain_conv(x, k, padding, precision), kernel)
+    return kernel_vjp(dy)[0]
+
+  dkernel = lax.platform_dependent(
+      x, dy, cpu=lambda x, dy: _kernel_gradient_by_taps(x, dy, kernel.shape, padding), default=xla_rule
+  )
+  return dx, dkernel.astype(kernel.dtype)
+
+
+_conv_by_taps.defvjp(_conv_by_taps_fwd, _conv_by_taps_bwd)
+
+
+def conv_general_dilated(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    window_strides,
+    padding,
+    lhs_dilation=None,
+    rhs_dilation=None,
+    dimension_numbers=None,
+    feature_group_count: int = 1,
+    precision=None,
+):
+  """`lax.conv_general_dilated` (as flax's `nn.Conv` calls it) with the tap-wise kernel gradient of
+  `_conv_by_taps` for 2-D, stride-1, undilated, ungrouped NHWC convolutions of at least `_TAPS_MIN_MULTIPLY_ADDS`
+  per tap; any other takes lax's own."""
+  plain = (
+      lhs.ndim == 4
+      and tuple(window_strides) == (1, 1)
+      and all(d in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ())))
+      and feature_group_count == 1
+      and lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
+      == lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+  )
+  if plain:
+    if isinstance(padding, str):
+      padding = lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], (1, 1), padding)
+    padding = tuple(tuple(pair) for pair in padding)
+    (height, width), (taps_h, taps_w) = lhs.shape[1:3], rhs.shape[:2]
+    out_height, out_width = height + sum(padding[0]) - taps_h + 1, width + sum(padding[1]) - taps_w + 1
+    if lhs.shape[0] * out_height * out_width * rhs.shape[2] * rhs.shape[3] >= _TAPS_MIN_MULTIPLY_ADDS:
+      return _conv_by_taps(lhs, rhs, padding, precision)
+  return lax.conv_general_dilated(
+      lhs,
+      rhs,
+      window_strides,
+      padding,
+      lhs_dilation,
+      rhs_dilation,
+      dimension_numbers,
+      feature_group_count,
+      precision=precision,
+  )
+
+
+def conv(*args, **kwargs) -> nn.Conv:
+  """`nn.Conv(*args, **kwargs)` (the same parameters under the same names) whose stride-1 kernel gradient is fast
+  on CPU (see `conv_general_dilated`)."""
+  return nn.Conv(*args, conv_general_dilated=conv_general_dilated, **kwargs)
 
 
 def _apply_square_kernel(layer: nn.Module, x: jax.Array, operation) -> jax.Array:
@@ -155,7 +270,7 @@ class Upsample2x(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    x = nn.Conv(4 * self.features, (3, 3), padding="SAME")(x)
+    x = conv(4 * self.features, (3, 3), padding="SAME")(x)
     return depth_to_space(x, 2)
 
 

@@ -37,11 +37,11 @@ class DnCNN(nn.Module):
 
   @nn.compact
   def __call__(self, noisy: jax.Array, train: bool) -> jax.Array:
-    x = nn.relu(nn.Conv(self.features, (3, 3))(noisy))
+    x = nn.relu(layers.conv(self.features, (3, 3))(noisy))
     for _ in range(self.depth - 2):
-      x = nn.Conv(self.features, (3, 3), use_bias=False)(x)
+      x = layers.conv(self.features, (3, 3), use_bias=False)(x)
       x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
-    noise = nn.Conv(noisy.shape[-1], (3, 3), kernel_init=nn.initializers.zeros)(x)  # Starts as the identity.
+    noise = layers.conv(noisy.shape[-1], (3, 3), kernel_init=nn.initializers.zeros)(x)  # Starts as the identity.
     return noisy - noise
 
 
@@ -54,16 +54,16 @@ class SubPixelSR(nn.Module):
   def __call__(self, low_resolution: jax.Array, train: bool) -> jax.Array:
     del train  # No batch statistics.
     channels = low_resolution.shape[-1]
-    head = nn.Conv(self.features, (5, 5))(low_resolution)
+    head = layers.conv(self.features, (5, 5))(low_resolution)
     x = head
     for _ in range(self.num_blocks):
-      residual = nn.Conv(self.features, (3, 3))(nn.relu(nn.Conv(self.features, (3, 3))(x)))
+      residual = layers.conv(self.features, (3, 3))(nn.relu(layers.conv(self.features, (3, 3))(x)))
       x = x + residual
-    x = nn.Conv(self.features, (3, 3))(x) + head
+    x = layers.conv(self.features, (3, 3))(x) + head
     factors = [2] * (self.scale.bit_length() - 1) if self.scale & (self.scale - 1) == 0 else [self.scale]
     for factor in factors:  # x2 and x4 as successive doublings (SRResNet), x3 in one step (ESPCN).
-      x = nn.relu(layers.depth_to_space(nn.Conv(self.features * factor * factor, (3, 3))(x), factor))
-    detail = nn.Conv(channels, (3, 3), kernel_init=nn.initializers.zeros)(x)  # Starts as bicubic upscaling.
+      x = nn.relu(layers.depth_to_space(layers.conv(self.features * factor * factor, (3, 3))(x), factor))
+    detail = layers.conv(channels, (3, 3), kernel_init=nn.initializers.zeros)(x)  # Starts as bicubic upscaling.
     n, height, width, _ = low_resolution.shape
     upscaled = jax.image.resize(low_resolution, (n, height * self.scale, width * self.scale, channels), "bicubic")
     return upscaled + detail
@@ -87,15 +87,15 @@ class SRResNet(nn.Module):
   def __call__(self, low_resolution: jax.Array, train: bool) -> jax.Array:
     norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9)
     prelu = lambda: nn.PReLU(negative_slope_init=0.25)  # torch's nn.PReLU() default.
-    head = prelu()(nn.Conv(self.features, (9, 9))(low_resolution))
+    head = prelu()(layers.conv(self.features, (9, 9))(low_resolution))
     x = head
     for _ in range(self.num_blocks):
-      residual = prelu()(norm()(nn.Conv(self.features, (3, 3))(x)))
-      x = x + norm()(nn.Conv(self.features, (3, 3))(residual))
-    x = head + norm()(nn.Conv(self.features, (3, 3))(x))
+      residual = prelu()(norm()(layers.conv(self.features, (3, 3))(x)))
+      x = x + norm()(layers.conv(self.features, (3, 3))(residual))
+    x = head + norm()(layers.conv(self.features, (3, 3))(x))
     for _ in range(_doublings(self.scale)):
-      x = prelu()(layers.depth_to_space(nn.Conv(self.features * 4, (3, 3))(x), 2))
-    return nn.Conv(low_resolution.shape[-1], (9, 9))(x)
+      x = prelu()(layers.depth_to_space(layers.conv(self.features * 4, (3, 3))(x), 2))
+    return layers.conv(low_resolution.shape[-1], (9, 9))(x)
 
 
 class _ResidualDenseBlock(nn.Module):
@@ -106,8 +106,8 @@ class _ResidualDenseBlock(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     inputs = [x]
     for _ in range(4):
-      inputs.append(nn.leaky_relu(nn.Conv(self.growth, (3, 3))(jnp.concatenate(inputs, axis=-1)), 0.2))
-    return x + 0.2 * nn.Conv(self.features, (3, 3))(jnp.concatenate(inputs, axis=-1))
+      inputs.append(nn.leaky_relu(layers.conv(self.growth, (3, 3))(jnp.concatenate(inputs, axis=-1)), 0.2))
+    return x + 0.2 * layers.conv(self.features, (3, 3))(jnp.concatenate(inputs, axis=-1))
 
 
 class RRDBNet(nn.Module):
@@ -123,20 +123,20 @@ class RRDBNet(nn.Module):
   @nn.compact
   def __call__(self, low_resolution: jax.Array, train: bool) -> jax.Array:
     del train  # No batch statistics.
-    head = nn.Conv(self.features, (3, 3))(low_resolution)
+    head = layers.conv(self.features, (3, 3))(low_resolution)
     x = head
     for _ in range(self.num_blocks):
       block_input = x
       for _ in range(3):
         x = _ResidualDenseBlock(self.features, self.growth)(x)
       x = block_input + 0.2 * x
-    x = head + nn.Conv(self.features, (3, 3))(x)
+    x = head + layers.conv(self.features, (3, 3))(x)
     for _ in range(_doublings(self.scale)):
       n, height, width, channels = x.shape
       x = jax.image.resize(x, (n, 2 * height, 2 * width, channels), "nearest")
-      x = nn.leaky_relu(nn.Conv(self.features, (3, 3))(x), 0.2)
-    x = nn.leaky_relu(nn.Conv(self.features, (3, 3))(x), 0.2)
-    return nn.Conv(low_resolution.shape[-1], (3, 3))(x)
+      x = nn.leaky_relu(layers.conv(self.features, (3, 3))(x), 0.2)
+    x = nn.leaky_relu(layers.conv(self.features, (3, 3))(x), 0.2)
+    return layers.conv(low_resolution.shape[-1], (3, 3))(x)
 
 
 class SRCritic(nn.Module):
@@ -149,11 +149,11 @@ class SRCritic(nn.Module):
   @nn.compact
   def __call__(self, images: jax.Array, conditioning: None, train: bool) -> jax.Array:
     del conditioning
-    x = nn.leaky_relu(nn.Conv(self.features, (3, 3))(images), 0.2)
+    x = nn.leaky_relu(layers.conv(self.features, (3, 3))(images), 0.2)
     widths = (1, 2, 2, 4, 4, 8, 8)
     for index, width in enumerate(widths):
       stride = 2 if index % 2 == 0 else 1
-      x = nn.Conv(self.features * width, (3, 3), strides=(stride, stride), use_bias=False)(x)
+      x = layers.conv(self.features * width, (3, 3), strides=(stride, stride), use_bias=False)(x)
       x = nn.leaky_relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x), 0.2)
     x = nn.leaky_relu(nn.Dense(self.features * 16)(x.reshape(x.shape[0], -1)), 0.2)
     return nn.Dense(1)(x)[:, 0]
@@ -173,10 +173,10 @@ class InpaintingUNet(nn.Module):
     for index, features in enumerate(self.channels):
       if index:
         x = nn.max_pool(x, (2, 2), (2, 2))
-      x = nn.relu(nn.Conv(features, (3, 3))(nn.relu(nn.Conv(features, (3, 3))(x))))
+      x = nn.relu(layers.conv(features, (3, 3))(nn.relu(layers.conv(features, (3, 3))(x))))
       skips.append(x)
     for features, skip in zip(reversed(self.channels[:-1]), reversed(skips[:-1])):
-      x = nn.relu(layers.depth_to_space(nn.Conv(4 * features, (3, 3))(x), 2))  # Sub-pixel upsampling.
-      x = nn.relu(nn.Conv(features, (3, 3))(jnp.concatenate([x, skip], axis=-1)))
-    filled = nn.Conv(damaged.shape[-1], (1, 1), kernel_init=nn.initializers.zeros)(x)
+      x = nn.relu(layers.depth_to_space(layers.conv(4 * features, (3, 3))(x), 2))  # Sub-pixel upsampling.
+      x = nn.relu(layers.conv(features, (3, 3))(jnp.concatenate([x, skip], axis=-1)))
+    filled = layers.conv(damaged.shape[-1], (1, 1), kernel_init=nn.initializers.zeros)(x)
     return known + mask * filled

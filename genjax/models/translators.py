@@ -46,7 +46,7 @@ def _normalize(x: jax.Array, norm: str, train: bool) -> jax.Array:
 
 
 def _conv(features: int, kernel: int, stride: int, padding: int, use_bias: bool) -> nn.Conv:
-  return nn.Conv(
+  return layers.conv(
       features, (kernel, kernel), (stride, stride), padding=[(padding, padding)] * 2, use_bias=use_bias,
       kernel_init=_init,
   )

@@ -69,11 +69,11 @@ class ResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, embedding: jax.Array, train: bool) -> jax.Array:
-    h = nn.Conv(self.out_channels, (3, 3), padding=1)(nn.silu(group_norm(x.shape[-1])(x)))
+    h = layers.conv(self.out_channels, (3, 3), padding=1)(nn.silu(group_norm(x.shape[-1])(x)))
     h = h + nn.Dense(self.out_channels)(nn.silu(embedding))[:, None, None, :]
     h = nn.silu(group_norm(self.out_channels)(h))
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    h = nn.Conv(self.out_channels, (3, 3), padding=1, kernel_init=nn.initializers.zeros)(h)
+    h = layers.conv(self.out_channels, (3, 3), padding=1, kernel_init=nn.initializers.zeros)(h)
     if x.shape[-1] != self.out_channels:
       x = nn.Dense(self.out_channels)(x)  # The 1x1 projection ("nin_shortcut").
     return x + h
@@ -128,7 +128,7 @@ class UNet(nn.Module):
       h = ResidualBlock(width, self.dropout)(h, embedding, train)
       return AttentionBlock()(h) if h.shape[1] in self.attention_resolutions else h
 
-    h = nn.Conv(self.channels, (3, 3), padding=1)(x)
+    h = layers.conv(self.channels, (3, 3), padding=1)(x)
     skips = [h]
     last_level = len(self.channel_multipliers) - 1
     for level, multiplier in enumerate(self.channel_multipliers):
@@ -149,7 +149,7 @@ class UNet(nn.Module):
       if level != 0:
         n, height, width, channels = h.shape
         h = jax.image.resize(h, (n, 2 * height, 2 * width, channels), "nearest")
-        h = nn.Conv(channels, (3, 3), padding=1)(h)
+        h = layers.conv(channels, (3, 3), padding=1)(h)
 
     h = nn.silu(group_norm(h.shape[-1])(h))
-    return nn.Conv(self.out_channels, (3, 3), padding=1, kernel_init=nn.initializers.zeros)(h)
+    return layers.conv(self.out_channels, (3, 3), padding=1, kernel_init=nn.initializers.zeros)(h)
