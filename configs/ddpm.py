@@ -47,7 +47,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
           schedule="linear",  # linear (1e-4 to 0.02 over 1,000 steps) | cosine
           num_timesteps=1000,
           prediction="epsilon",  # epsilon | x0 | v
-          variance="fixed_large",  # The reverse process's: fixed_large (beta_t) | fixed_small (posterior's)
+          # The reverse process's: fixed_large (beta_t) | fixed_small (posterior's) | learned_range (between the two,
+          # trained by the hybrid loss L_simple + vlb_weight * L_vlb of Nichol & Dhariwal 2021).
+          variance="fixed_large",
+          vlb_weight=0.001,  # The hybrid loss's lambda (theirs); only with learned_range.
           # runlocal: 0.995 (a half-life of 138 steps). At 0.999 the average of a 3,000-step run still holds 5% of the
           # random initial weights (0.999^3000), and at step 1,000 it drew noise where the weights drew digits.
           ema_decay=0.995 if options.runlocal else 0.9999,

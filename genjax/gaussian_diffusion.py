@@ -1,10 +1,11 @@
 """The Gaussian diffusion process of DDPM (Ho et al. 2020) and what is computed from it: noise schedules, the
 forward process q(x_t | x_0) and its posterior q(x_{t-1} | x_t, x_0), the conversions between what a network
-predicts (noise, clean image or velocity), the simple loss, ancestral (DDPM) and DDIM sampling, DDIM inversion,
-classifier-free guidance and the variational bound in nats.
+predicts (noise, clean image or velocity), learned reverse variances, the simple and hybrid losses, ancestral (DDPM)
+and DDIM sampling, DDIM inversion, classifier-free guidance and the variational bound in nats.
 
-It knows nothing of networks, configs or files: a model is any function `model_fn(x_t, t) -> prediction` on a batch
-`x_t [N, ...]` and integer timesteps `t [N]` in [0, T). Timesteps are 0-based: t = 0 is the first noising step
+It knows nothing of networks, configs or files: a model is any function `model_fn(x_t, t) -> output` on a batch
+`x_t [N, ..., C]` and integer timesteps `t [N]` in [0, T), whose output is the prediction `[N, ..., C]`, followed
+on the last axis, where the process learns its variances, by the variance interpolation `[N, ..., C]`. Timesteps are 0-based: t = 0 is the first noising step
 (the paper's t = 1), so alphas_cumprod[t] is the paper's alpha-bar_{t+1}. Data are images scaled to [-1, 1], as in
 the paper. (The module is named for what it owns, as improved-diffusion's `gaussian_diffusion.py` is, and so that
 it does not share a name with the family's trainer, `genjax.trainers.diffusion`.)
@@ -24,9 +25,11 @@ SCHEDULES = ("linear", "cosine")
 # What the network predicts: the noise (Ho et al.), the clean image, or the velocity
 # v = sqrt(alpha-bar) noise - sqrt(1 - alpha-bar) x_0 (Salimans & Ho 2022).
 PREDICTIONS = ("epsilon", "x0", "v")
-# The reverse process's fixed variance: beta_t ("fixed_large", Ho et al.'s CIFAR-10 setting) or the forward
-# posterior's beta-tilde_t ("fixed_small"). Both are the paper's; both give the same sampler with DDIM.
-VARIANCES = ("fixed_large", "fixed_small")
+# The reverse process's variance: fixed at beta_t ("fixed_large", Ho et al.'s CIFAR-10 setting) or at the forward
+# posterior's beta-tilde_t ("fixed_small"), both the paper's; or learned between the two ("learned_range", Nichol &
+# Dhariwal 2021: the network's second output v in [-1, 1] gives exp(frac log beta_t + (1 - frac) log beta-tilde_t)
+# with frac = (v + 1) / 2). DDIM ignores the variance.
+VARIANCES = ("fixed_large", "fixed_small", "learned_range")
 
 ModelFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -44,7 +47,9 @@ class Process:
   posterior_mean_coef_x0: np.ndarray
   posterior_mean_coef_xt: np.ndarray
   reverse_log_variance: np.ndarray
+  log_betas: np.ndarray
   prediction: str
+  learns_variance: bool
 
   @property
   def num_timesteps(self) -> int:
@@ -91,7 +96,9 @@ def make_process(schedule: str, num_timesteps: int, prediction: str = "epsilon",
       posterior_mean_coef_x0=float32(betas * np.sqrt(alphas_cumprod_prev) / (1.0 - alphas_cumprod)),
       posterior_mean_coef_xt=float32((1.0 - alphas_cumprod_prev) * np.sqrt(1.0 - betas) / (1.0 - alphas_cumprod)),
       reverse_log_variance=float32(np.log(reverse_variance)),
+      log_betas=float32(np.log(betas)),
       prediction=prediction,
+      learns_variance=variance == "learned_range",
   )
 
 
@@ -116,6 +123,27 @@ def q_posterior(process: Process, x0: jax.Array, x_t: jax.Array, t: jax.Array) -
   """The mean and log variance of q(x_{t-1} | x_t, x_0) (Ho et al. eq. 6-7)."""
   mean = _at(process.posterior_mean_coef_x0, t, x_t) * x0 + _at(process.posterior_mean_coef_xt, t, x_t) * x_t
   return mean, jnp.broadcast_to(_at(process.posterior_log_variance, t, x_t), x_t.shape)
+
+
+def output_channels(process: Process, image_channels: int) -> int:
+  """The channels of the network's output: the prediction's, and as many again where it learns the variances."""
+  return 2 * image_channels if process.learns_variance else image_channels
+
+
+def prediction_and_log_variance(process: Process, output: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The network's output read as its prediction and the log variance of p(x_{t-1} | x_t): the process's fixed one,
+  or learned, interpolated between log beta-tilde_t (v = -1) and log beta_t (v = 1) by the output's second half v
+  (Nichol & Dhariwal 2021, eq. 15; v is not clipped, as in their code)."""
+  if not process.learns_variance:
+    return output, jnp.broadcast_to(_at(process.reverse_log_variance, t, output), output.shape)
+  prediction, interpolation = jnp.split(output, 2, axis=-1)
+  fraction = (interpolation + 1.0) / 2.0
+  smallest, largest = _at(process.posterior_log_variance, t, output), _at(process.log_betas, t, output)
+  return prediction, fraction * largest + (1.0 - fraction) * smallest
+
+
+def _prediction(process: Process, output: jax.Array) -> jax.Array:
+  return jnp.split(output, 2, axis=-1)[0] if process.learns_variance else output
 
 
 def x0_and_epsilon(process: Process, prediction: jax.Array, x_t: jax.Array, t: jax.Array):
@@ -145,22 +173,27 @@ def simple_loss(process: Process, prediction: jax.Array, x0: jax.Array, noise: j
   return losses.squared_error(prediction, training_target(process, x0, noise, t)) / math.prod(x0.shape[1:])
 
 
-def guided(conditional: jax.Array, unconditional: jax.Array, scale: float) -> jax.Array:
-  """Classifier-free guidance (Ho & Salimans 2021): (1 + w) * conditional - w * unconditional, so w = 0 is the
-  conditional model. Applied to the network's outputs directly: noise, clean-image and velocity predictions are
-  affine maps of each other at a given (x_t, t) whose coefficients are shared, so guiding any one of them is
-  guiding the noise prediction."""
-  return (1.0 + scale) * conditional - scale * unconditional
+def guided(process: Process, conditional: jax.Array, unconditional: jax.Array, scale: float) -> jax.Array:
+  """Classifier-free guidance (Ho & Salimans 2021) of the network's outputs: the prediction becomes (1 + w) *
+  conditional - w * unconditional, so w = 0 is the conditional model. Applied to the prediction directly: noise,
+  clean-image and velocity predictions are affine maps of each other at a given (x_t, t) whose coefficients are
+  shared, so guiding any one of them is guiding the noise prediction. Learned variances are the conditional
+  model's (as in GLIDE's code)."""
+  prediction = (1.0 + scale) * _prediction(process, conditional) - scale * _prediction(process, unconditional)
+  if not process.learns_variance:
+    return prediction
+  return jnp.concatenate([prediction, jnp.split(conditional, 2, axis=-1)[1]], axis=-1)
 
 
 def p_mean_log_variance(process: Process, model_fn: ModelFn, x_t: jax.Array, t: jax.Array, clip: bool):
   """The reverse step p(x_{t-1} | x_t): its mean, its log variance and the predicted x_0 (clipped to [-1, 1] with
   `clip`, before the mean is formed from it)."""
-  x0, _ = x0_and_epsilon(process, model_fn(x_t, t), x_t, t)
+  prediction, log_variance = prediction_and_log_variance(process, model_fn(x_t, t), t)
+  x0, _ = x0_and_epsilon(process, prediction, x_t, t)
   if clip:
     x0 = jnp.clip(x0, -1.0, 1.0)
   mean, _ = q_posterior(process, x0, x_t, t)
-  return mean, jnp.broadcast_to(_at(process.reverse_log_variance, t, x_t), x_t.shape), x0
+  return mean, log_variance, x0
 
 
 def _timesteps(num_examples: int, t) -> jax.Array:
@@ -213,7 +246,7 @@ def ddim_sample(
   def step(x, scanned):
     t, alpha_bar, previous_alpha_bar = scanned
     timesteps = _timesteps(x.shape[0], t)
-    x0, noise = x0_and_epsilon(process, model_fn(x, timesteps), x, timesteps)
+    x0, noise = x0_and_epsilon(process, _prediction(process, model_fn(x, timesteps)), x, timesteps)
     if clip:
       x0 = jnp.clip(x0, -1.0, 1.0)
       noise = (x - jnp.sqrt(alpha_bar) * x0) / jnp.sqrt(1.0 - alpha_bar)
@@ -237,7 +270,7 @@ def ddim_invert(process: Process, model_fn: ModelFn, x0: jax.Array, num_steps: i
   def step(x, scanned):
     t, alpha_bar, previous_alpha_bar = scanned
     timesteps = _timesteps(x.shape[0], t)
-    _, noise = x0_and_epsilon(process, model_fn(x, timesteps), x, timesteps)
+    _, noise = x0_and_epsilon(process, _prediction(process, model_fn(x, timesteps)), x, timesteps)
     x0_estimate = (x - jnp.sqrt(1.0 - previous_alpha_bar) * noise) / jnp.sqrt(previous_alpha_bar)
     return jnp.sqrt(alpha_bar) * x0_estimate + jnp.sqrt(1.0 - alpha_bar) * noise, None
 
@@ -269,6 +302,32 @@ def prior_kl(process: Process, x0: jax.Array) -> jax.Array:
   return losses.standard_normal_kl(mean, jnp.log(variance))
 
 
+def bound_term(process: Process, model_fn: ModelFn, x0: jax.Array, x_t: jax.Array, t: jax.Array) -> jax.Array:
+  """The variational bound's term at each example's timestep t, per example `[N]` nats: KL(q(x_{t-1} | x_t, x_0) ||
+  p(x_{t-1} | x_t)) for t > 0, the discretised Gaussian decoder's -log p(x_0 | x_1) at t = 0. The predicted x_0 is
+  not clipped."""
+  mean, log_variance, _ = p_mean_log_variance(process, model_fn, x_t, t, clip=False)
+  true_mean, true_log_variance = q_posterior(process, x0, x_t, t)
+  flat = lambda x: x.reshape(x.shape[0], -1)
+  kl = losses.diagonal_gaussian_kl(flat(true_mean), flat(true_log_variance), flat(mean), flat(log_variance))
+  return jnp.where(t == 0, discretized_gaussian_nll(x0, mean, log_variance), kl)
+
+
+def hybrid_loss(
+    process: Process, output: jax.Array, x0: jax.Array, x_t: jax.Array, noise: jax.Array, t: jax.Array, weight: float
+) -> jax.Array:
+  """Nichol & Dhariwal's L_hybrid = L_simple + lambda L_vlb for a network that learns its variances, per example
+  `[N]`: the simple loss of its prediction, plus `weight` (lambda, 0.001 in the paper) times T times the bound's
+  term at t in bits per dimension (L_vlb is the sum of T such terms; improved-diffusion's code adds the term alone,
+  which is the same at T = 1,000). The term sees the prediction with its gradient stopped, so that the bound trains
+  the variances and the simple loss the means, as in the paper."""
+  prediction, interpolation = jnp.split(output, 2, axis=-1)
+  frozen_mean = jnp.concatenate([jax.lax.stop_gradient(prediction), interpolation], axis=-1)
+  term_nats = bound_term(process, lambda x_t, t: frozen_mean, x0, x_t, t)
+  term_bits_per_dim = term_nats / (math.log(2.0) * math.prod(x0.shape[1:]))
+  return simple_loss(process, prediction, x0, noise, t) + weight * process.num_timesteps * term_bits_per_dim
+
+
 def variational_bound(
     process: Process, model_fn: ModelFn, x0: jax.Array, key: jax.Array, timesteps_per_chunk: int = 10
 ) -> jax.Array:
@@ -281,11 +340,7 @@ def variational_bound(
   def term(t):
     timesteps = _timesteps(x0.shape[0], t)
     x_t = q_sample(process, x0, timesteps, jax.random.normal(jax.random.fold_in(key, t), x0.shape, x0.dtype))
-    mean, log_variance, _ = p_mean_log_variance(process, model_fn, x_t, timesteps, clip=False)
-    true_mean, true_log_variance = q_posterior(process, x0, x_t, timesteps)
-    flat = lambda x: x.reshape(x.shape[0], -1)
-    kl = losses.diagonal_gaussian_kl(flat(true_mean), flat(true_log_variance), flat(mean), flat(log_variance))
-    return jnp.where(t == 0, discretized_gaussian_nll(x0, mean, log_variance), kl)
+    return bound_term(process, model_fn, x0, x_t, timesteps)
 
   chunk = min(timesteps_per_chunk, process.num_timesteps)
   terms = jax.lax.map(term, jnp.arange(process.num_timesteps), batch_size=chunk)

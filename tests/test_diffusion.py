@@ -96,7 +96,7 @@ def test_posterior_is_bayes_rule_on_one_step_and_the_marginal():
   # q(x_1 | x_0) = N(sqrt(ab_1) x0, 1 - ab_1) times q(x_2 | x_1) = N(sqrt(1 - b_2) x_1, b_2), as a density of x_1.
   beta, previous_alpha_bar = float(process.betas[2]), float(process.alphas_cumprod[1])
   precision = 1 / (1 - previous_alpha_bar) + (1 - beta) / beta
-  expected_mean = (math.sqrt(previous_alpha_bar) * 0.3 / (1 - previous_alpha_bar) + math.sqrt(1 - beta) * -0.2 / beta)
+  expected_mean = math.sqrt(previous_alpha_bar) * 0.3 / (1 - previous_alpha_bar) + math.sqrt(1 - beta) * -0.2 / beta
   np.testing.assert_allclose(mean[0, 0], expected_mean / precision, atol=1e-6)
   np.testing.assert_allclose(np.exp(log_variance[0, 0]), 1 / precision, rtol=1e-5)
 
@@ -214,20 +214,76 @@ def test_ddim_visits_any_number_of_steps_up_to_t_including_both_ends():
 
 
 def test_guidance_scale_0_is_the_conditional_prediction_and_minus_1_the_unconditional():
+  process = gaussian_diffusion.make_process("linear", 10)
+  guided = functools.partial(gaussian_diffusion.guided, process)
   conditional, unconditional = jnp.array([1.0, 2.0]), jnp.array([0.5, -1.0])
-  np.testing.assert_array_equal(gaussian_diffusion.guided(conditional, unconditional, 0.0), conditional)
-  np.testing.assert_array_equal(gaussian_diffusion.guided(conditional, unconditional, -1.0), unconditional)
-  np.testing.assert_allclose(gaussian_diffusion.guided(conditional, unconditional, 2.0), [2.0, 8.0])
+  np.testing.assert_array_equal(guided(conditional, unconditional, 0.0), conditional)
+  np.testing.assert_array_equal(guided(conditional, unconditional, -1.0), unconditional)
+  np.testing.assert_allclose(guided(conditional, unconditional, 2.0), [2.0, 8.0])
 
 
-@pytest.mark.parametrize("variance", gaussian_diffusion.VARIANCES)
-def test_variational_bound_of_a_perfect_model_of_one_image_is_its_prior_and_decoder_terms(variance):
+def test_guidance_of_a_learned_variance_model_guides_its_prediction_and_keeps_the_conditional_variance():
+  process = gaussian_diffusion.make_process("linear", 10, variance="learned_range")
+  # One pixel, one channel: [prediction, variance interpolation] on the last axis.
+  conditional, unconditional = jnp.array([[1.0, 0.3]]), jnp.array([[0.5, -0.9]])
+  np.testing.assert_allclose(gaussian_diffusion.guided(process, conditional, unconditional, 2.0), [[2.0, 0.3]])
+
+
+def test_learned_variances_interpolate_in_log_space_between_the_posteriors_and_beta():
+  process = gaussian_diffusion.make_process("linear", 10, variance="learned_range")
+  assert gaussian_diffusion.output_channels(process, 3) == 6
+  t = jnp.array([3, 3, 3])
+  prediction = jnp.array([[0.1], [0.2], [0.3]])
+  interpolation = jnp.array([[-1.0], [1.0], [0.0]])
+  read, log_variance = gaussian_diffusion.prediction_and_log_variance(
+      process, jnp.concatenate([prediction, interpolation], axis=-1), t
+  )
+  np.testing.assert_array_equal(read, prediction)
+  betas = gaussian_diffusion.linear_betas(10)
+  alpha_bar = np.cumprod(1 - betas)
+  posterior = betas[3] * (1 - alpha_bar[2]) / (1 - alpha_bar[3])
+  np.testing.assert_allclose(
+      np.exp(log_variance[:, 0]), [posterior, betas[3], np.sqrt(posterior * betas[3])], rtol=1e-5
+  )
+
+
+def test_the_hybrid_loss_trains_the_prediction_by_the_simple_loss_and_the_variances_by_the_bound():
+  process = gaussian_diffusion.make_process("linear", 50, variance="learned_range")
+  keys = jax.random.split(jax.random.key(0), 4)
+  x0 = jax.random.uniform(keys[0], (4, 3, 3, 2), minval=-1, maxval=1)
+  noise = jax.random.normal(keys[1], x0.shape)
+  t = jnp.array([0, 1, 20, 49])
+  x_t = gaussian_diffusion.q_sample(process, x0, t, noise)
+  output = jax.random.normal(keys[2], (4, 3, 3, 4))  # Prediction, then variance interpolation.
+  weight = 0.25
+  hybrid = lambda output: jnp.sum(gaussian_diffusion.hybrid_loss(process, output, x0, x_t, noise, t, weight))
+  simple = lambda prediction: jnp.sum(gaussian_diffusion.simple_loss(process, prediction, x0, noise, t))
+  bound_bits_per_dim = lambda output: jnp.sum(
+      gaussian_diffusion.bound_term(process, lambda x_t, t: output, x0, x_t, t) / (18 * math.log(2))
+  )
+  np.testing.assert_allclose(
+      hybrid(output), simple(output[..., :2]) + weight * 50 * bound_bits_per_dim(output), rtol=1e-6
+  )
+  gradient = jax.grad(hybrid)(output)
+  np.testing.assert_allclose(gradient[..., :2], jax.grad(simple)(output[..., :2]), rtol=1e-6)
+  variance_gradient = weight * 50 * jax.grad(bound_bits_per_dim)(output)[..., 2:]
+  np.testing.assert_allclose(gradient[..., 2:], variance_gradient, atol=1e-5 * np.abs(variance_gradient).max())
+  assert np.all(np.abs(jax.grad(bound_bits_per_dim)(output)[..., :2]) > 0)  # Stopped, not absent from the bound.
+
+
+@pytest.mark.parametrize(
+    "variance, interpolation",
+    [("fixed_large", None), ("fixed_small", None), ("learned_range", -1.0), ("learned_range", 1.0)],
+)
+def test_variational_bound_of_a_perfect_model_of_one_image_is_its_prior_and_decoder_terms(variance, interpolation):
   """The data: one 2x2 image (with both edge levels); the model predicts that image from any x_t, so its reverse
-  means are the posterior's and each KL term is that of the variances alone (0 for fixed_small)."""
+  means are the posterior's and each KL term is that of the variances alone (0 for fixed_small and for learned
+  variances at the posterior's, v = -1)."""
   process = gaussian_diffusion.make_process("linear", 10, "x0", variance)
   pixels = np.array([0, 1, 128, 255], np.float64)
   image = jnp.asarray((pixels / 127.5 - 1).reshape(1, 2, 2, 1), jnp.float32)
-  perfect_model = lambda x_t, t: jnp.broadcast_to(image, x_t.shape)
+  output = image if interpolation is None else jnp.concatenate([image, jnp.full_like(image, interpolation)], -1)
+  perfect_model = lambda x_t, t: jnp.broadcast_to(output, (*x_t.shape[:-1], output.shape[-1]))
   bound = jax.jit(functools.partial(gaussian_diffusion.variational_bound, process, perfect_model))(
       image, jax.random.key(0)
   )
@@ -236,9 +292,12 @@ def test_variational_bound_of_a_perfect_model_of_one_image_is_its_prior_and_deco
   small = betas[1:] * (1 - alpha_bar[:-1]) / (1 - alpha_bar[1:])  # beta-tilde of t = 1..T-1.
   x = pixels / 127.5 - 1
   prior = np.sum(0.5 * (alpha_bar[-1] * x**2 + (1 - alpha_bar[-1]) - 1 - np.log(1 - alpha_bar[-1])))
-  decoder = scipy.stats.norm(x, np.sqrt(small[0]))  # At t = 0 the reverse mean is the image itself.
+  # At t = 0 the reverse mean is the image itself; fixed variances take beta-tilde_1 there, learned ones between it
+  # and beta_0.
+  decoder_variance = betas[0] if interpolation == 1.0 else small[0]
+  decoder = scipy.stats.norm(x, np.sqrt(decoder_variance))
   mass = np.where(x > 0.999, 1.0, decoder.cdf(x + 1 / 255)) - np.where(x < -0.999, 0.0, decoder.cdf(x - 1 / 255))
-  reverse = small if variance == "fixed_small" else betas[1:]
+  reverse = small if variance == "fixed_small" or interpolation == -1.0 else betas[1:]
   kl_terms = 4 * np.sum(0.5 * (np.log(reverse / small) + small / reverse - 1))
   np.testing.assert_allclose(bound, [prior - np.sum(np.log(mass)) + kl_terms], rtol=1e-4)
 
@@ -294,6 +353,8 @@ def test_the_sampler_uses_the_weight_average_by_default(ddpm_run):
             "Classifier-free guidance needs the unconditional model that label dropout trains",
         ),
         ({"model.channel_multipliers": (1, 2, 2, 2)}, "28x28 images are not divisible by 8"),
+        ({"diffusion.variance": "learned"}, "config.diffusion.variance='learned' is not one of fixed_large"),
+        ({"diffusion.vlb_weight": -0.1}, "config.diffusion.vlb_weight=-0.1 must be >= 0"),
     ],
 )
 def test_impossible_settings_are_refused_before_anything_compiles(overrides, message):
@@ -312,6 +373,20 @@ def test_a_step_on_8_devices_equals_one_on_1_device(digits, devices):
     state, metrics = built.train_step(built.init(), built.host_feed(raw), built.load_frozen(None))
     results.append(jax.device_get((state, metrics)))
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5), *results)
+
+
+def test_a_learned_variance_model_outputs_twice_the_channels_trains_on_the_hybrid_loss_and_samples_ancestrally(digits):
+  config = tiny_config("ddpm", diffusion__variance="learned_range", diffusion__sampling__sampler="ddpm")
+  built = experiment.build(config, digits.spec, jax.devices()[:1])
+  raw = pipeline.StreamReader(digits.train, digits.spec, pipeline.Stream(config.seed, 1, config.train.batch_size))(0)
+  state = built.init()
+  output_kernels = [leaf.shape for leaf in jax.tree.leaves(state.params) if leaf.ndim == 4 and leaf.shape[-1] <= 2]
+  assert output_kernels == [(3, 3, 8, 2)]  # Grey digits: the prediction and the variance interpolation.
+  state, metrics = built.train_step(state, built.host_feed(raw), built.load_frozen(None))
+  assert np.isfinite(jax.device_get(metrics["loss"]))
+  samples = np.asarray(built.generate(state, jax.random.key(1), 4))
+  assert samples.shape == (4, 28, 28, 1) and np.all(np.abs(samples) <= 1)
+  assert built.trainer.sampler.protocol["sampler"] == "ancestral (DDPM), 50 steps"
 
 
 def test_resuming_the_tiny_run_from_step_2_reproduces_its_step_4_state(diffusion_runs, tmp_path):

@@ -3,9 +3,12 @@
 
 Training (Ho et al. 2020, Algorithm 1): each image gets a timestep drawn uniformly from [0, T) and noise; the network
 sees x_t and predicts the noise, the clean image or the velocity (`config.diffusion.prediction`), and the loss is
-the mean squared error of that prediction. The state keeps an exponential moving average of the weights
-(`config.diffusion.ema_decay`, 0.9999 in the paper), and the sampler, the decoder, the encoder, the likelihood and
-the eval split's loss use it (`config.diffusion.use_ema`; the protocol of sample scores says which).
+the mean squared error of that prediction. With learned variances (`config.diffusion.variance="learned_range"`) the
+network also outputs the reverse process's variances, and the loss is Nichol & Dhariwal's hybrid: the simple loss
+plus `config.diffusion.vlb_weight` times the variational bound, whose gradient reaches only the variances. The
+state keeps an exponential moving average of the weights (`config.diffusion.ema_decay`, 0.9999 in the paper), and
+the sampler, the decoder, the encoder, the likelihood and the eval split's loss use it (`config.diffusion.use_ema`;
+the protocol of sample scores says which).
 
 With `config.model.num_classes > 0` the model is class-conditional: its class embedding has one more entry, the
 null class, which replaces the label of a `config.diffusion.label_dropout` fraction of training images, so that one
@@ -75,6 +78,10 @@ def check_config(config: ml_collections.ConfigDict, image_shape: tuple[int, int,
     )
   if not 0.0 <= diffusion_config.label_dropout < 1.0:
     raise errors.UserError("config.diffusion.label_dropout must be in [0, 1).")
+  if diffusion_config.vlb_weight < 0:
+    raise errors.UserError(
+        f"config.diffusion.vlb_weight={diffusion_config.vlb_weight} must be >= 0 (the hybrid loss's lambda)."
+    )
   if not 0.0 <= diffusion_config.ema_decay < 1.0:
     raise errors.UserError("config.diffusion.ema_decay must be in [0, 1) (0: the average is the weights).")
   if tuple(config.data.pixel_range) != (-1.0, 1.0):
@@ -106,7 +113,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       diffusion_config.variance,
   )
   unet = unets.UNet(
-      out_channels=image_shape[2],
+      out_channels=gaussian_diffusion.output_channels(process, image_shape[2]),
       channels=model_config.channels,
       channel_multipliers=tuple(model_config.channel_multipliers),
       num_res_blocks=model_config.num_res_blocks,
@@ -136,8 +143,12 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
         dropped = jax.random.bernoulli(label_key, diffusion_config.label_dropout, labels.shape)
         labels = jnp.where(dropped, null_label, labels)
     x_t = gaussian_diffusion.q_sample(process, images, timesteps, noise)
-    prediction = apply({"params": params}, x_t, timesteps, labels, train=train, rngs={"dropout": dropout_key})
-    return {"loss": gaussian_diffusion.simple_loss(process, prediction, images, noise, timesteps)}
+    output = apply({"params": params}, x_t, timesteps, labels, train=train, rngs={"dropout": dropout_key})
+    if process.learns_variance:
+      loss = gaussian_diffusion.hybrid_loss(process, output, images, x_t, noise, timesteps, diffusion_config.vlb_weight)
+    else:
+      loss = gaussian_diffusion.simple_loss(process, output, images, noise, timesteps)
+    return {"loss": loss}
 
   train_step, _ = common.steps_from_per_example_metrics(per_example_metrics, optimizer, ema)
 
@@ -163,7 +174,7 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
           jnp.concatenate([labels, jnp.full_like(labels, null_label)]),
       )
       conditional, unconditional = jnp.split(both, 2)
-      return gaussian_diffusion.guided(conditional, unconditional, guidance_scale)
+      return gaussian_diffusion.guided(process, conditional, unconditional, guidance_scale)
 
     return guided
 
@@ -235,7 +246,5 @@ def make_trainer(config: ml_collections.ConfigDict, spec: sources.ExampleSpec) -
       decoder=contract.Decoder(decode, num_dims, num_classes),  # The codes: x_T, flattened.
       sampler=contract.Sampler(generate, sampler_protocol),
       encoder=contract.Encoder(encode, reconstruct) if has_unconditional_model else None,
-      likelihood=(
-          contract.Likelihood(bounds, ("vlb",), likelihood_protocol) if has_unconditional_model else None
-      ),
+      likelihood=(contract.Likelihood(bounds, ("vlb",), likelihood_protocol) if has_unconditional_model else None),
   )
