@@ -8,7 +8,8 @@ It knows nothing of networks, configs or files: a model is any function `model_f
 on the last axis, where the process learns its variances, by the variance interpolation `[N, ..., C]`. Timesteps
 are 0-based: t = 0 is the first noising step (the paper's t = 1), so alphas_cumprod[t] is the paper's
 alpha-bar_{t+1}. Data are images scaled to [-1, 1], as in the paper. (The module is named for what it owns, as
-improved-diffusion's `gaussian_diffusion.py` is, and so that it does not share a name with the family's trainer, `genjax.trainers.diffusion`.)
+improved-diffusion's `gaussian_diffusion.py` is, and so that it does not share a name with the family's trainer,
+`genjax.trainers.diffusion`.)
 """
 
 import dataclasses
