@@ -73,8 +73,7 @@ conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 # gradient is about as fast as the products of `_kernel_gradient_by_taps`, or faster (measured on this 2-core CPU,
 # one gradient: 64x28x28, 32 -> 32 channels: 8.4 ms against 5.8; 32x28x28, 8 -> 8: 2.3 against 4.9; 4x64x64,
 # 64 -> 64: 42 against 46); above it the products win by 1.4-5x (16x32x32, 64 -> 64: 65 against 47; 128x28x28,
-# 32 -> 32: 426 against 96; 32x32x32, 128 -> 128: 1,232 against 248), and the runlocal denoiser's step (32x40x40,
-# 32 -> 32) by about a quarter.
+# 32 -> 32: 426 against 96; 32x32x32, 128 -> 128: 1,232 against 248).
 _TAPS_MIN_MULTIPLY_ADDS = 2**25
 # From this many input x output channels on, one product over all examples beats one per example (32x16x16,
 # 256 -> 256: 126 ms against 241; 64x40x40, 64 -> 64: 373 against 222).
