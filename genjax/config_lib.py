@@ -143,7 +143,7 @@ def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDi
   """A saved config with the keys that genjax added since it was written, set to the values that keep what the
   run did (no classes left out, every example, no generated data, pairs as stored; the flat evaluation options
   moved into their evaluations' sections, and options they gained since at their defaults; a penalty at every
-  critic update, the weight average by its decay), so that older runs still load."""
+  critic update, the weight average by its decay, the hybrid loss's weight), so that older runs still load."""
   for key, value in _train_subset().items():
     if key not in saved.data:
       saved.data[key] = value
@@ -165,6 +165,8 @@ def with_added_keys(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     for key, value in dict(penalty_every=1, ema_half_life_images=0.0).items():
       if key not in saved.gan:
         saved.gan[key] = value
+  if "diffusion" in saved and "vlb_weight" not in saved.diffusion:  # Unused by the fixed variances of those runs.
+    saved.diffusion.vlb_weight = 0.001
   return saved
 
 

@@ -228,3 +228,6 @@ def test_a_config_saved_before_newer_options_reads_back_with_their_defaults():
   config = config_lib.with_added_keys(config_lib.from_json(saved))
   assert config.eval.likelihood.num_images == 0 and config.eval.restoration.baselines is True
   assert config.data.reverse_pairs is False
+  saved = load_config("ddpm", "runlocal").to_dict()
+  del saved["diffusion"]["vlb_weight"]
+  assert config_lib.with_added_keys(config_lib.from_json(saved)).diffusion.vlb_weight == 0.001
