@@ -73,8 +73,8 @@ conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd)
 # `_kernel_gradient_by_taps` beat XLA's own kernel gradient by 1.4-5x on this 2-core CPU (one gradient: 16x32x32,
 # 64 -> 64 channels: 65 ms against 47; 128x28x28, 32 -> 32: 426 against 96; 32x32x32, 128 -> 128: 1,232 against
 # 248). Below it the two are close and either may win by shape (64x14x14, 32 -> 32: 8.4 against 5.8; 32x28x28,
-# 8 -> 8: 2.3 against 4.9; 4x64x64, 64 -> 64: 42 against 46), and the runlocal configs' steps, whose convolutions
-# are all small, ran 1.3-2x slower with the products everywhere.
+# 8 -> 8: 2.3 against 4.9; 4x64x64, 64 -> 64: 42 against 46), and the runlocal DDPM, CycleGAN and super-resolution
+# steps, whose convolutions are all below it, ran 1.3-2.3x slower with the products everywhere.
 _TAPS_MIN_MULTIPLY_ADDS = 2**25
 # From this many input x output channels on, one product over all examples beats one per example (32x16x16,
 # 256 -> 256: 126 ms against 241; 64x40x40, 64 -> 64: 373 against 222).
