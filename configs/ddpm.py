@@ -14,6 +14,10 @@ class-conditional with classifier-free guidance (label dropout 0.1, guidance sca
   python experiments/train.py --config=configs/ddpm.py:runlocal --workdir=/tmp/genjax/ddpm_local
   python experiments/train.py --config=configs/ddpm.py:runlocal,conditional --workdir=/tmp/genjax/ddpm_cond_local
 
+Learned reverse variances, trained by Nichol & Dhariwal's hybrid loss (a tighter likelihood bound):
+  python experiments/train.py --config=configs/ddpm.py:runlocal --workdir=/tmp/genjax/ddpm_hybrid \
+    --config.diffusion.variance=learned_range
+
 Sampling is a config section, so any use of a trained run can change it, e.g. FID of 1,000 DDIM samples in 20
 steps, or a guidance scale of 3:
   python experiments/evaluate.py --workdir=/tmp/genjax/ddpm_local --classifier_workdir=/tmp/genjax/classifier_local \
