@@ -2,7 +2,7 @@
 
 On CPU, XLA differentiates a transposed convolution with respect to its kernel as a convolution over the
 zero-dilated input, about 20x slower than PyTorch (measured: 128x7x7x128 -> 64 channels, 4x4 kernel, stride 2), and
-even a plain stride-1 convolution's kernel gradient takes 3-20x its forward pass once the feature maps are large
+even a plain stride-1 convolution's kernel gradient takes 4-20x its forward pass once the feature maps are large
 (a convolution whose kernel is the whole image). The ways round it live here:
 - `conv`: flax's `nn.Conv` with `conv_general_dilated`, whose stride-1 kernel gradient on CPU is one matrix product
   per kernel tap once the convolution is large enough (1.4-5x faster than XLA's rule on this 2-core CPU; other
